@@ -1,0 +1,281 @@
+"""Dataset configs (SPEC section 3): pydantic models, strict about unknown keys.
+
+`load_config(path)` is the only entry point: it parses YAML, validates, resolves the paths inside
+the config (suite, thesaurus) against the parent of the config's folder, validates every step's
+params against its registered method, and raises `ConfigError` with one line naming the file and
+the key at fault.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from augment_jobs.errors import ConfigError
+
+DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+Modality = Literal["tabular", "image", "text", "timeseries"]
+SourceFormat = Literal["parquet", "csv", "jsonl", "webdataset", "images"]
+PublishFormat = Literal["parquet", "webdataset"]
+
+DEFAULT_STORE = ".augment-store"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Source(Strict):
+    uri: str
+    format: SourceFormat = "parquet"
+    id_column: str | None = None
+    csv_delimiter: str = ","
+    max_corrupt_share: float = Field(0.05, ge=0, le=1)  # images: share of undecodable inputs tolerated
+
+
+class Step(Strict):
+    method: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Limits(Strict):
+    max_synthetic_ratio: float = Field(0.5, ge=0, le=1)
+    max_rows: int | None = Field(None, ge=1)
+
+
+class Similarity(Strict):
+    max_ks: float = Field(0.2, gt=0, le=1)  # numeric columns, per class, real vs synthetic
+    max_tvd: float = Field(0.2, gt=0, le=1)  # categorical columns
+    min_rows: int = Field(20, ge=2)  # classes with fewer real or synthetic rows are not compared
+    max_acf_diff: float = Field(0.3, gt=0, le=2)  # time series: lag-1 autocorrelation difference
+
+
+class Quality(Strict):
+    suite: str | None = None
+    similarity: Similarity = Similarity()
+    value_bounds: dict[str, tuple[float | None, float | None]] = Field(default_factory=dict)
+
+
+class Retention(Strict):
+    keep_last: int = Field(30, ge=1)
+    pinned: list[str] = Field(default_factory=list)
+
+
+class Publish(Strict):
+    uri: str
+    format: PublishFormat = "parquet"
+    retention: Retention = Retention()
+    shard_max_samples: int = Field(1000, ge=1)
+    rows_per_file: int = Field(1_000_000, ge=1)
+
+
+class RangeConstraint(Strict):
+    type: Literal["range"]
+    column: str
+    low: float | None = None
+    high: float | None = None
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> RangeConstraint:
+        if self.low is None and self.high is None:
+            raise ValueError("a range constraint needs low and/or high")
+        return self
+
+
+class InequalityConstraint(Strict):
+    type: Literal["inequality"]
+    low: str
+    high: str
+    strict: bool = False
+
+
+class FixedCombinations(Strict):
+    type: Literal["fixed_combinations"]
+    columns: list[str] = Field(min_length=2)
+
+
+Constraint = RangeConstraint | InequalityConstraint | FixedCombinations
+
+
+class Series(Strict):
+    id_column: str
+    time_column: str
+    value_columns: list[str] = Field(min_length=1)
+
+
+class Airflow(Strict):
+    """Orchestration settings read by the DAG factory only."""
+
+    max_active_runs: int = Field(1, ge=1)
+    catchup: bool = False
+    retries: int = Field(3, ge=0)
+    retry_delay_seconds: int = Field(30, ge=1)
+    queue: str | None = None  # e.g. "gpu" for image work
+    pool: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    start_date: str = "2026-01-01"
+
+
+class DatasetConfig(Strict):
+    dataset: str
+    modality: Modality
+    schedule: str | None = "@daily"
+    seed: int = 0
+    description: str | None = None
+    source: Source
+    label: str | None = None
+    text_column: str | None = None
+    series: Series | None = None
+    augment: list[Step] = Field(min_length=1)
+    constraints: list[Constraint] = Field(default_factory=list)
+    limits: Limits = Limits()
+    quality: Quality = Quality()
+    publish: Publish
+    airflow: Airflow = Airflow()
+    # Set by load_config, not by users: where the file lives, and file digests for fingerprinting.
+    config_path: str | None = Field(None, exclude=True)
+
+    @field_validator("dataset")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not DATASET_NAME.match(v):
+            raise ValueError(f"{v!r} must match [a-z][a-z0-9_]* (no paths, dots or capitals)")
+        return v
+
+    @model_validator(mode="after")
+    def _modality_parts(self) -> DatasetConfig:
+        if self.modality == "text" and not self.text_column:
+            raise ValueError("text configs need text_column")
+        if self.modality == "timeseries" and self.series is None:
+            raise ValueError("timeseries configs need series: {id_column, time_column, value_columns}")
+        if self.modality == "tabular" and not self.label:
+            raise ValueError("tabular configs need label (the class column)")
+        if self.modality == "image" and self.source.format not in ("images", "webdataset"):
+            raise ValueError("image sources must have format images or webdataset")
+        if self.modality != "image" and self.source.format in ("images", "webdataset"):
+            raise ValueError(f"{self.modality} sources must have format parquet, csv or jsonl")
+        if self.modality == "image" and self.publish.format != "webdataset":
+            raise ValueError("image datasets publish as webdataset")
+        if self.modality != "image" and self.publish.format != "parquet":
+            raise ValueError(f"{self.modality} datasets publish as parquet")
+        return self
+
+    # --- resolved views -------------------------------------------------------------------------
+    @property
+    def base_dir(self) -> Path:
+        """Paths inside a config are relative to the parent of the config's folder."""
+        return Path(self.config_path).resolve().parent.parent if self.config_path else Path.cwd()
+
+    def resolve_path(self, path: str) -> Path:
+        p = Path(path)
+        return p if p.is_absolute() else self.base_dir / p
+
+    def source_uri(self, ds: str) -> str:
+        return expand_uri(self.source.uri, ds=ds)
+
+    def publish_uri(self) -> str:
+        return expand_uri(self.publish.uri, ds=None).rstrip("/")
+
+    def referenced_files(self) -> dict[str, Path]:
+        """Files the config points at (suite, thesauri): part of the fingerprint."""
+        files: dict[str, Path] = {}
+        if self.quality.suite:
+            files["quality.suite"] = self.resolve_path(self.quality.suite)
+        for i, step in enumerate(self.augment):
+            thesaurus = step.params.get("thesaurus")
+            if isinstance(thesaurus, str):
+                files[f"augment[{i}].params.thesaurus"] = self.resolve_path(thesaurus)
+        return files
+
+    def sha256(self) -> str:
+        """Digest of the validated config and the content of every file it references."""
+        h = hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode())
+        for key, path in sorted(self.referenced_files().items()):
+            h.update(key.encode())
+            h.update(path.read_bytes() if path.is_file() else b"<missing>")
+        return h.hexdigest()
+
+
+def store_root() -> str:
+    """`AUGMENT_STORE`, or the embedded default: a local folder in the working directory."""
+    root = os.environ.get("AUGMENT_STORE") or DEFAULT_STORE
+    if "://" not in root:
+        root = str(Path(root).resolve())
+    return root.rstrip("/")
+
+
+def expand_uri(template: str, *, ds: str | None) -> str:
+    """Fill `{store}` and `{ds}` in a URI template."""
+    values = {"store": store_root(), "ds": ds if ds is not None else "{ds}"}
+    try:
+        uri = template.format(**values)
+    except (KeyError, IndexError) as e:
+        raise ConfigError(f"URI {template!r} uses unknown placeholder {e}; allowed: {{store}}, {{ds}}") from e
+    if "://" not in uri:
+        uri = str(Path(uri).resolve()) if not uri.endswith("/") else str(Path(uri).resolve()) + "/"
+    return uri
+
+
+def _loc(err: dict[str, Any]) -> str:
+    parts = [str(p) for p in err["loc"] if not str(p).startswith(("RangeConstraint", "InequalityConstraint", "FixedCombinations"))]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if p.isdigit() else (f".{p}" if out else p)
+    return out or "(top level)"
+
+
+def _format_validation(path: str, e: ValidationError) -> str:
+    errors = e.errors()
+    # Union members each report; keep the most specific one.
+    err = next((x for x in errors if x["type"] == "extra_forbidden"), errors[0])
+    key = _loc(err)
+    if err["type"] == "extra_forbidden":
+        return f"{path}: unknown key {key!r}; remove it or check its spelling (see SPEC section 3)"
+    if err["type"] == "literal_error":
+        return f"{path}: {key} = {err.get('input')!r} is not allowed; {err['msg'].replace('Input should be', 'use')}"
+    if err["type"] == "missing":
+        return f"{path}: missing required key {key!r}"
+    return f"{path}: {key}: {err['msg']}"
+
+
+def load_config(path: str | os.PathLike[str]) -> DatasetConfig:
+    """Load and fully validate one dataset config; raise ConfigError naming the file and key."""
+    path = str(path)
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError as e:
+        raise ConfigError(f"{path}: config file not found") from e
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from e
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        cfg = DatasetConfig(**raw, config_path=str(Path(path).resolve()))
+    except ValidationError as e:
+        raise ConfigError(_format_validation(path, e)) from None
+    except TypeError as e:  # e.g. a non-string key
+        raise ConfigError(f"{path}: {e}") from None
+    validate_steps(cfg)
+    return cfg
+
+
+def validate_steps(cfg: DatasetConfig) -> None:
+    """Check every step names a registered method of the config's modality with valid params."""
+    from augment_jobs.registry import get_method
+
+    where = cfg.config_path or "<config>"
+    for i, step in enumerate(cfg.augment):
+        spec = get_method(step.method, where=f"{where}: augment[{i}].method")
+        if spec.modality != cfg.modality:
+            raise ConfigError(
+                f"{where}: augment[{i}].method {step.method!r} is a {spec.modality} method, "
+                f"but the dataset is {cfg.modality}"
+            )
+        spec.parse_params(step.params, where=f"{where}: augment[{i}].params")

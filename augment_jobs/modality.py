@@ -1,0 +1,144 @@
+"""What a modality must provide to the shared stages (snapshot → augment → gate → publish → lineage).
+
+The stages own versions, staging, quarantine, the GX suite, manifests and MLflow; a `Handler` owns
+only what differs per modality: how source objects are grouped into shards (one Airflow task each),
+how one shard is augmented into staged files, which table the GX suite runs on, which platform
+checks apply, and how a published key is traced back to its sources.
+
+Tabular, text and time series share `augment_jobs.frames.FrameHandler` (a pandas frame through the
+registered methods); images have their own streaming handler.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from augment_jobs.config import DatasetConfig
+    from augment_jobs.store import ObjectInfo
+
+
+@dataclass
+class CheckResult:
+    """One gate check: a name, pass/fail, and a one-line human detail."""
+
+    name: str
+    passed: bool
+    detail: str = ""
+    observed: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class RunPlan:
+    """Everything fixed at snapshot time; stored as `_staging/<version>/plan.json`."""
+
+    dataset: str
+    ds: str
+    version: str
+    fingerprint: str
+    modality: str
+    config_path: str
+    config_sha256: str
+    platform_version: str
+    seed: int
+    source_uri: str
+    source: list[dict[str, Any]]  # [{uri, etag, size}]
+    shards: list[list[int]]  # indices into `source`, one list per augment task
+    publish_uri: str
+    staging_uri: str
+    force: bool = False
+
+    @property
+    def data_uri(self) -> str:
+        return f"{self.staging_uri}/data"
+
+    def shard_objects(self, shard: int) -> list[ObjectInfo]:
+        from augment_jobs.store import ObjectInfo
+
+        return [ObjectInfo(**self.source[i]) for i in self.shards[shard]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ShardResult:
+    """What augmenting one shard staged; stored as `_staging/<version>/shards/<n>.json`.
+
+    `files` are staged data files relative to `RunPlan.data_uri` ({path, rows}); publish gives them
+    their final names in order. `counts` maps class -> {before, after, synthetic}.
+    """
+
+    shard: int
+    files: list[dict[str, Any]] = field(default_factory=list)
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    rejected: list[dict[str, str]] = field(default_factory=list)  # inputs skipped: {key, reason}
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Handler(ABC):
+    """Per-modality part of the pipeline."""
+
+    #: suffix of published data files, e.g. ".parquet" or ".tar"
+    file_kind: str = "parquet"
+
+    def shard_sources(self, cfg: DatasetConfig, objects: list[ObjectInfo]) -> list[list[int]]:
+        """Group source objects into augment tasks; default: one task over everything."""
+        return [list(range(len(objects)))]
+
+    def source_filter(self, cfg: DatasetConfig, obj: ObjectInfo) -> bool:
+        """Whether a listed object belongs to the source (default: by file extension)."""
+        ext = {"parquet": (".parquet",), "csv": (".csv",), "jsonl": (".jsonl", ".json"), "webdataset": (".tar",)}
+        fmt = cfg.source.format
+        name = obj.uri.rsplit("/", 1)[-1]
+        if name.startswith((".", "_")):
+            return False
+        return fmt == "images" or name.endswith(ext[fmt])
+
+    @abstractmethod
+    def augment_shard(self, cfg: DatasetConfig, plan: RunPlan, shard: int) -> ShardResult:
+        """Read the shard's sources, run the config's steps, write staged files under plan.data_uri."""
+
+    @abstractmethod
+    def gate_frame(self, cfg: DatasetConfig, plan: RunPlan, shards: list[ShardResult]) -> pd.DataFrame:
+        """The table the dataset's Great Expectations suite validates."""
+
+    @abstractmethod
+    def checks(
+        self, cfg: DatasetConfig, plan: RunPlan, shards: list[ShardResult], frame: pd.DataFrame
+    ) -> list[CheckResult]:
+        """Platform checks of SPEC section 6 that apply to this modality."""
+
+    def artifacts(self, cfg: DatasetConfig, plan: RunPlan, shards: list[ShardResult], out_dir: str) -> list[str]:
+        """Extra local files to log to MLflow (e.g. an image grid, a fitted synthesizer)."""
+        return []
+
+    @abstractmethod
+    def lineage(self, manifest: dict[str, Any], version_uri: str, key: str) -> dict[str, Any]:
+        """Trace one published `_id` / `__key__` back to its sources, method and params."""
+
+
+HANDLERS = {
+    "tabular": "augment_jobs.frames:FrameHandler",
+    "text": "augment_jobs.frames:FrameHandler",
+    "timeseries": "augment_jobs.frames:FrameHandler",
+    "image": "augment_jobs.image.handler:ImageHandler",
+}
+
+
+def handler_for(modality: str) -> Handler:
+    module, _, name = HANDLERS[modality].partition(":")
+    return getattr(importlib.import_module(module), name)()

@@ -1,0 +1,131 @@
+"""The method registry: every augmentation method is a plugin with one verb.
+
+A method is a function `augment(batch, params, ctx) -> batch` registered with a name, a modality
+and a pydantic params model. Adding a method touches one file (and its test):
+
+    class SmoteParams(MethodParams):
+        k_neighbors: int = 5
+
+    @register("smote", modality="tabular", params=SmoteParams)
+    def smote(batch: pd.DataFrame, params: SmoteParams, ctx: AugmentContext) -> pd.DataFrame: ...
+
+For tabular, text and time series the batch is a pandas DataFrame that already carries the platform
+columns (`_id`, `_synthetic`, `_source_ids`, `_method`, `_params`); a method returns the frame with
+its synthetic rows appended (real rows untouched). For images the batch is an `ImageBatch`.
+Method modules import heavy libraries inside the function, so `augment check` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from augment_jobs.errors import ConfigError
+from augment_jobs.rng import rng_for, seed32
+
+if TYPE_CHECKING:
+    from augment_jobs.config import DatasetConfig
+
+# Packages whose import registers their methods.
+METHOD_PACKAGES = ("augment_jobs.tabular", "augment_jobs.image", "augment_jobs.text", "augment_jobs.timeseries")
+
+
+class MethodParams(BaseModel):
+    """Base for params models: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass
+class AugmentContext:
+    """What a method may know about the run besides its batch and params."""
+
+    cfg: DatasetConfig
+    ds: str
+    step: int = 0
+    metrics: dict[str, float] = field(default_factory=dict)  # logged to MLflow and the manifest
+    notes: list[str] = field(default_factory=list)  # adaptations made (e.g. k_neighbors lowered)
+
+    @property
+    def seed(self) -> int:
+        return self.cfg.seed
+
+    @property
+    def label(self) -> str | None:
+        return self.cfg.label
+
+    def rng(self, *keys: object) -> np.random.Generator:
+        """A generator private to (seed, ds, step, *keys)."""
+        return rng_for(self.cfg.seed, self.ds, self.step, *keys)
+
+    def seed32(self, *keys: object) -> int:
+        return seed32(self.cfg.seed, self.ds, self.step, *keys)
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    name: str
+    modality: str
+    params_model: type[MethodParams]
+    fn: Callable[[Any, Any, AugmentContext], Any]
+    description: str = ""
+
+    def parse_params(self, params: dict[str, Any], *, where: str = "params") -> MethodParams:
+        """Validate raw params; ConfigError names the key and the method."""
+        try:
+            return self.params_model(**params)
+        except ValidationError as e:
+            err = e.errors()[0]
+            key = ".".join(str(p) for p in err["loc"]) or "(params)"
+            if err["type"] == "extra_forbidden":
+                allowed = ", ".join(sorted(self.params_model.model_fields))
+                raise ConfigError(f"{where}: unknown param {key!r} for method {self.name!r}; allowed: {allowed}") from None
+            raise ConfigError(f"{where}.{key}: {err['msg']} (method {self.name!r}, got {err.get('input')!r})") from None
+
+    def __call__(self, batch: Any, params: MethodParams, ctx: AugmentContext) -> Any:
+        return self.fn(batch, params, ctx)
+
+
+_REGISTRY: dict[str, MethodSpec] = {}
+_loaded = False
+
+
+def register(name: str, *, modality: str, params: type[MethodParams]) -> Callable[[Callable], Callable]:
+    """Decorator registering `fn` as method `name` of `modality`."""
+
+    def wrap(fn: Callable) -> Callable:
+        if name in _REGISTRY and _REGISTRY[name].fn is not fn:
+            raise RuntimeError(f"method {name!r} registered twice")
+        _REGISTRY[name] = MethodSpec(name, modality, params, fn, (fn.__doc__ or "").strip().split("\n")[0])
+        return fn
+
+    return wrap
+
+
+def load_all() -> None:
+    """Import every method package once (registration happens on import)."""
+    global _loaded
+    if _loaded:
+        return
+    for pkg in METHOD_PACKAGES:
+        if importlib.util.find_spec(pkg) is not None:
+            importlib.import_module(pkg)
+    _loaded = True
+
+
+def methods(modality: str | None = None) -> dict[str, MethodSpec]:
+    load_all()
+    return {n: s for n, s in sorted(_REGISTRY.items()) if modality is None or s.modality == modality}
+
+
+def get_method(name: str, *, where: str = "method") -> MethodSpec:
+    load_all()
+    if name not in _REGISTRY:
+        raise ConfigError(f"{where}: unknown method {name!r}; registered: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]

@@ -1,0 +1,448 @@
+"""Storage: one small interface, a local-folder and an S3 implementation.
+
+Bulk data goes through pyarrow filesystems (`Store.arrow_fs`); commit points (`_manifest.json`,
+`_latest`, locks) go through conditional writes: boto3 `IfNoneMatch="*"` / `IfMatch=<etag>` on S3,
+exclusive create and atomic rename under a lock file locally. URIs are plain local paths or
+`s3://bucket/key`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import socket
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from augment_jobs.errors import AugmentError, StorageError
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    uri: str
+    size: int
+    etag: str
+
+
+def join(uri: str, *parts: str) -> str:
+    """Join URI parts with '/' (local paths and s3:// alike)."""
+    out = uri.rstrip("/")
+    for p in parts:
+        out = f"{out}/{p.strip('/')}"
+    return out
+
+
+def relpath(uri: str, base: str) -> str:
+    base = base.rstrip("/") + "/"
+    if not uri.startswith(base):
+        raise ValueError(f"{uri} is not under {base}")
+    return uri[len(base):]
+
+
+class Store(ABC):
+    """The operations the platform needs from object storage."""
+
+    @abstractmethod
+    def read_bytes(self, uri: str) -> bytes: ...
+
+    @abstractmethod
+    def write_bytes(self, uri: str, data: bytes) -> None:
+        """Write (or replace) an object atomically: readers see the old or the new bytes."""
+
+    @abstractmethod
+    def put_if_absent(self, uri: str, data: bytes) -> bool:
+        """Create the object only if it does not exist; False if it did."""
+
+    @abstractmethod
+    def read_versioned(self, uri: str) -> tuple[bytes | None, str | None]:
+        """(bytes, token) for compare-and-swap; (None, None) if absent."""
+
+    @abstractmethod
+    def replace_if(self, uri: str, data: bytes, token: str | None) -> bool:
+        """Write only if the object still has `token` (None: only if absent). False on conflict."""
+
+    @abstractmethod
+    def exists(self, uri: str) -> bool: ...
+
+    @abstractmethod
+    def list(self, prefix: str) -> list[ObjectInfo]:
+        """Every object below `prefix` (recursive), sorted by URI."""
+
+    @abstractmethod
+    def list_dirs(self, prefix: str) -> list[str]:
+        """Names of the immediate sub-folders of `prefix`."""
+
+    @abstractmethod
+    def delete(self, uri: str) -> None: ...
+
+    @abstractmethod
+    def delete_prefix(self, prefix: str) -> None: ...
+
+    @abstractmethod
+    def move(self, src: str, dst: str) -> None:
+        """Move one object (rename locally, copy + delete on S3)."""
+
+    @abstractmethod
+    def arrow_fs(self) -> tuple[Any, str]:
+        """(pyarrow FileSystem, path prefix): `prefix + path_of(uri)` for pyarrow calls."""
+
+    @abstractmethod
+    def arrow_path(self, uri: str) -> str:
+        """The path pyarrow's filesystem uses for `uri`."""
+
+    @abstractmethod
+    def local_path(self, uri: str) -> str | None:
+        """A local filesystem path for `uri`, when the store is local."""
+
+    # --- shared helpers -------------------------------------------------------------------------
+    def read_json(self, uri: str) -> Any:
+        return json.loads(self.read_bytes(uri))
+
+    def write_json(self, uri: str, obj: Any) -> None:
+        self.write_bytes(uri, dumps(obj))
+
+    def sha256(self, uri: str) -> str:
+        fs = self.arrow_fs()[0]
+        h = hashlib.sha256()
+        with fs.open_input_stream(self.arrow_path(uri)) as f:
+            while chunk := f.read(1 << 22):
+                h.update(chunk)
+        return h.hexdigest()
+
+    @contextlib.contextmanager
+    def lease(self, uri: str, *, ttl: float = 900.0, wait: float = 3600.0, poll: float = 0.5) -> Iterator[None]:
+        """An exclusive lease held in the object `uri`.
+
+        A lease whose holder is gone (expired, or a dead process on this host) is taken over, so a
+        run killed while holding it blocks nobody for long. While held, it is renewed on each
+        `renew` call via the yielded context; holders of long steps should keep ttl generous.
+        """
+        me = {"owner": uuid.uuid4().hex, "host": socket.gethostname(), "pid": os.getpid()}
+        deadline = time.monotonic() + wait
+        while True:
+            body = dumps({**me, "expires_at": time.time() + ttl})
+            if self.put_if_absent(uri, body):
+                break
+            current, token = self.read_versioned(uri)
+            if current is not None and _lease_is_stale(current) and self.replace_if(uri, body, token):
+                break
+            if time.monotonic() > deadline:
+                raise StorageError(f"{uri}: lock still held after {wait:.0f}s; if no run is active, delete it")
+            time.sleep(poll)
+        try:
+            yield
+        finally:
+            current, token = self.read_versioned(uri)
+            if current is not None and json.loads(current).get("owner") == me["owner"]:
+                with contextlib.suppress(AugmentError):
+                    self.delete(uri)
+
+
+def _lease_is_stale(body: bytes) -> bool:
+    try:
+        lease = json.loads(body)
+    except ValueError:
+        return True
+    if time.time() > float(lease.get("expires_at", 0)):
+        return True
+    if lease.get("host") == socket.gethostname():
+        try:
+            os.kill(int(lease["pid"]), 0)
+        except ProcessLookupError:
+            return True
+        except (PermissionError, KeyError, ValueError):
+            return False
+    return False
+
+
+def dumps(obj: Any) -> bytes:
+    """Canonical JSON bytes (sorted keys, indented, trailing newline)."""
+    return (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode()
+
+
+# --- local folder ------------------------------------------------------------------------------
+class LocalStore(Store):
+    """A folder on local disk. Atomic writes by temp file + rename; CAS under an flock."""
+
+    def _p(self, uri: str) -> Path:
+        return Path(uri)
+
+    def read_bytes(self, uri: str) -> bytes:
+        try:
+            return self._p(uri).read_bytes()
+        except FileNotFoundError:
+            raise
+        except OSError as e:
+            raise StorageError(f"{uri}: cannot read ({e.strerror})", retryable=False) from e
+
+    def write_bytes(self, uri: str, data: bytes) -> None:
+        p = self._p(uri)
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            tmp = p.with_name(f".{p.name}.{uuid.uuid4().hex}.tmp")
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, p)
+        except OSError as e:
+            raise StorageError(f"{uri}: cannot write ({e.strerror}); check the path is writable", retryable=False) from e
+
+    def put_if_absent(self, uri: str, data: bytes) -> bool:
+        p = self._p(uri)
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            tmp = p.with_name(f".{p.name}.{uuid.uuid4().hex}.tmp")
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            try:
+                os.link(tmp, p)  # atomic and exclusive: fails if p exists; content complete on appearance
+                return True
+            except FileExistsError:
+                return False
+            finally:
+                tmp.unlink(missing_ok=True)
+        except OSError as e:
+            raise StorageError(f"{uri}: cannot write ({e.strerror}); check the path is writable", retryable=False) from e
+
+    @contextlib.contextmanager
+    def _cas_lock(self, uri: str) -> Iterator[None]:
+        p = self._p(uri)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        with open(p.with_name(f".{p.name}.cas"), "a+") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def read_versioned(self, uri: str) -> tuple[bytes | None, str | None]:
+        try:
+            data = self._p(uri).read_bytes()
+        except FileNotFoundError:
+            return None, None
+        return data, hashlib.md5(data).hexdigest()
+
+    def replace_if(self, uri: str, data: bytes, token: str | None) -> bool:
+        with self._cas_lock(uri):
+            _, current = self.read_versioned(uri)
+            if current != token:
+                return False
+            self.write_bytes(uri, data)
+            return True
+
+    def exists(self, uri: str) -> bool:
+        return self._p(uri).exists()
+
+    def list(self, prefix: str) -> list[ObjectInfo]:
+        root = self._p(prefix)
+        if root.is_file():
+            files = [root]
+        elif root.is_dir():
+            files = [p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")]
+        else:
+            return []
+        return sorted((ObjectInfo(str(p), p.stat().st_size, _md5_file(p)) for p in files), key=lambda o: o.uri)
+
+    def list_dirs(self, prefix: str) -> list[str]:
+        root = self._p(prefix)
+        return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+
+    def delete(self, uri: str) -> None:
+        self._p(uri).unlink(missing_ok=True)
+
+    def delete_prefix(self, prefix: str) -> None:
+        shutil.rmtree(self._p(prefix), ignore_errors=True)
+
+    def move(self, src: str, dst: str) -> None:
+        self._p(dst).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src, dst)
+
+    def arrow_fs(self) -> tuple[Any, str]:
+        import pyarrow.fs as pafs
+
+        return pafs.LocalFileSystem(), ""
+
+    def arrow_path(self, uri: str) -> str:
+        return str(self._p(uri))
+
+    def local_path(self, uri: str) -> str | None:
+        return str(self._p(uri))
+
+
+def _md5_file(p: Path) -> str:
+    h = hashlib.md5()
+    with open(p, "rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# --- S3 ----------------------------------------------------------------------------------------
+def _split(uri: str) -> tuple[str, str]:
+    rest = uri[len("s3://"):]
+    bucket, _, key = rest.partition("/")
+    return bucket, key
+
+
+class S3Store(Store):
+    """S3 or any S3-compatible store; endpoint from AWS_ENDPOINT_URL, credentials from the AWS chain."""
+
+    def __init__(self) -> None:
+        import boto3
+        from botocore.config import Config
+
+        self.endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3")
+        self.client = boto3.client(
+            "s3", endpoint_url=self.endpoint, config=Config(retries={"max_attempts": 5, "mode": "standard"})
+        )
+        self._fs: Any = None
+
+    def _call(self, uri: str, fn: Any, **kw: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return fn(**kw)
+        except ClientError as e:
+            code = e.response.get("Error", {}).get("Code", "")
+            if code in ("NoSuchKey", "404", "NotFound"):
+                raise FileNotFoundError(uri) from e
+            if code in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
+                raise _Conflict() from e
+            if code in ("NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled"):
+                raise StorageError(f"{uri}: {code}; check the bucket exists and the credentials may write it", retryable=False) from e
+            raise StorageError(f"{uri}: S3 error {code}: {e}") from e
+        except BotoCoreError as e:
+            raise StorageError(f"{uri}: S3 unreachable ({e}); check AWS_ENDPOINT_URL") from e
+
+    def read_bytes(self, uri: str) -> bytes:
+        b, k = _split(uri)
+        return self._call(uri, self.client.get_object, Bucket=b, Key=k)["Body"].read()
+
+    def write_bytes(self, uri: str, data: bytes) -> None:
+        b, k = _split(uri)
+        self._call(uri, self.client.put_object, Bucket=b, Key=k, Body=data)
+
+    def put_if_absent(self, uri: str, data: bytes) -> bool:
+        b, k = _split(uri)
+        try:
+            self._call(uri, self.client.put_object, Bucket=b, Key=k, Body=data, IfNoneMatch="*")
+            return True
+        except _Conflict:
+            return False
+
+    def read_versioned(self, uri: str) -> tuple[bytes | None, str | None]:
+        b, k = _split(uri)
+        try:
+            r = self._call(uri, self.client.get_object, Bucket=b, Key=k)
+        except FileNotFoundError:
+            return None, None
+        return r["Body"].read(), r["ETag"]
+
+    def replace_if(self, uri: str, data: bytes, token: str | None) -> bool:
+        b, k = _split(uri)
+        cond = {"IfMatch": token} if token else {"IfNoneMatch": "*"}
+        try:
+            self._call(uri, self.client.put_object, Bucket=b, Key=k, Body=data, **cond)
+            return True
+        except (_Conflict, FileNotFoundError):
+            return False
+
+    def exists(self, uri: str) -> bool:
+        b, k = _split(uri)
+        try:
+            self._call(uri, self.client.head_object, Bucket=b, Key=k)
+            return True
+        except FileNotFoundError:
+            return False
+
+    def list(self, prefix: str) -> list[ObjectInfo]:
+        b, k = _split(prefix)
+        out = []
+        for page in self._call(prefix, self.client.get_paginator("list_objects_v2").paginate, Bucket=b, Prefix=k):
+            for obj in page.get("Contents", []):
+                out.append(ObjectInfo(f"s3://{b}/{obj['Key']}", obj["Size"], obj["ETag"].strip('"')))
+        return sorted(out, key=lambda o: o.uri)
+
+    def list_dirs(self, prefix: str) -> list[str]:
+        b, k = _split(prefix.rstrip("/") + "/")
+        names = []
+        for page in self._call(prefix, self.client.get_paginator("list_objects_v2").paginate, Bucket=b, Prefix=k, Delimiter="/"):
+            names += [p["Prefix"][len(k):].rstrip("/") for p in page.get("CommonPrefixes", [])]
+        return sorted(names)
+
+    def delete(self, uri: str) -> None:
+        b, k = _split(uri)
+        self._call(uri, self.client.delete_object, Bucket=b, Key=k)
+
+    def delete_prefix(self, prefix: str) -> None:
+        b, _ = _split(prefix)
+        objs = self.list(prefix.rstrip("/") + "/")
+        for i in range(0, len(objs), 1000):
+            keys = [{"Key": _split(o.uri)[1]} for o in objs[i:i + 1000]]
+            self._call(prefix, self.client.delete_objects, Bucket=b, Delete={"Objects": keys, "Quiet": True})
+
+    def move(self, src: str, dst: str) -> None:
+        sb, sk = _split(src)
+        db, dk = _split(dst)
+        self._call(dst, self.client.copy, CopySource={"Bucket": sb, "Key": sk}, Bucket=db, Key=dk)
+        self.delete(src)
+
+    def arrow_fs(self) -> tuple[Any, str]:
+        if self._fs is None:
+            import pyarrow.fs as pafs
+
+            kw: dict[str, Any] = {}
+            if self.endpoint:
+                scheme, _, host = self.endpoint.partition("://")
+                kw = {"endpoint_override": host, "scheme": scheme}
+            region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+            if region:
+                kw["region"] = region
+            self._fs = pafs.S3FileSystem(**kw)
+        return self._fs, ""
+
+    def arrow_path(self, uri: str) -> str:
+        return uri[len("s3://"):]
+
+    def local_path(self, uri: str) -> str | None:
+        return None
+
+
+class _Conflict(Exception):
+    pass
+
+
+_STORES: dict[str, Store] = {}
+
+
+def store_for(uri: str) -> Store:
+    """The store that serves `uri` (cached per kind)."""
+    if uri.startswith("s3://"):
+        kind = "s3"
+    elif "://" in uri and not uri.startswith("file://"):
+        raise StorageError(f"{uri}: unsupported scheme; use a local path or s3://bucket/prefix", retryable=False)
+    else:
+        kind = "local"
+    if kind not in _STORES:
+        _STORES[kind] = S3Store() if kind == "s3" else LocalStore()
+    return _STORES[kind]
+
+
+def reset_stores() -> None:
+    """Forget cached clients (after the environment changed, e.g. in tests)."""
+    _STORES.clear()
+
+
+__all__ = ["ObjectInfo", "Store", "LocalStore", "S3Store", "store_for", "join", "relpath", "dumps"]
