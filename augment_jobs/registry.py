@@ -51,6 +51,7 @@ class AugmentContext:
     step: int = 0
     metrics: dict[str, float] = field(default_factory=dict)  # logged to MLflow and the manifest
     notes: list[str] = field(default_factory=list)  # adaptations made (e.g. k_neighbors lowered)
+    artifact_uri: str | None = None  # staging folder for artifacts logged to MLflow by the lineage stage
 
     @property
     def seed(self) -> int:
@@ -66,6 +67,14 @@ class AugmentContext:
 
     def seed32(self, *keys: object) -> int:
         return seed32(self.cfg.seed, self.ds, self.step, *keys)
+
+    def save_artifact(self, name: str, data: bytes) -> None:
+        """Stage a file (e.g. a fitted synthesizer) to be logged to the run's MLflow artifacts."""
+        if self.artifact_uri is None:
+            return
+        from augment_jobs.store import join, store_for
+
+        store_for(self.artifact_uri).write_bytes(join(self.artifact_uri, name), data)
 
 
 @dataclass(frozen=True)
