@@ -1,0 +1,201 @@
+"""One Airflow DAG per dataset config: `augment__<dataset>` (SPEC section 8).
+
+Wiring only. Every task calls one function of `augment_jobs.stages` (the same code path as
+`augment run`) and passes URIs through XCom, never data:
+
+    snapshot -> augment (mapped over the source shards) -> gate -> publish (Asset event) -> lineage
+
+Configs come from `AUGMENT_CONFIGS` (default: the repository's `configs/`). A config that fails
+validation produces no DAG here; `augment_config_errors.py` reports it as an import error naming
+the config file, so one broken config never hides the others.
+
+Nothing heavy is imported at parse time: `augment_jobs.stages` (pandas, pyarrow, mlflow, ...) is
+imported inside the tasks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk.exceptions import AirflowFailException
+
+from augment_jobs.config import DatasetConfig, load_config
+from augment_jobs.errors import AugmentError, ConfigError
+
+log = logging.getLogger(__name__)
+
+DAG_PREFIX = "augment__"
+ALLOWED_CONF_KEYS = ("force",)
+# Transient failures back off 30 s, 60 s, 120 s, ... (config's retry_delay_seconds, doubling) up to this.
+MAX_RETRY_DELAY = timedelta(minutes=30)
+
+T = TypeVar("T")
+
+
+def configs_dir() -> Path:
+    """`AUGMENT_CONFIGS`, or `configs/` next to the folder holding this file."""
+    env = os.environ.get("AUGMENT_CONFIGS")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "configs"
+
+
+def config_files(folder: Path | None = None) -> list[Path]:
+    folder = folder or configs_dir()
+    return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
+
+
+def asset_uri(publish_uri: str) -> str:
+    """The publish URI as an Asset URI: `s3://...` as is, a local folder as `file:///...`."""
+    return publish_uri if "://" in publish_uri else Path(publish_uri).resolve().as_uri()
+
+
+def logical_ds(context: dict[str, Any]) -> str:
+    """The run's partition key YYYY-MM-DD (manual runs without a logical date use run_after)."""
+    run = context["dag_run"]
+    when = run.logical_date or run.run_after
+    return when.strftime("%Y-%m-%d")
+
+
+def check_conf(conf: dict[str, Any] | None) -> None:
+    """Reject trigger conf keys the DAG does not know (a typo must not silently do nothing)."""
+    unknown = sorted(set(conf or {}) - set(ALLOWED_CONF_KEYS))
+    if unknown:
+        raise AirflowFailException(
+            f"unknown conf key(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(ALLOWED_CONF_KEYS)}"
+        )
+
+
+def call_stage(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run one stage; a non-retryable AugmentError fails the task at once (no retries).
+
+    Transient errors (retryable AugmentError, e.g. a store timeout) and unexpected exceptions are
+    re-raised so Airflow retries them with exponential backoff.
+    """
+    try:
+        return fn(*args, **kwargs)
+    except AugmentError as e:
+        line = f"{type(e).__name__} (exit code {e.exit_code}): {e}"
+        if e.retryable:
+            log.warning("transient failure, Airflow will retry: %s", line)
+            raise
+        log.error("not retryable, failing the task now: %s", line)
+        raise AirflowFailException(line) from e
+
+
+def doc_md(cfg: DatasetConfig, config_name: str) -> str:
+    steps = "\n".join(f"- `{s.method}` {s.params or ''}" for s in cfg.augment)
+    return (
+        f"### {cfg.dataset} ({cfg.modality})\n\n"
+        f"{cfg.description or ''}\n\n"
+        f"- config: `{config_name}`\n"
+        f"- source: `{cfg.source.uri}` ({cfg.source.format})\n"
+        f"- publish: `{cfg.publish_uri()}` ({cfg.publish.format}); emits Asset `{asset_uri(cfg.publish_uri())}`\n"
+        f"- schedule: `{cfg.schedule}`, catchup: {cfg.airflow.catchup}\n\n"
+        f"**Methods**\n\n{steps}\n\n"
+        f"Trigger conf: `{{\"force\": true}}` republishes even if the version exists; other keys are rejected.\n"
+    )
+
+
+def build_dag(cfg: DatasetConfig, config_path: str) -> Any:
+    """The DAG for one validated config."""
+    af = cfg.airflow
+    dataset_asset = Asset(asset_uri(cfg.publish_uri()))
+    mapped_opts: dict[str, Any] = {}
+    if af.queue:
+        mapped_opts["queue"] = af.queue
+    if af.pool:
+        mapped_opts["pool"] = af.pool
+
+    @dag(
+        dag_id=f"{DAG_PREFIX}{cfg.dataset}",
+        schedule=cfg.schedule,
+        start_date=datetime.fromisoformat(af.start_date).replace(tzinfo=UTC),
+        catchup=af.catchup,
+        max_active_runs=af.max_active_runs,
+        description=(cfg.description or f"augment {cfg.dataset}")[:200],
+        doc_md=doc_md(cfg, Path(config_path).name),
+        tags=sorted({"augment", cfg.modality, *af.tags}),
+        params={"force": Param(False, type="boolean", description="republish even if the version exists")},
+        default_args={
+            "retries": af.retries,
+            "retry_delay": timedelta(seconds=af.retry_delay_seconds),
+            "retry_exponential_backoff": 2.0,
+            "max_retry_delay": MAX_RETRY_DELAY,
+        },
+    )
+    def pipeline() -> None:
+        @task
+        def snapshot(**context: Any) -> list[int]:
+            """Returns the shard list (mapped over); run_uri etc. go to their own XCom keys."""
+            check_conf(context["dag_run"].conf)
+            from augment_jobs import stages
+
+            snap = call_stage(
+                stages.snapshot, config_path, logical_ds(context), force=bool(context["params"]["force"])
+            )
+            log.info("snapshot of %s: version %s, shards %s, already published: %s",
+                     cfg.dataset, snap["version"], snap["shards"], snap["published"])
+            for key in ("run_uri", "version", "published", "publish_uri"):
+                context["ti"].xcom_push(key=key, value=snap[key])
+            return list(snap["shards"])
+
+        @task(**mapped_opts)
+        def augment(run_uri: str, shard: int) -> str:
+            from augment_jobs import stages
+
+            return call_stage(stages.augment, run_uri, shard)
+
+        @task
+        def gate(run_uri: str, staged: list[str]) -> str:
+            from augment_jobs import stages
+
+            return call_stage(stages.gate, run_uri)
+
+        @task(outlets=[dataset_asset])
+        def publish(run_uri: str, report_uri: str, **context: Any) -> dict[str, Any]:
+            from augment_jobs import stages
+
+            result = call_stage(stages.publish, run_uri)
+            context["outlet_events"][dataset_asset].extra = {
+                "dataset": cfg.dataset,
+                "version": result["version"],
+                "manifest_uri": result["manifest_uri"],
+                "latest_moved": result.get("latest_moved"),
+            }
+            return result
+
+        @task
+        def lineage(run_uri: str, published: dict[str, Any]) -> str:
+            from augment_jobs import stages
+
+            return call_stage(stages.lineage, run_uri)
+
+        shards = snapshot()
+        run_uri = shards["run_uri"]  # the XCom key pushed by snapshot; Airflow maps only over return values
+        staged = augment.partial(run_uri=run_uri).expand(shard=shards)
+        report = gate(run_uri, staged)
+        lineage(run_uri, publish(run_uri, report))
+
+    return pipeline()
+
+
+def load_valid_configs(folder: Path | None = None) -> tuple[list[tuple[Path, DatasetConfig]], dict[str, str]]:
+    """Every config that validates, and {file: one-line error} for those that do not."""
+    good: list[tuple[Path, DatasetConfig]] = []
+    bad: dict[str, str] = {}
+    for path in config_files(folder):
+        try:
+            good.append((path, load_config(path)))
+        except ConfigError as e:
+            bad[str(path)] = str(e)
+    return good, bad
+
+
+_good, _bad = load_valid_configs()
+for _path, _cfg in _good:
+    globals()[f"{DAG_PREFIX}{_cfg.dataset}"] = build_dag(_cfg, str(_path))
