@@ -9,6 +9,7 @@ check compares.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,26 +73,321 @@ def synthetic_rows(
     for col in template.columns:
         if col in PLATFORM_COLUMNS:
             continue
-        try:
+        with contextlib.suppress(TypeError, ValueError):
             out[col] = out[col].astype(template[col].dtype)
-        except (TypeError, ValueError):
-            pass
     return pd.DataFrame(out).reset_index(drop=True)
 
 
+def read_source(obj_uri: str, cfg: DatasetConfig) -> pd.DataFrame:
+    """Read one source file (parquet | csv | jsonl) through the store; InputError on unreadable data."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.json as pajson
+    import pyarrow.parquet as pq
+
+    from augment_jobs.store import store_for
+
+    store = store_for(obj_uri)
+    fs, _ = store.arrow_fs()
+    path = store.arrow_path(obj_uri)
+    fmt = cfg.source.format
+    try:
+        if fmt == "parquet":
+            table = pq.read_table(path, filesystem=fs)
+        elif fmt == "csv":
+            with fs.open_input_stream(path) as f:
+                table = pacsv.read_csv(f, parse_options=pacsv.ParseOptions(delimiter=cfg.source.csv_delimiter))
+        else:
+            with fs.open_input_stream(path) as f:
+                table = pajson.read_json(f)
+    except (pa.ArrowInvalid, OSError) as e:
+        msg = str(e).strip().splitlines()[0]
+        raise InputError(f"{obj_uri}: not a readable {fmt} file ({msg}); re-export it or remove it from the partition") from None
+    df = table.to_pandas()
+    if fmt == "csv" and len(df.columns) == 1 and cfg.label and cfg.label not in df.columns:
+        raise InputError(
+            f"{obj_uri}: CSV parsed into a single column {df.columns[0]!r}; the delimiter is probably not "
+            f"{cfg.source.csv_delimiter!r}: set source.csv_delimiter"
+        )
+    return df
+
+
+def load_frame(cfg: DatasetConfig, plan: RunPlan, shard: int) -> pd.DataFrame:
+    """The shard's source files as one frame with the platform columns, ids from `source.id_column`
+    or `<file name>#<row number>`."""
+    import pandas as pd
+
+    parts = []
+    columns: list[str] | None = None
+    for obj in plan.shard_objects(shard):
+        df = read_source(obj.uri, cfg)
+        if columns is not None and list(df.columns) != columns:
+            raise InputError(
+                f"{obj.uri}: columns {list(df.columns)} differ from the partition's first file {columns}; "
+                "all files of a partition need one schema"
+            )
+        columns = list(df.columns)
+        name = obj.uri.rsplit("/", 1)[-1]
+        if cfg.source.id_column:
+            if cfg.source.id_column not in df.columns:
+                raise InputError(f"{obj.uri}: id column {cfg.source.id_column!r} not found; columns: {columns}")
+            df["_id"] = df[cfg.source.id_column].astype(str)
+        else:
+            df["_id"] = [f"{name}#{i}" for i in range(len(df))]
+        parts.append(df)
+    frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    if len(frame) == 0:
+        raise InputError(f"{plan.source_uri}: the source partition has no rows; check the upstream export for {plan.ds}")
+    dup = frame["_id"].duplicated()
+    if dup.any():
+        raise InputError(
+            f"{plan.source_uri}: id column {cfg.source.id_column!r} has duplicate value "
+            f"{frame['_id'][dup].iloc[0]!r}; ids must be unique"
+        )
+    if cfg.label and cfg.label not in frame.columns:
+        raise InputError(
+            f"{plan.source_uri}: label column {cfg.label!r} not found; columns: {', '.join(map(str, columns or []))}"
+        )
+    frame["_synthetic"] = False
+    frame["_source_ids"] = [[i] for i in frame["_id"]]
+    frame["_method"] = "source"
+    frame["_params"] = None
+    return frame
+
+
+def _encode_datetimes(df: pd.DataFrame) -> dict[str, Any]:
+    """Datetime columns become int64 nanoseconds so every method can interpolate them."""
+    import pandas as pd
+
+    encoded = {}
+    for col in df.columns:
+        if col not in PLATFORM_COLUMNS and pd.api.types.is_datetime64_any_dtype(df[col]):
+            s = df[col]
+            whole_days = bool(((s.dropna() - s.dropna().dt.normalize()) == pd.Timedelta(0)).all())
+            encoded[col] = (s.dtype, whole_days)
+            df[col] = s.astype("int64").astype("float64").where(s.notna())
+    return encoded
+
+
+def _decode_datetimes(df: pd.DataFrame, encoded: dict[str, Any]) -> None:
+    import pandas as pd
+
+    for col, (dtype, whole_days) in encoded.items():
+        values = pd.to_datetime(df[col].round(), unit="ns")
+        if whole_days:
+            values = values.dt.floor("D")
+        df[col] = values.astype(dtype)
+
+
 class FrameHandler(Handler):
-    """Tabular, text and time series: implemented in the rest of this module."""
+    """Tabular, text and time series: load → registered methods → Parquet parts."""
 
     file_kind = "parquet"
 
     def augment_shard(self, cfg: DatasetConfig, plan: RunPlan, shard: int) -> ShardResult:
-        raise InputError("frame pipeline not built yet")
+        import time
+
+        from augment_jobs.registry import AugmentContext, get_method
+        from augment_jobs.store import join
+
+        hooks = hooks_for(cfg.modality)
+        t0 = time.perf_counter()
+        df = load_frame(cfg, plan, shard)
+        if hooks.prepare:
+            df = hooks.prepare(df, cfg)
+        before = _class_counts(df, cfg)
+        encoded = _encode_datetimes(df)
+        t_load = time.perf_counter() - t0
+        result = ShardResult(shard=shard)
+        for i, step in enumerate(cfg.augment):
+            spec = get_method(step.method)
+            ctx = AugmentContext(cfg=cfg, ds=plan.ds, step=i, artifact_uri=join(plan.staging_uri, "artifacts"))
+            t = time.perf_counter()
+            n = len(df)
+            df = spec(df, spec.parse_params(step.params), ctx)
+            result.metrics[f"step{i}_{step.method}_seconds"] = round(time.perf_counter() - t, 3)
+            result.metrics[f"step{i}_{step.method}_rows_added"] = len(df) - n
+            result.metrics.update({f"step{i}_{k}": v for k, v in ctx.metrics.items()})
+            result.notes += [f"augment[{i}] {step.method}: {note}" for note in ctx.notes]
+        _decode_datetimes(df, encoded)
+        t_write = time.perf_counter()
+        result.files = self._write(cfg, plan, shard, df)
+        result.metrics.update(load_seconds=round(t_load, 3), write_seconds=round(time.perf_counter() - t_write, 3))
+        after = _class_counts(df, cfg)
+        synth = _class_counts(df[df["_synthetic"]], cfg)
+        result.counts = {
+            k: {"before": before.get(k, 0), "after": after.get(k, 0), "synthetic": synth.get(k, 0)}
+            for k in sorted(set(before) | set(after))
+        }
+        return result
+
+    def _write(self, cfg: DatasetConfig, plan: RunPlan, shard: int, df: pd.DataFrame) -> list[dict[str, Any]]:
+        """Deterministic Parquet parts: fixed row groups, no writer timestamps."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from augment_jobs.store import join, store_for
+
+        store = store_for(plan.data_uri)
+        fs, _ = store.arrow_fs()
+        table = pa.Table.from_pandas(df, preserve_index=False)
+        files = []
+        step = cfg.publish.rows_per_file
+        for n, start in enumerate(range(0, max(len(df), 1), step)):
+            name = f"part-{shard:05d}-{n:05d}.parquet"
+            uri = join(plan.data_uri, name)
+            if store.local_path(uri):
+                import os
+
+                os.makedirs(os.path.dirname(store.local_path(uri)), exist_ok=True)
+            pq.write_table(
+                table.slice(start, step), store.arrow_path(uri), filesystem=fs,
+                row_group_size=128 * 1024, compression="zstd", write_statistics=True,
+            )
+            files.append({"path": name, "rows": min(step, len(df) - start)})
+        return files
 
     def gate_frame(self, cfg: DatasetConfig, plan: RunPlan, shards: list[ShardResult]) -> pd.DataFrame:
-        raise InputError("frame pipeline not built yet")
+        import pandas as pd
+        import pyarrow.parquet as pq
+
+        from augment_jobs.store import join, store_for
+
+        store = store_for(plan.data_uri)
+        fs, _ = store.arrow_fs()
+        tables = [
+            pq.read_table(store.arrow_path(join(plan.data_uri, f["path"])), filesystem=fs).to_pandas()
+            for s in shards for f in s.files
+        ]
+        return pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
 
     def checks(self, cfg: DatasetConfig, plan: RunPlan, shards: list[ShardResult], frame: pd.DataFrame) -> list[CheckResult]:
-        return []
+        source = frame[~frame["_synthetic"]]
+        out = [_no_new_nan(source, frame), *similarity(cfg, frame)]
+        hooks = hooks_for(cfg.modality)
+        if hooks.checks:
+            out += hooks.checks(cfg, source, frame)
+        return out
 
     def lineage(self, manifest: dict[str, Any], version_uri: str, key: str) -> dict[str, Any]:
-        return {}
+        import pyarrow.dataset as pads
+
+        from augment_jobs.errors import NotFound
+        from augment_jobs.store import join, store_for
+
+        store = store_for(version_uri)
+        fs, _ = store.arrow_fs()
+        paths = [store.arrow_path(join(version_uri, f["path"])) for f in manifest["files"]]
+        dataset = pads.dataset(paths, filesystem=fs, format="parquet")
+        rows = dataset.to_table(filter=pads.field("_id") == key).to_pylist()
+        if not rows:
+            raise NotFound(f"{version_uri}: no row with _id {key!r}; list ids with open_dataset(...).to_pandas()['_id']")
+        row = rows[0]
+        parent_ids = list(row["_source_ids"] or [])
+        parents = dataset.to_table(filter=pads.field("_id").isin(parent_ids)).to_pylist() if parent_ids else []
+        by_name = {s["uri"].rsplit("/", 1)[-1]: s for s in manifest["source"]}
+
+        def origin(pid: str) -> dict[str, Any]:
+            name, _, rownum = pid.rpartition("#")
+            src = by_name.get(name)
+            return {"id": pid, "source_object": src["uri"] if src else None, "row": int(rownum) if src and rownum.isdigit() else None}
+
+        values = {k: v for k, v in row.items() if not k.startswith("_")}
+        step = next((s for s in manifest.get("steps", []) if s["method"] == row["_method"]), None)
+        return {
+            "key": key,
+            "synthetic": bool(row["_synthetic"]),
+            "method": row["_method"],
+            "method_params": step["params"] if step else None,
+            "drawn_params": json.loads(row["_params"]) if row.get("_params") else None,
+            "values": values,
+            "parents": [origin(p) for p in parent_ids],
+            "parent_values": [{k: v for k, v in p.items() if not k.startswith("_") or k == "_id"} for p in parents],
+            "note": None if parent_ids or not row["_synthetic"] else
+            "drawn from a fitted generative model: its lineage is the model logged in the MLflow run",
+        }
+
+
+def _class_counts(df: pd.DataFrame, cfg: DatasetConfig) -> dict[str, int]:
+    if cfg.label and cfg.label in df.columns:
+        col = df[cfg.label]
+        if cfg.modality == "timeseries" and cfg.series:
+            # one label per series: count series, not points
+            col = df.drop_duplicates(cfg.series.id_column)[cfg.label]
+        return {str(k): int(v) for k, v in col.astype(str).value_counts().sort_index().items()}
+    if cfg.modality == "timeseries" and cfg.series:
+        return {"all": int(df[cfg.series.id_column].nunique())}
+    return {"all": len(df)}
+
+
+def _no_new_nan(source: pd.DataFrame, out: pd.DataFrame) -> CheckResult:
+    """No NaN/inf in a column where the source had none."""
+    import numpy as np
+
+    bad = []
+    for col in out.columns:
+        if col in PLATFORM_COLUMNS:
+            continue
+        s, o = source[col], out[col]
+        if o.dtype.kind == "f":
+            src_bad = bool((~np.isfinite(s.to_numpy())).any())
+            out_bad = int((~np.isfinite(o.to_numpy())).sum())
+        else:
+            src_bad, out_bad = bool(s.isna().any()), int(o.isna().sum())
+        if out_bad and not src_bad:
+            bad.append(f"{col} ({out_bad} rows)")
+    return CheckResult("no_new_nan_or_inf", not bad, "none introduced" if not bad else "NaN/inf introduced in " + ", ".join(bad))
+
+
+def similarity(cfg: DatasetConfig, frame: pd.DataFrame) -> list[CheckResult]:
+    """Per class, per column: KS (numeric) or total variation distance (categorical), real vs synthetic."""
+    import numpy as np
+    import pandas as pd
+
+    hooks = hooks_for(cfg.modality)
+    cols = hooks.compare_columns(cfg, frame) if hooks.compare_columns else feature_columns(frame, cfg)
+    sim = cfg.quality.similarity
+    synth_mask = frame["_synthetic"].to_numpy()
+    if not synth_mask.any():
+        return [CheckResult("similarity", True, "no synthetic rows to compare")]
+    labels = frame[cfg.label].astype(str) if cfg.label and cfg.label in frame.columns else pd.Series("all", index=frame.index)
+    worst: list[tuple[float, str]] = []
+    scores: dict[str, float] = {}
+    failures = []
+    for cls in sorted(labels.unique()):
+        in_cls = (labels == cls).to_numpy()
+        real, syn = frame[in_cls & ~synth_mask], frame[in_cls & synth_mask]
+        if len(real) < sim.min_rows or len(syn) < sim.min_rows:
+            continue
+        for col in cols:
+            r, s = real[col].dropna(), syn[col].dropna()
+            if len(r) == 0 or len(s) == 0:
+                continue
+            if pd.api.types.is_numeric_dtype(r) and not pd.api.types.is_bool_dtype(r):
+                stat, limit, kind = _ks(r.to_numpy(np.float64), s.to_numpy(np.float64)), sim.max_ks, "ks"
+            else:
+                p = r.astype(str).value_counts(normalize=True)
+                q = s.astype(str).value_counts(normalize=True)
+                stat = 0.5 * float(p.subtract(q, fill_value=0).abs().sum())
+                limit, kind = sim.max_tvd, "tvd"
+            scores[f"{kind}.{cls}.{col}"] = round(stat, 4)
+            worst.append((stat / limit, f"{kind}({col}|{cls})={stat:.3f}"))
+            if stat > limit:
+                failures.append(f"{kind}({col}|{cls})={stat:.3f} > {limit}")
+    if not scores:
+        return [CheckResult("similarity", True, f"no class has {sim.min_rows}+ real and synthetic rows to compare")]
+    worst.sort(reverse=True)
+    detail = ("; ".join(failures[:5]) + (f" and {len(failures) - 5} more" if len(failures) > 5 else "")) if failures \
+        else f"{len(scores)} comparisons within limits; worst {worst[0][1]}"
+    return [CheckResult("similarity", not failures, detail, scores)]
+
+
+def _ks(a: Any, b: Any) -> float:
+    """Two-sample Kolmogorov-Smirnov statistic (vectorised, no scipy dependency)."""
+    import numpy as np
+
+    a, b = np.sort(a), np.sort(b)
+    grid = np.concatenate([a, b])
+    cdf_a = np.searchsorted(a, grid, side="right") / len(a)
+    cdf_b = np.searchsorted(b, grid, side="right") / len(b)
+    return float(np.max(np.abs(cdf_a - cdf_b)))

@@ -1,0 +1,216 @@
+"""The `augment` command line (SPEC section 4).
+
+Exit codes: 0 published (or already was), 2 bad config or input, 3 quality gate failed, 1 other.
+Every error is one line on stderr naming the file, key, column or value and what to do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from augment_jobs.errors import AugmentError
+
+
+def _err(msg: str) -> None:
+    print(f"error: {msg}", file=sys.stderr)
+
+
+def _progress(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _dataset_uri(arg: str) -> str:
+    """A publish URI, or a bare dataset name under `{store}/published/`."""
+    from augment_jobs.config import DATASET_NAME, store_root
+
+    if "://" in arg or os.sep in arg or Path(arg).exists():
+        return arg if "://" in arg else str(Path(arg).resolve())
+    if DATASET_NAME.match(arg):
+        return f"{store_root()}/published/{arg}"
+    return arg
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    from augment_jobs import stages
+
+    result = stages.run(a.config, a.date, force=a.force, progress=_progress)
+    print(f"version   {result['version']}  ({result.get('note') or 'published'})")
+    print(f"manifest  {result['manifest_uri']}")
+    print(f"latest    {result['latest']}")
+    if result.get("mlflow_run_id"):
+        print(f"mlflow    run {result['mlflow_run_id']}")
+    return 0
+
+
+def cmd_versions(a: argparse.Namespace) -> int:
+    from augment_jobs.publish import committed_versions, latest_version
+
+    uri = _dataset_uri(a.dataset_uri)
+    latest = latest_version(uri)
+    manifests = committed_versions(uri)
+    if not manifests:
+        raise AugmentError(f"{uri}: no committed versions; check the URI (publish.uri of the config)")
+    for m in manifests:
+        synth = sum(c["synthetic"] for c in m["counts"].values())
+        mark = "* latest" if m["version"] == latest else ""
+        print(f"{m['version']:<22} {m['created_at']:<26} rows={m['rows']:<9} synthetic={synth:<9} {mark}")
+    return 0
+
+
+def cmd_show(a: argparse.Namespace) -> int:
+    from augment_jobs.errors import NotFound
+    from augment_jobs.publish import describe, latest_version, read_manifest
+
+    uri = _dataset_uri(a.dataset_uri)
+    latest = latest_version(uri)
+    version = a.version or latest
+    if version is None:
+        raise NotFound(f"{uri}: no `_latest`; nothing has been published there")
+    manifest = read_manifest(uri, version)
+    print(json.dumps(manifest, indent=2) if a.json else describe(manifest, latest))
+    return 0
+
+
+def cmd_rollback(a: argparse.Namespace) -> int:
+    from augment_jobs.publish import latest_version, rollback
+
+    uri = _dataset_uri(a.dataset_uri)
+    before = latest_version(uri)
+    rollback(uri, a.version)
+    print(f"latest    {before} → {a.version}")
+    return 0
+
+
+def cmd_lineage(a: argparse.Namespace) -> int:
+    from augment_jobs.modality import handler_for
+    from augment_jobs.publish import read_manifest, version_uri
+
+    uri = _dataset_uri(a.dataset_uri)
+    manifest = read_manifest(uri, a.version)
+    info = handler_for(manifest["modality"]).lineage(manifest, version_uri(uri, a.version), a.key)
+    info["mlflow"] = manifest["mlflow"]
+    info["version"] = a.version
+    if a.json:
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    print(f"key        {info['key']}  ({'synthetic' if info['synthetic'] else 'real'})")
+    print(f"method     {info['method']}  {json.dumps(info.get('method_params'), sort_keys=True) if info.get('method_params') else ''}")
+    if info.get("drawn_params"):
+        print(f"drawn      {json.dumps(info['drawn_params'], sort_keys=True, default=str)}")
+    for p in info.get("parents", []):
+        where = f"{p['source_object']} row {p['row']}" if p.get("source_object") else "(see source snapshot)"
+        print(f"parent     {p['id']}  ← {where}")
+    for k, v in info.items():
+        if k not in {"key", "synthetic", "method", "method_params", "drawn_params", "parents", "mlflow", "version",
+                     "parent_values", "values", "note"} and v is not None:
+            print(f"{k:<10} {json.dumps(v, default=str) if not isinstance(v, str) else v}")
+    if info.get("note"):
+        print(f"note       {info['note']}")
+    ml = info["mlflow"]
+    print(f"mlflow     run {ml['run_id']} (experiment {ml['experiment_id']}) at {ml['tracking_uri']}")
+    return 0
+
+
+def cmd_check(a: argparse.Namespace) -> int:
+    from augment_jobs.config import load_config
+    from augment_jobs.gate import check_suite
+
+    failed = 0
+    for path in a.configs:
+        try:
+            cfg = load_config(path)
+            check_suite(cfg)
+            for name, ref in cfg.referenced_files().items():
+                if not ref.is_file():
+                    raise AugmentError(f"{path}: {name} file {ref} not found")
+            print(f"ok        {path}  ({cfg.dataset}: {cfg.modality}, {', '.join(s.method for s in cfg.augment)})")
+        except AugmentError as e:
+            failed += 1
+            _err(str(e))
+    return 2 if failed else 0
+
+
+def cmd_methods(a: argparse.Namespace) -> int:
+    from augment_jobs.registry import methods
+
+    for name, spec in methods().items():
+        fields = ", ".join(spec.params_model.model_fields)
+        print(f"{spec.modality:<11} {name:<17} {spec.description}  [{fields}]")
+    return 0
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    from augment_jobs.demo import run_demo
+
+    return run_demo(a.date, only=a.only, progress=_progress)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="augment", description="Offline batch data augmentation platform")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="one full run for one logical date")
+    r.add_argument("config")
+    r.add_argument("--date", required=True, help="logical date YYYY-MM-DD")
+    r.add_argument("--force", action="store_true", help="recompute even if the version is already published")
+    r.set_defaults(fn=cmd_run)
+    v = sub.add_parser("versions", help="versions, newest first, latest marked")
+    v.add_argument("dataset_uri")
+    v.set_defaults(fn=cmd_versions)
+    s = sub.add_parser("show", help="a version's manifest, readable")
+    s.add_argument("dataset_uri")
+    s.add_argument("version", nargs="?")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_show)
+    rb = sub.add_parser("rollback", help="point latest at an earlier committed version")
+    rb.add_argument("dataset_uri")
+    rb.add_argument("version")
+    rb.set_defaults(fn=cmd_rollback)
+    ln = sub.add_parser("lineage", help="a published row/sample → its sources, method, params, MLflow run")
+    ln.add_argument("dataset_uri")
+    ln.add_argument("version")
+    ln.add_argument("key", help="an _id or a WebDataset __key__")
+    ln.add_argument("--json", action="store_true")
+    ln.set_defaults(fn=cmd_lineage)
+    c = sub.add_parser("check", help="validate configs and their suites without running")
+    c.add_argument("configs", nargs="+")
+    c.set_defaults(fn=cmd_check)
+    m = sub.add_parser("methods", help="list registered augmentation methods")
+    m.set_defaults(fn=cmd_methods)
+    d = sub.add_parser("demo", help="write demo raw data and run every demo config end to end")
+    d.add_argument("--date", default=date.today().isoformat())
+    d.add_argument("--only", action="append", help="run only this dataset (repeatable)")
+    d.set_defaults(fn=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except AugmentError as e:
+        _err(str(e))
+        return e.exit_code
+    except KeyboardInterrupt:
+        _err("interrupted; the store is consistent (rerun to finish)")
+        return 130
+    except Exception as e:  # the last line of defence: still one line, the traceback on request
+        if os.environ.get("AUGMENT_DEBUG"):
+            traceback.print_exc()
+        _err(f"unexpected {type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''} "
+             "(set AUGMENT_DEBUG=1 for the traceback)")
+        return 1
+
+
+def entrypoint() -> Any:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entrypoint()

@@ -1,0 +1,128 @@
+"""The quality gate (SPEC section 6): the dataset's Great Expectations suite plus platform checks.
+
+GX reports a failed validation without raising; the gate turns any failed check into `GateFailed`
+(after the stage has quarantined the output), so a bad output can never be published.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from augment_jobs.errors import ConfigError
+from augment_jobs.modality import CheckResult
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from augment_jobs.config import DatasetConfig
+
+
+def load_suite(path: Path) -> Any:
+    """Parse a GX 1.x suite JSON; ConfigError naming the file when it is malformed."""
+    from great_expectations.core import ExpectationSuite
+
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: suite file not found; fix quality.suite or create the file") from None
+    except ValueError as e:
+        raise ConfigError(f"{path}: suite is not valid JSON ({e})") from None
+    if not isinstance(raw, dict) or "expectations" not in raw:
+        raise ConfigError(f"{path}: not a Great Expectations suite (needs 'name' and 'expectations')")
+    raw.setdefault("name", path.stem)
+    for i, exp in enumerate(raw["expectations"]):
+        if not isinstance(exp, dict) or "type" not in exp:
+            raise ConfigError(f"{path}: expectations[{i}] needs a 'type' (e.g. expect_column_values_to_not_be_null)")
+    try:
+        return ExpectationSuite(**raw)
+    except Exception as e:  # GX raises many types for a bad suite; all mean the same to the user
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"{path}: invalid Great Expectations suite: {first}") from None
+
+
+def check_suite(cfg: DatasetConfig) -> None:
+    """Fail fast on a malformed or missing suite (used by `augment check` and the snapshot stage)."""
+    if cfg.quality.suite:
+        load_suite(cfg.resolve_path(cfg.quality.suite))
+
+
+def run_suite(cfg: DatasetConfig, frame: pd.DataFrame) -> list[CheckResult]:
+    """Validate `frame` with the config's suite; one CheckResult per expectation."""
+    if not cfg.quality.suite:
+        return []
+    path = cfg.resolve_path(cfg.quality.suite)
+    suite = load_suite(path)
+    for exp in suite.expectations:
+        column = exp.configuration.kwargs.get("column")
+        if column is not None and column not in frame.columns:
+            raise ConfigError(
+                f"{path}: {exp.expectation_type} names column {column!r}, which the output does not have; "
+                f"columns: {', '.join(map(str, frame.columns))}"
+            )
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    batch = (
+        context.data_sources.add_pandas("augment")
+        .add_dataframe_asset("output")
+        .add_batch_definition_whole_dataframe("all")
+        .get_batch(batch_parameters={"dataframe": frame})
+    )
+    result = batch.validate(suite)
+    checks = []
+    for r in result.results:
+        conf = r.expectation_config
+        kwargs = {k: v for k, v in conf.kwargs.items() if k != "batch_id"}
+        res = r.result or {}
+        detail = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+        if not r.success:
+            exc = (r.exception_info or {}).get("exception_message") if isinstance(r.exception_info, dict) else None
+            if exc:
+                detail += f"; error: {exc}"
+            elif "unexpected_count" in res:
+                detail += f"; {res['unexpected_count']} unexpected, e.g. {res.get('partial_unexpected_list', [])[:5]}"
+            elif "observed_value" in res:
+                detail += f"; observed {res['observed_value']}"
+        observed = {k: res[k] for k in ("unexpected_count", "unexpected_percent", "observed_value") if k in res}
+        checks.append(CheckResult(f"suite:{conf.type}", bool(r.success), detail, _jsonable(observed)))
+    return checks
+
+
+def synthetic_share(cfg: DatasetConfig, counts: dict[str, dict[str, int]]) -> CheckResult:
+    after = sum(c["after"] for c in counts.values())
+    synthetic = sum(c["synthetic"] for c in counts.values())
+    share = synthetic / after if after else 0.0
+    limit = cfg.limits.max_synthetic_ratio
+    return CheckResult(
+        "synthetic_share", share <= limit + 1e-12,
+        f"{synthetic} of {after} published rows are synthetic ({share:.1%}; limit {limit:.0%})", round(share, 6),
+    )
+
+
+def label_set(counts: dict[str, dict[str, int]]) -> CheckResult:
+    before = {k for k, c in counts.items() if c["before"] > 0}
+    after = {k for k, c in counts.items() if c["after"] > 0}
+    added, lost = sorted(after - before), sorted(before - after)
+    ok = not added and not lost
+    detail = "label set unchanged" if ok else f"labels added {added}, lost {lost}"
+    return CheckResult("label_set_unchanged", ok, detail, sorted(after))
+
+
+def _jsonable(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, default=str))
+
+
+def summarize(checks: list[CheckResult]) -> str:
+    """One line naming the failed checks and why."""
+    failed = [c for c in checks if not c.passed]
+    if not failed:
+        return f"all {len(checks)} checks passed"
+    parts = [f"{c.name} ({c.detail})" for c in failed[:3]]
+    more = f" and {len(failed) - 3} more" if len(failed) > 3 else ""
+    return f"{len(failed)} of {len(checks)} checks failed: " + "; ".join(parts) + more

@@ -1,0 +1,168 @@
+"""Versions, manifests and `_latest` (SPEC section 5).
+
+Layout under a dataset's publish URI:
+
+    versions/<version>/part-00000.parquet ... | shard-000000.tar ...
+    versions/<version>/_gate_report.json
+    versions/<version>/_manifest.json        written last, exclusively: the commit point
+    _latest                                   {"version": ...}; compare-and-swap, forward only
+    quarantine/<version>/...                  outputs that failed the gate, with the report
+    _staging/<version>/...                    work in progress (plan, shard results, staged data)
+    _locks/<ds>.lock                          lease held by the run of one logical date
+
+A version without `_manifest.json` does not exist for readers, so a crash at any point leaves
+either the previous state or the new committed version.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from augment_jobs.errors import AugmentError, ConfigError, NotFound
+from augment_jobs.store import Store, dumps, join, store_for
+
+MANIFEST = "_manifest.json"
+LATEST = "_latest"
+
+
+def version_uri(publish_uri: str, version: str) -> str:
+    return join(publish_uri, "versions", version)
+
+
+def manifest_uri(publish_uri: str, version: str) -> str:
+    return join(version_uri(publish_uri, version), MANIFEST)
+
+
+def read_manifest(publish_uri: str, version: str) -> dict[str, Any]:
+    store = store_for(publish_uri)
+    try:
+        return store.read_json(manifest_uri(publish_uri, version))
+    except FileNotFoundError:
+        raise NotFound(
+            f"{publish_uri}: version {version!r} is not committed; list versions with `augment versions {publish_uri}`"
+        ) from None
+
+
+def is_committed(publish_uri: str, version: str) -> bool:
+    return store_for(publish_uri).exists(manifest_uri(publish_uri, version))
+
+
+def latest_version(publish_uri: str) -> str | None:
+    try:
+        return store_for(publish_uri).read_json(join(publish_uri, LATEST))["version"]
+    except FileNotFoundError:
+        return None
+
+
+def committed_versions(publish_uri: str) -> list[dict[str, Any]]:
+    """Manifests of every committed version, newest first (logical date, then commit time)."""
+    store = store_for(publish_uri)
+    out = []
+    for name in store.list_dirs(join(publish_uri, "versions")):
+        try:
+            out.append(store.read_json(manifest_uri(publish_uri, name)))
+        except FileNotFoundError:
+            continue  # uncommitted leftovers of an interrupted run: invisible
+    return sorted(out, key=_order, reverse=True)
+
+
+def _order(manifest: dict[str, Any]) -> tuple[str, str]:
+    return manifest["logical_date"], manifest["created_at"]
+
+
+def commit(store: Store, publish_uri: str, manifest: dict[str, Any]) -> bool:
+    """Write the manifest exclusively; False when the version was already committed."""
+    return store.put_if_absent(manifest_uri(publish_uri, manifest["version"]), dumps(manifest))
+
+
+def advance_latest(publish_uri: str, manifest: dict[str, Any]) -> bool:
+    """Point `_latest` at `manifest`'s version unless it already points at a newer logical date.
+
+    Compare-and-swap in a loop: racing publishers cannot lose each other's update, and a backfill
+    of an older date never steals `latest` from a newer one.
+    """
+    store = store_for(publish_uri)
+    uri = join(publish_uri, LATEST)
+    body = dumps({"version": manifest["version"], "logical_date": manifest["logical_date"]})
+    for _ in range(50):
+        current, token = store.read_versioned(uri)
+        if current is not None:
+            cur_version = json.loads(current)["version"]
+            if cur_version == manifest["version"]:
+                return True
+            try:
+                cur = read_manifest(publish_uri, cur_version)
+                if _order(cur) > _order(manifest):
+                    return False
+            except NotFound:
+                pass  # latest points at a version retention or an operator removed: replace it
+        if store.replace_if(uri, body, token):
+            return True
+    raise AugmentError(f"{uri}: could not update after 50 attempts; too many concurrent publishers")
+
+
+def rollback(publish_uri: str, version: str) -> dict[str, Any]:
+    """Point `_latest` at an earlier committed version (the explicit way back)."""
+    manifest = read_manifest(publish_uri, version)
+    store = store_for(publish_uri)
+    uri = join(publish_uri, LATEST)
+    body = dumps({"version": version, "logical_date": manifest["logical_date"], "rolled_back": True})
+    for _ in range(50):
+        _, token = store.read_versioned(uri)
+        if store.replace_if(uri, body, token):
+            return manifest
+    raise AugmentError(f"{uri}: could not update after 50 attempts")
+
+
+def apply_retention(publish_uri: str, keep_last: int, pinned: list[str]) -> list[str]:
+    """Delete committed versions beyond the newest `keep_last`, never `latest` or a pinned one.
+
+    The manifest goes first, so a version disappears for readers before its files do.
+    """
+    store = store_for(publish_uri)
+    keep = {latest_version(publish_uri), *pinned}
+    deleted = []
+    for manifest in committed_versions(publish_uri)[keep_last:]:
+        v = manifest["version"]
+        if v in keep:
+            continue
+        store.delete(manifest_uri(publish_uri, v))
+        store.delete_prefix(version_uri(publish_uri, v))
+        deleted.append(v)
+    return deleted
+
+
+def describe(manifest: dict[str, Any], latest: str | None = None) -> str:
+    """A readable summary of a manifest for `augment show`."""
+    lines = [
+        f"dataset      {manifest['dataset']}",
+        f"version      {manifest['version']}" + ("   (latest)" if manifest["version"] == latest else ""),
+        f"logical date {manifest['logical_date']}   created {manifest['created_at']}",
+        f"rows         {manifest['rows']} in {len(manifest['files'])} file(s), format {manifest.get('format')}",
+        f"source       {len(manifest['source'])} object(s) under {manifest.get('source_uri')}",
+        "methods      " + ", ".join(f"{s['method']} {json.dumps(s['params'], sort_keys=True)}" for s in manifest.get("steps", [])),
+        "counts       class: before -> after (synthetic)",
+    ]
+    for cls, c in manifest["counts"].items():
+        lines.append(f"             {cls}: {c['before']} -> {c['after']} ({c['synthetic']})")
+    gate = manifest["gate"]
+    lines.append(f"gate         {'PASSED' if gate['passed'] else 'FAILED'}  report {gate['report_uri']}")
+    for c in gate["checks"]:
+        lines.append(f"             [{'ok' if c['passed'] else 'FAIL'}] {c['name']}: {c['detail']}")
+    for note in manifest.get("notes", []):
+        lines.append(f"note         {note}")
+    ml = manifest.get("mlflow") or {}
+    lines.append(f"mlflow       run {ml.get('run_id')} (experiment {ml.get('experiment_id')}) at {ml.get('tracking_uri')}")
+    return "\n".join(lines)
+
+
+def check_writable(publish_uri: str) -> None:
+    """Fail fast, before any work, when the publish URI cannot be written."""
+    store = store_for(publish_uri)
+    probe = join(publish_uri, "_staging", ".write-probe")
+    try:
+        store.write_bytes(probe, b"ok")
+        store.delete(probe)
+    except (AugmentError, OSError) as e:
+        raise ConfigError(f"publish.uri {publish_uri}: not writable ({e}); fix the path or its permissions") from None

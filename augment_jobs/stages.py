@@ -1,0 +1,425 @@
+"""The stages of a run: snapshot → augment → gate → publish → lineage.
+
+`augment run` and the Airflow tasks call exactly these functions. Each stage reads its inputs from
+the store and writes its outputs under `<publish.uri>/_staging/<version>/`, returns URIs (never
+data), is idempotent, and can be retried alone. Once a version is committed, later stages are no-ops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from augment_jobs import __version__
+from augment_jobs.config import DatasetConfig, load_config
+from augment_jobs.errors import AugmentError, ConfigError, GateFailed, InputError
+from augment_jobs.modality import CheckResult, RunPlan, ShardResult, handler_for
+from augment_jobs.publish import (
+    advance_latest,
+    apply_retention,
+    check_writable,
+    commit,
+    is_committed,
+    manifest_uri,
+    read_manifest,
+    version_uri,
+)
+from augment_jobs.store import join, relpath, store_for
+
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+Progress = Callable[[str], None]
+
+_held = threading.local()
+
+
+def _check_date(ds: str) -> None:
+    if not DATE.match(ds):
+        raise ConfigError(f"--date {ds!r}: expected a logical date YYYY-MM-DD")
+    try:
+        datetime.strptime(ds, "%Y-%m-%d")
+    except ValueError:
+        raise ConfigError(f"--date {ds!r}: not a calendar date") from None
+
+
+@contextlib.contextmanager
+def _run_lock(publish_uri: str, ds: str) -> Iterator[None]:
+    """One run per (dataset, logical date) at a time; re-entrant within a process."""
+    uri = join(publish_uri, "_locks", f"{ds}.lock")
+    held = getattr(_held, "uris", set())
+    if uri in held:
+        yield
+        return
+    with store_for(uri).lease(uri):
+        _held.uris = held | {uri}
+        try:
+            yield
+        finally:
+            _held.uris = held
+
+
+def _timed(plan: RunPlan, stage: str, seconds: float) -> None:
+    store_for(plan.staging_uri).write_json(join(plan.staging_uri, "timings", f"{stage}.json"), {"seconds": seconds})
+
+
+def load_plan(run_uri: str) -> RunPlan:
+    try:
+        return RunPlan(**store_for(run_uri).read_json(run_uri))
+    except FileNotFoundError:
+        raise AugmentError(f"{run_uri}: run plan not found; run the snapshot stage first") from None
+
+
+def _config_for(plan: RunPlan) -> DatasetConfig:
+    cfg = load_config(plan.config_path)
+    if cfg.sha256() != plan.config_sha256:
+        raise ConfigError(f"{plan.config_path}: changed since this run's snapshot; start a new run for {plan.ds}")
+    return cfg
+
+
+def _done(plan: RunPlan) -> bool:
+    """Committed already, and not a forced rerun: later stages have nothing to do."""
+    return not plan.force and is_committed(plan.publish_uri, plan.version)
+
+
+# --- snapshot ------------------------------------------------------------------------------------
+def snapshot(config_path: str, ds: str, *, force: bool = False) -> dict[str, Any]:
+    """List the source partition (keys + ETags/sizes), fix the version, write the run plan."""
+    t0 = time.perf_counter()
+    _check_date(ds)
+    cfg = load_config(config_path)
+    from augment_jobs.gate import check_suite
+
+    check_suite(cfg)
+    handler = handler_for(cfg.modality)
+    source_uri = cfg.source_uri(ds)
+    publish_uri = cfg.publish_uri()
+    store = store_for(source_uri)
+    prefix = source_uri if source_uri.endswith("/") else source_uri + "/"
+    objects = [o for o in store.list(prefix) if handler.source_filter(cfg, o)]
+    if not objects:
+        raise InputError(
+            f"{source_uri}: source partition missing or empty (no {cfg.source.format} files) for {ds}; "
+            "check source.uri and the date"
+        )
+    source = [{"uri": o.uri, "etag": o.etag, "size": o.size} for o in objects]
+    config_sha = cfg.sha256()
+    h = hashlib.sha256()
+    h.update(json.dumps({
+        "config": config_sha, "ds": ds, "platform": __version__,
+        "source": [(relpath(o.uri, prefix), o.etag, o.size) for o in objects],
+    }, sort_keys=True).encode())
+    fingerprint = h.hexdigest()
+    version = f"{ds}.{fingerprint[:8]}"
+    staging_uri = join(publish_uri, "_staging", version)
+    run_uri = join(staging_uri, "plan.json")
+    published = is_committed(publish_uri, version)
+    plan = RunPlan(
+        dataset=cfg.dataset, ds=ds, version=version, fingerprint=fingerprint, modality=cfg.modality,
+        config_path=cfg.config_path or config_path, config_sha256=config_sha, platform_version=__version__,
+        seed=cfg.seed, source_uri=source_uri, source=source, shards=handler.shard_sources(cfg, objects),
+        publish_uri=publish_uri, staging_uri=staging_uri, force=force,
+    )
+    if not published or force:
+        check_writable(publish_uri)
+    with _run_lock(publish_uri, ds):
+        # written even for a committed version, so every later stage finds its plan (and no-ops)
+        store_for(run_uri).write_json(run_uri, plan.to_dict())
+        _timed(plan, "snapshot", time.perf_counter() - t0)
+    return {
+        "run_uri": run_uri, "version": version, "published": published and not force,
+        "shards": list(range(len(plan.shards))), "publish_uri": publish_uri,
+    }
+
+
+# --- augment -------------------------------------------------------------------------------------
+def augment(run_uri: str, shard: int = 0) -> str:
+    """Augment one shard of the source into staged files; returns the shard result's URI."""
+    plan = load_plan(run_uri)
+    result_uri = join(plan.staging_uri, "shards", f"{shard:05d}.json")
+    if _done(plan):
+        return result_uri
+    if not 0 <= shard < len(plan.shards):
+        raise AugmentError(f"{run_uri}: shard {shard} out of range (0..{len(plan.shards) - 1})")
+    cfg = _config_for(plan)
+    t0 = time.perf_counter()
+    with _run_lock(plan.publish_uri, plan.ds):
+        result = handler_for(cfg.modality).augment_shard(cfg, plan, shard)
+        result.metrics.setdefault("augment_seconds", round(time.perf_counter() - t0, 3))
+        store_for(result_uri).write_json(result_uri, result.to_dict())
+    return result_uri
+
+
+def _shard_results(plan: RunPlan) -> list[ShardResult]:
+    store = store_for(plan.staging_uri)
+    out = []
+    for i in range(len(plan.shards)):
+        uri = join(plan.staging_uri, "shards", f"{i:05d}.json")
+        try:
+            out.append(ShardResult(**store.read_json(uri)))
+        except FileNotFoundError:
+            raise AugmentError(f"{uri}: shard {i} has not been augmented; run the augment stage for it") from None
+    return out
+
+
+def merge_counts(shards: list[ShardResult]) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    for s in shards:
+        for cls, c in s.counts.items():
+            acc = counts.setdefault(cls, {"before": 0, "after": 0, "synthetic": 0})
+            for k in acc:
+                acc[k] += c.get(k, 0)
+    return dict(sorted(counts.items()))
+
+
+# --- gate ----------------------------------------------------------------------------------------
+def gate(run_uri: str) -> str:
+    """Run the suite and platform checks on the staged output; quarantine and raise if any fails."""
+    plan = load_plan(run_uri)
+    report_uri = join(plan.staging_uri, "gate", "report.json")
+    if _done(plan):
+        return join(version_uri(plan.publish_uri, plan.version), "_gate_report.json")
+    from augment_jobs import gate as quality
+
+    cfg = _config_for(plan)
+    t0 = time.perf_counter()
+    with _run_lock(plan.publish_uri, plan.ds):
+        shards = _shard_results(plan)
+        handler = handler_for(cfg.modality)
+        counts = merge_counts(shards)
+        frame = handler.gate_frame(cfg, plan, shards)
+        checks: list[CheckResult] = [quality.synthetic_share(cfg, counts), quality.label_set(counts)]
+        checks += handler.checks(cfg, plan, shards, frame)
+        checks += quality.run_suite(cfg, frame)
+        passed = all(c.passed for c in checks)
+        report = {
+            "dataset": plan.dataset, "version": plan.version, "logical_date": plan.ds, "passed": passed,
+            "summary": quality.summarize(checks), "checks": [c.to_dict() for c in checks], "counts": counts,
+        }
+        store = store_for(report_uri)
+        store.write_json(report_uri, report)
+        _timed(plan, "gate", time.perf_counter() - t0)
+        if not passed:
+            where = _quarantine(plan)
+            try:
+                from augment_jobs import lineage
+
+                lineage.log_failed_gate(plan.dataset, plan.version, plan.ds, report, _metrics(plan, shards, counts, checks))
+            except Exception as e:  # lineage of a failure must not hide the failure itself
+                report["mlflow_error"] = str(e)
+            raise GateFailed(
+                f"{plan.dataset} {plan.version}: quality gate failed: {report['summary']}; "
+                f"nothing published, output quarantined at {where}",
+                report_uri=join(where, "gate", "report.json"),
+            )
+    return report_uri
+
+
+def _quarantine(plan: RunPlan) -> str:
+    """Move the staged run (data, plan, shard results, report) to `quarantine/<version>/`."""
+    store = store_for(plan.staging_uri)
+    dest = join(plan.publish_uri, "quarantine", plan.version)
+    store.delete_prefix(dest)
+    for obj in store.list(plan.staging_uri + "/"):
+        store.move(obj.uri, join(dest, relpath(obj.uri, plan.staging_uri)))
+    store.delete_prefix(plan.staging_uri)
+    return dest
+
+
+# --- publish -------------------------------------------------------------------------------------
+def publish(run_uri: str) -> dict[str, Any]:
+    """Move staged files into `versions/<version>/`, commit the manifest, advance `_latest`."""
+    plan = load_plan(run_uri)
+    if _done(plan):
+        return _published(plan)
+    cfg = _config_for(plan)
+    t0 = time.perf_counter()
+    with _run_lock(plan.publish_uri, plan.ds):
+        if _done(plan):
+            return _published(plan)
+        store = store_for(plan.staging_uri)
+        report_uri = join(plan.staging_uri, "gate", "report.json")
+        try:
+            report = store.read_json(report_uri)
+        except FileNotFoundError:
+            raise AugmentError(f"{run_uri}: the gate has not run for {plan.version}; run the gate stage first") from None
+        if not report["passed"]:
+            raise GateFailed(f"{plan.version}: the gate failed; nothing to publish", report_uri=report_uri)
+        shards = _shard_results(plan)
+        vuri = version_uri(plan.publish_uri, plan.version)
+        committed = read_manifest(plan.publish_uri, plan.version) if is_committed(plan.publish_uri, plan.version) else None
+        files = _move_files(plan, shards, vuri, handler_for(cfg.modality).file_kind, committed)
+        if committed is not None:  # forced rerun of a committed version: identical bytes, nothing to do
+            store.delete_prefix(plan.staging_uri)
+            return _published(plan, note="identical to the committed version")
+        final_report_uri = join(vuri, "_gate_report.json")
+        store.write_json(final_report_uri, report)
+        from augment_jobs import lineage
+
+        counts = merge_counts(shards)
+        manifest = {
+            "dataset": plan.dataset, "version": plan.version, "logical_date": plan.ds,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "config_sha256": plan.config_sha256, "config_path": plan.config_path, "fingerprint": plan.fingerprint,
+            "seed": plan.seed, "platform_version": plan.platform_version, "modality": plan.modality,
+            "format": cfg.publish.format, "source_uri": plan.source_uri, "source": plan.source,
+            "files": files, "rows": sum(f["rows"] for f in files), "counts": counts,
+            "steps": [s.model_dump(mode="json") for s in cfg.augment],
+            "notes": [n for s in shards for n in s.notes],
+            "rejected": [r for s in shards for r in s.rejected],
+            "gate": {"passed": True, "summary": report["summary"], "checks": report["checks"], "report_uri": final_report_uri},
+            "mlflow": lineage.ensure_run(plan.dataset, plan.version, plan.ds),
+            "manifest_uri": manifest_uri(plan.publish_uri, plan.version),
+        }
+        if not commit(store, plan.publish_uri, manifest):
+            return _published(plan, note="committed concurrently by another run")
+        moved = advance_latest(plan.publish_uri, manifest)
+        deleted = apply_retention(plan.publish_uri, cfg.publish.retention.keep_last, cfg.publish.retention.pinned)
+        _timed(plan, "publish", time.perf_counter() - t0)
+    return {**_published(plan), "latest_moved": moved, "retention_deleted": deleted}
+
+
+def _move_files(
+    plan: RunPlan, shards: list[ShardResult], vuri: str, kind: str, committed: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    """Give staged files their final names in order; never overwrite a published file."""
+    store = store_for(vuri)
+    files = []
+    staged = [(s.shard, f) for s in shards for f in s.files]
+    for n, (_, f) in enumerate(staged):
+        name = f"part-{n:05d}.parquet" if kind == "parquet" else f"shard-{n:06d}.tar"
+        src, dst = join(plan.data_uri, f["path"]), join(vuri, name)
+        if store.exists(src):
+            if store.exists(dst):
+                # a retried publish, or a forced rerun: the bytes must match what is there
+                if store.sha256(src) != store.sha256(dst):
+                    raise AugmentError(
+                        f"{dst}: already published with different content; published files are never overwritten "
+                        "(is the augmentation nondeterministic, or was the version folder edited?)"
+                    )
+                store.delete(src)
+            else:
+                store.move(src, dst)
+        elif not store.exists(dst):
+            raise AugmentError(f"{src}: staged file missing; rerun the augment stage")
+        size = next(o.size for o in store.list(dst))
+        files.append({"path": name, "sha256": store.sha256(dst), "bytes": size, "rows": f["rows"]})
+    if committed is not None and [f["sha256"] for f in files] != [f["sha256"] for f in committed["files"]]:
+        raise AugmentError(f"{vuri}: rerun produced different bytes than the committed manifest")
+    return files
+
+
+def _published(plan: RunPlan, note: str = "already published") -> dict[str, Any]:
+    from augment_jobs.publish import latest_version
+
+    return {
+        "manifest_uri": manifest_uri(plan.publish_uri, plan.version), "version": plan.version,
+        "publish_uri": plan.publish_uri, "latest_moved": False, "latest": latest_version(plan.publish_uri),
+        "note": note,
+    }
+
+
+# --- lineage -------------------------------------------------------------------------------------
+def _metrics(plan: RunPlan, shards: list[ShardResult], counts: dict[str, dict[str, int]],
+             checks: list[CheckResult] | list[dict[str, Any]]) -> dict[str, float]:
+    store = store_for(plan.staging_uri)
+    m: dict[str, float] = {
+        "rows_in": sum(c["before"] for c in counts.values()),
+        "rows_out": sum(c["after"] for c in counts.values()),
+        "rows_synthetic": sum(c["synthetic"] for c in counts.values()),
+    }
+    m["synthetic_share"] = m["rows_synthetic"] / m["rows_out"] if m["rows_out"] else 0.0
+    for cls, c in counts.items():
+        for k, v in c.items():
+            m[f"count.{_metric_key(cls)}.{k}"] = v
+    for s in shards:
+        for k, v in s.metrics.items():
+            key = k if len(shards) == 1 else f"shard{s.shard}.{k}"
+            m[_metric_key(key)] = v
+    for c in checks:
+        c = c if isinstance(c, dict) else c.to_dict()
+        if c["name"] == "similarity" and isinstance(c.get("observed"), dict):
+            m.update({f"similarity.{_metric_key(k)}": v for k, v in c["observed"].items()})
+        m[f"gate.{_metric_key(c['name'])}"] = 1.0 if c["passed"] else 0.0
+    for stage in ("snapshot", "gate", "publish"):
+        with contextlib.suppress(FileNotFoundError):
+            m[f"seconds.{stage}"] = store.read_json(join(plan.staging_uri, "timings", f"{stage}.json"))["seconds"]
+    m["seconds.augment"] = sum(s.metrics.get("augment_seconds", 0.0) for s in shards)
+    if m["seconds.augment"]:
+        m["samples_per_s"] = m["rows_out"] / m["seconds.augment"]
+    return m
+
+
+def _metric_key(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_\-. /]", "_", str(s))
+
+
+def lineage(run_uri: str) -> str:
+    """Log params, the source snapshot, metrics and artifacts to the version's MLflow run."""
+    plan = load_plan(run_uri)
+    from augment_jobs import lineage as ml
+
+    manifest = read_manifest(plan.publish_uri, plan.version)
+    run_id = manifest["mlflow"]["run_id"]
+    store = store_for(plan.staging_uri)
+    if _done(plan) and not store.exists(join(plan.staging_uri, "shards", "00000.json")):
+        store.delete_prefix(plan.staging_uri)  # a no-op run, or lineage already logged by an earlier attempt
+        return run_id
+    cfg = _config_for(plan)
+    shards = _shard_results(plan)
+    report = store.read_json(join(version_uri(plan.publish_uri, plan.version), "_gate_report.json"))
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        artifacts = []
+        for obj in store.list(join(plan.staging_uri, "artifacts") + "/"):
+            p = Path(tmp, obj.uri.rsplit("/", 1)[-1])
+            p.write_bytes(store.read_bytes(obj.uri))
+            artifacts.append(str(p))
+        artifacts += handler_for(cfg.modality).artifacts(cfg, plan, shards, tmp)
+        metrics = _metrics(plan, shards, manifest["counts"], report["checks"])
+        ml.log_run(run_id, config=cfg.model_dump(mode="json"), manifest=manifest, report=report,
+                   metrics=metrics, artifacts=artifacts)
+    store.delete_prefix(plan.staging_uri)
+    return run_id
+
+
+# --- the whole run -------------------------------------------------------------------------------
+def run(config_path: str, ds: str, *, force: bool = False, progress: Progress | None = None) -> dict[str, Any]:
+    """One full run for one logical date: exactly the stages the DAG runs, in order."""
+    say = progress or (lambda _msg: None)
+    cfg = load_config(config_path)
+    _check_date(ds)
+    t_all = time.perf_counter()
+    with _run_lock(cfg.publish_uri(), ds):
+        t = time.perf_counter()
+        snap = snapshot(config_path, ds, force=force)
+        say(f"[1/5] snapshot  {len(load_plan(snap['run_uri']).source) if not snap['published'] else ''} source object(s) "
+            f"→ version {snap['version']} ({time.perf_counter() - t:.1f}s)")
+        if snap["published"]:
+            say("      version already published: nothing to do")
+            result = publish(snap["run_uri"])
+            result["mlflow_run_id"] = lineage(snap["run_uri"])
+            return result
+        for shard in snap["shards"]:
+            t = time.perf_counter()
+            augment(snap["run_uri"], shard)
+            say(f"[2/5] augment   shard {shard + 1}/{len(snap['shards'])} ({time.perf_counter() - t:.1f}s)")
+        t = time.perf_counter()
+        gate(snap["run_uri"])
+        say(f"[3/5] gate      passed ({time.perf_counter() - t:.1f}s)")
+        t = time.perf_counter()
+        result = publish(snap["run_uri"])
+        say(f"[4/5] publish   {result['version']} ({time.perf_counter() - t:.1f}s); latest → {result['latest']}")
+        t = time.perf_counter()
+        if store_for(snap["run_uri"]).exists(snap["run_uri"]):
+            result["mlflow_run_id"] = lineage(snap["run_uri"])
+        say(f"[5/5] lineage   MLflow run {result.get('mlflow_run_id')} ({time.perf_counter() - t:.1f}s)")
+    result["seconds"] = round(time.perf_counter() - t_all, 3)
+    return result
