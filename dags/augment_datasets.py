@@ -97,7 +97,7 @@ def doc_md(cfg: DatasetConfig, config_name: str) -> str:
         f"- publish: `{cfg.publish_uri()}` ({cfg.publish.format}); emits Asset `{asset_uri(cfg.publish_uri())}`\n"
         f"- schedule: `{cfg.schedule}`, catchup: {cfg.airflow.catchup}\n\n"
         f"**Methods**\n\n{steps}\n\n"
-        f"Trigger conf: `{{\"force\": true}}` republishes even if the version exists; other keys are rejected.\n"
+        f'Trigger conf: `{{"force": true}}` republishes even if the version exists; other keys are rejected.\n'
     )
 
 
@@ -138,8 +138,13 @@ def build_dag(cfg: DatasetConfig, config_path: str) -> Any:
             snap = call_stage(
                 stages.snapshot, config_path, logical_ds(context), force=bool(context["params"]["force"])
             )
-            log.info("snapshot of %s: version %s, shards %s, already published: %s",
-                     cfg.dataset, snap["version"], snap["shards"], snap["published"])
+            log.info(
+                "snapshot of %s: version %s, shards %s, already published: %s",
+                cfg.dataset,
+                snap["version"],
+                snap["shards"],
+                snap["published"],
+            )
             for key in ("run_uri", "version", "published", "publish_uri"):
                 context["ti"].xcom_push(key=key, value=snap[key])
             return list(snap["shards"])
