@@ -1,0 +1,30 @@
+"""The batch an image method receives: same-size images as one uint8 tensor, plus per-sample data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class ImageBatch:
+    """B same-size RGB images and what travels with each.
+
+    `images` is a uint8 torch tensor [B, 3, H, W]; `boxes[i]` a float array (n, 4) of
+    [x1, y1, x2, y2] pixel coordinates (continuous: a full-image box is [0, 0, W, H]).
+    `keys` and `copies` identify each sample's random stream; a method fills `params` (the drawn
+    parameters, a plain JSON-able dict) and `seeds`.
+    """
+
+    images: Any
+    boxes: list[np.ndarray]
+    box_labels: list[list[str]]
+    keys: list[str]
+    copies: list[int]
+    params: list[dict[str, Any]] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.keys)

@@ -1,0 +1,272 @@
+"""Image I/O: reading sources (images folder or WebDataset tars), guarded decoding, deterministic
+encoding, and a deterministic tar writer.
+
+Decoding guards: the size declared in the header is checked before any pixel is decoded (a
+decompression bomb is rejected without allocating it), truncated or corrupt files are rejected by
+key (PIL's LOAD_TRUNCATED_IMAGES stays off), boxes are validated against the declared size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from augment_jobs.errors import InputError
+from augment_jobs.store import Store, store_for
+
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+ANNOTATIONS = "annotations.jsonl"
+# 100 Mpx (300 MB as RGB) per image: far above any training image, and it rejects declared sizes
+# of 20000x20000 and beyond before decoding. PIL's own bomb guard is set to the same limit.
+MAX_PIXELS = 100_000_000
+TAR_MTIME = 0  # fixed tar header fields: same inputs give byte-identical tars
+
+
+class Rejected(Exception):
+    """An input sample that cannot be used (corrupt, truncated, oversized); the run goes on."""
+
+
+@dataclass
+class RawSample:
+    """One source sample before decoding; `data` is None until read (images-folder sources)."""
+
+    source_key: str
+    source_uri: str
+    ext: str
+    label: str
+    boxes: list[list[float]]
+    box_labels: list[str]
+    data: bytes | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Decoded:
+    raw: RawSample
+    pixels: np.ndarray  # H x W x 3 uint8
+    passthrough: bool  # original bytes can be published as they are (8-bit L/RGB jpg/png)
+
+
+def sample_key(source_key: str) -> str:
+    """A WebDataset-safe `__key__` (no dots: WebDataset splits a member name at its first dot),
+    readable and unique: the sanitised path stem plus a short hash of the full source key."""
+    stem = re.sub(r"\.[A-Za-z0-9]+$", "", source_key)
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_")[-48:] or "img"
+    return f"{safe}-{hashlib.blake2b(source_key.encode(), digest_size=4).hexdigest()}"
+
+
+def norm_ext(name: str) -> str:
+    ext = name.rsplit(".", 1)[-1].lower()
+    return "jpg" if ext == "jpeg" else ext
+
+
+def validate_boxes(raw: RawSample, w: int | None = None, h: int | None = None) -> None:
+    """InputError naming the file and box if a box is malformed, degenerate or outside the image."""
+    if len(raw.box_labels) != len(raw.boxes):
+        raise InputError(f"{raw.source_uri}: {len(raw.boxes)} boxes but {len(raw.box_labels)} box_labels; "
+                         "give one label per box")
+    for box in raw.boxes:
+        if not (isinstance(box, list | tuple) and len(box) == 4 and all(isinstance(v, int | float) for v in box)):
+            raise InputError(f"{raw.source_uri}: box {box!r} is not [x1, y1, x2, y2] in pixels")
+        x1, y1, x2, y2 = box
+        if x2 <= x1 or y2 <= y1:
+            raise InputError(f"{raw.source_uri}: box {list(box)} is degenerate (needs x2 > x1 and y2 > y1); fix the annotation")
+        if w is not None and h is not None and (x1 < 0 or y1 < 0 or x2 > w or y2 > h):
+            raise InputError(f"{raw.source_uri}: box {list(box)} lies outside the {w}x{h} image; fix the annotation")
+
+
+def decode(raw: RawSample, store: Store | None = None) -> Decoded:
+    """Read (if needed) and decode one sample to H x W x 3 uint8; Rejected for unusable images."""
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    data = raw.data if raw.data is not None else (store or store_for(raw.source_uri)).read_bytes(raw.source_uri)
+    try:
+        im = Image.open(io.BytesIO(data))
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise Rejected(f"not a readable image: {e}") from None
+    w, h = im.size
+    if w * h > MAX_PIXELS or w <= 0 or h <= 0:
+        raise Rejected(f"declared size {w}x{h} exceeds the {MAX_PIXELS} pixel limit; not decoded")
+    validate_boxes(raw, w, h)
+    try:
+        im.load()
+        arr = to_rgb8(im)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise Rejected(f"corrupt or truncated image: {e}") from None
+    passthrough = raw.ext in ("jpg", "png") and im.mode in ("L", "RGB")
+    raw.data = data if passthrough else None  # keep only what is published as is
+    return Decoded(raw, arr, passthrough)
+
+
+def to_rgb8(im: Any) -> np.ndarray:
+    """Any PIL mode to H x W x 3 uint8: 16-bit scaled (not clipped), alpha dropped, palette expanded."""
+    mode = im.mode
+    if mode.startswith("I;16") or mode == "I":
+        a = np.asarray(im).astype(np.int64)
+        # PIL opens 16-bit greyscale PNGs as I;16 or I; both carry 0..65535
+        a = (np.clip(a, 0, 65535) >> 8).astype(np.uint8)
+        return np.repeat(a[:, :, None], 3, axis=2)
+    if mode == "F":
+        a = np.clip(np.asarray(im), 0, 255).astype(np.uint8)
+        return np.repeat(a[:, :, None], 3, axis=2)
+    if mode != "RGB":
+        im = im.convert("RGB")
+    return np.asarray(im, dtype=np.uint8)
+
+
+def encode(pixels: np.ndarray, ext: str, quality: int) -> bytes:
+    """Deterministic encoding: fixed settings, no timestamps or metadata."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    im = Image.fromarray(pixels)
+    if ext == "jpg":
+        im.save(buf, format="JPEG", quality=quality, optimize=False, progressive=False)
+    else:
+        im.save(buf, format="PNG", compress_level=3)
+    return buf.getvalue()
+
+
+# --- sources -----------------------------------------------------------------------------------
+def read_annotations(uri: str, wanted: set[str] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Stream (line number, record) from annotations.jsonl; only records whose file is in `wanted`."""
+    store = store_for(uri)
+    fs, _ = store.arrow_fs()
+    with fs.open_input_stream(store.arrow_path(uri)) as f:
+        for n, line in enumerate(io.TextIOWrapper(f, encoding="utf-8"), 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except ValueError as e:
+                raise InputError(f"{uri}: line {n} is not JSON ({e})") from None
+            if not isinstance(rec, dict) or not isinstance(rec.get("file"), str):
+                raise InputError(f"{uri}: line {n} needs a \"file\" string")
+            if wanted is None or rec["file"] in wanted:
+                yield n, rec
+
+
+def raw_from_record(rec: dict[str, Any], source_key: str, source_uri: str, label_field: str,
+                    data: bytes | None = None, where: str = "") -> RawSample:
+    if label_field not in rec:
+        raise InputError(f"{where or source_uri}: no {label_field!r} (the config's label) for {source_key}")
+    boxes = rec.get("boxes") or []
+    box_labels = rec.get("box_labels")
+    if box_labels is None:
+        box_labels = [str(rec[label_field])] * len(boxes)
+    raw = RawSample(source_key=source_key, source_uri=source_uri, ext=norm_ext(source_key),
+                    label=str(rec[label_field]), boxes=[list(b) if isinstance(b, list | tuple) else b for b in boxes],
+                    box_labels=[str(b) for b in box_labels], data=data)
+    validate_boxes(raw)
+    return raw
+
+
+def iter_tar_samples(uri: str, label_field: str) -> Iterator[RawSample | tuple[str, str]]:
+    """Stream samples from a WebDataset tar: members grouped by key (path up to the first dot of
+    the basename). Yields RawSample, or (key, reason) for a sample with no image or bad json."""
+    store = store_for(uri)
+    fs, _ = store.arrow_fs()
+    tar_name = uri.rstrip("/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    with fs.open_input_stream(store.arrow_path(uri)) as f, tarfile.open(fileobj=f, mode="r|*") as tf:
+        key: str | None = None
+        parts: dict[str, bytes] = {}
+        for m in tf:
+            if not m.isfile():
+                continue
+            d, _, base = m.name.rpartition("/")
+            stem, _, ext = base.partition(".")
+            k = f"{d}/{stem}" if d else stem
+            if k != key and key is not None:
+                yield _tar_sample(uri, tar_name, key, parts, label_field)
+                parts = {}
+            key = k
+            parts[ext.lower()] = tf.extractfile(m).read()
+        if key is not None:
+            yield _tar_sample(uri, tar_name, key, parts, label_field)
+
+
+def _tar_sample(uri: str, tar_name: str, key: str, parts: dict[str, bytes], label_field: str
+                ) -> RawSample | tuple[str, str]:
+    source_key = f"{tar_name}/{key}"
+    img_ext = next((e for e in parts if f".{e}" in IMAGE_EXTS), None)
+    if img_ext is None:
+        return source_key, f"no image member (have {sorted(parts)})"
+    try:
+        rec = json.loads(parts.get("json", b"{}"))
+    except ValueError as e:
+        return source_key, f"json member is not JSON ({e})"
+    raw = raw_from_record(rec, f"{source_key}.{img_ext}", uri, label_field, data=parts[img_ext],
+                          where=f"{uri}: sample {key}")
+    raw.source_key = source_key
+    raw.ext = norm_ext(img_ext)
+    return raw
+
+
+# --- deterministic tar writing -----------------------------------------------------------------
+class TarShardWriter:
+    """Writes samples to `prefix-000.tar`, `prefix-001.tar`, ... with at most `max_samples` each.
+
+    Written by tarfile directly, not webdataset's TarWriter (whose default mtime is the current
+    time): fixed mtime, uid/gid 0, empty user/group names, mode 0644, so the same samples give
+    byte-identical tars. Streams through the store's pyarrow filesystem (S3 multipart or local).
+    """
+
+    def __init__(self, data_uri: str, prefix: str, max_samples: int) -> None:
+        self.data_uri = data_uri.rstrip("/")
+        self.prefix = prefix
+        self.max_samples = max_samples
+        self.store = store_for(self.data_uri)
+        self.files: list[dict[str, Any]] = []
+        self._stream: Any = None
+        self._tar: tarfile.TarFile | None = None
+        self._rows = 0
+
+    def _open(self) -> None:
+        rel = f"{self.prefix}-{len(self.files):03d}.tar"
+        uri = f"{self.data_uri}/{rel}"
+        local = self.store.local_path(uri)
+        if local is not None:
+            import os
+
+            os.makedirs(os.path.dirname(local), exist_ok=True)
+        fs, _ = self.store.arrow_fs()
+        self._stream = fs.open_output_stream(self.store.arrow_path(uri))
+        self._tar = tarfile.open(fileobj=self._stream, mode="w|", format=tarfile.GNU_FORMAT)  # noqa: SIM115 (spans write calls)
+        self.files.append({"path": rel, "rows": 0})
+        self._rows = 0
+
+    def write(self, key: str, members: dict[str, bytes]) -> str:
+        """Add one sample (`key.ext` for each member, in sorted order); returns its tar's path."""
+        if self._tar is None or self._rows >= self.max_samples:
+            self._close_current()
+            self._open()
+        assert self._tar is not None
+        for ext in sorted(members):
+            data = members[ext]
+            ti = tarfile.TarInfo(f"{key}.{ext}")
+            ti.size, ti.mtime, ti.mode = len(data), TAR_MTIME, 0o644
+            ti.uid = ti.gid = 0
+            ti.uname = ti.gname = ""
+            self._tar.addfile(ti, io.BytesIO(data))
+        self._rows += 1
+        self.files[-1]["rows"] = self._rows
+        return self.files[-1]["path"]
+
+    def _close_current(self) -> None:
+        if self._tar is not None:
+            self._tar.close()
+            self._stream.close()
+            self._tar = self._stream = None
+
+    def close(self) -> list[dict[str, Any]]:
+        self._close_current()
+        return self.files
