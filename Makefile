@@ -1,0 +1,40 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo demo-cli test test-fast lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Every demo dataset refreshed through Airflow (in-process dag.test on SQLite), local store, no servers.
+demo: install
+	$(BIN)/python scripts/airflow_demo.py
+
+## The same runs without Airflow: `augment demo`.
+demo-cli: install
+	$(BIN)/augment demo
+
+## Lint, then the whole suite (unit, integration with moto / PostgreSQL / Redis, Airflow end to end).
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest -m "not gpu" -p no:cacheprovider
+
+test-fast: install
+	$(BIN)/pytest -m "not gpu and not integration and not slow" -p no:cacheprovider
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: install
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf .augment-store .airflow mlruns
