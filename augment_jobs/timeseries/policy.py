@@ -1,0 +1,243 @@
+"""`ts_policy`: per-series time-series augmentation (jitter, scaling, magnitude warp, time warp,
+window slice), applied in the listed order to make each copy.
+
+Lineage and ids: augmented series get new ids `<sid>~aug<step>.<k>`; each augmented row keeps the
+original timestamp of the source row at the same position and `_source_ids = [that row's _id]`
+(the value may come from neighbouring points after a warp or slice; the whole series' rows are
+recoverable from the series id). `_params` holds the drawn params of the copy (the same for every
+row of the series), including the rng key that replays the jitter noise.
+
+Randomness: `ctx.rng("ts_policy", <series id>, <copy>)` per copy, so the output does not depend on
+row order, the other series or the batch. Copies of equal-length series are stacked into one
+(B, T, V) array and every op runs on the whole batch (see `ops.py`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from augment_jobs.errors import InputError
+from augment_jobs.registry import AugmentContext, MethodParams, register
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+METHOD = "ts_policy"
+MIN_POINTS = 3
+
+
+class _Op(MethodParams):
+    p: float = Field(1.0, ge=0, le=1)  # probability that a copy gets this op
+
+
+class Jitter(_Op):
+    op: Literal["jitter"]
+    sigma: float = Field(0.03, ge=0)  # fraction of each series' (column's) std
+
+
+class Scaling(_Op):
+    op: Literal["scaling"]
+    sigma: float = Field(0.1, ge=0)  # factor ~ N(1, sigma) per series and column
+
+
+class MagnitudeWarp(_Op):
+    op: Literal["magnitude_warp"]
+    sigma: float = Field(0.2, ge=0)
+    knots: int = Field(4, ge=1, le=64)
+
+
+class TimeWarp(_Op):
+    op: Literal["time_warp"]
+    sigma: float = Field(0.2, ge=0, le=1)
+    knots: int = Field(4, ge=1, le=64)
+
+
+class WindowSlice(_Op):
+    op: Literal["window_slice"]
+    ratio: float = Field(0.9, gt=0, le=1)  # window length as a share of the series
+    size: int | None = Field(None, ge=2)  # or a fixed window length in points (overrides ratio)
+
+
+Op = Annotated[Jitter | Scaling | MagnitudeWarp | TimeWarp | WindowSlice, Field(discriminator="op")]
+
+
+class PerClass(MethodParams):
+    per_class: dict[str | int, int]
+
+    @model_validator(mode="after")
+    def _non_negative(self) -> PerClass:
+        if any(v < 0 for v in self.per_class.values()):
+            raise ValueError("per_class copies must be >= 0")
+        return self
+
+
+class TsPolicyParams(MethodParams):
+    """Params of `ts_policy` (SPEC section 3)."""
+
+    copies: int | PerClass = Field(1)
+    ops: list[Op] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _copies(self) -> TsPolicyParams:
+        if isinstance(self.copies, int) and not 0 <= self.copies <= 1000:
+            raise ValueError("copies must be between 0 and 1000")
+        return self
+
+
+# --- drawing ---------------------------------------------------------------------------------------
+def draw(ops: list[Any], rng: np.random.Generator, t: int, v: int) -> tuple[list[Any], list[dict[str, Any]]]:
+    """Draw one copy's params for every op: (arrays for the kernels, a JSON-able record)."""
+    import numpy as np
+
+    arrays: list[Any] = []
+    record: list[dict[str, Any]] = []
+    for op in ops:
+        on = bool(rng.random() < op.p)
+        rec: dict[str, Any] = {"op": op.op, "applied": on}
+        if op.op == "jitter":
+            noise = rng.standard_normal((t, v))
+            arrays.append((noise, op.sigma if on else 0.0))
+            rec["sigma"] = op.sigma
+        elif op.op == "scaling":
+            f = rng.normal(1.0, op.sigma, v) if on else np.ones(v)
+            arrays.append(f)
+            rec["factor"] = np.round(f, 6).tolist()
+        elif op.op == "magnitude_warp":
+            k = rng.normal(1.0, op.sigma, (op.knots + 2, v)) if on else np.ones((op.knots + 2, v))
+            arrays.append(k)
+            rec["knot_values"] = np.round(k, 6).tolist()
+        elif op.op == "time_warp":
+            k = rng.normal(1.0, op.sigma, op.knots + 2) if on else np.ones(op.knots + 2)
+            arrays.append(k)
+            rec["knot_speeds"] = np.round(k, 6).tolist()
+        else:  # window_slice
+            length = window_length(op, t) if on else t
+            start = int(rng.integers(0, t - length + 1))
+            arrays.append((start, length))
+            rec.update(start=start, length=length)
+        record.append(rec)
+    return arrays, record
+
+
+def window_length(op: WindowSlice, t: int) -> int:
+    return op.size if op.size is not None else max(2, round(op.ratio * t))
+
+
+def apply(x: np.ndarray, ops: list[Any], drawn: list[list[Any]], std: np.ndarray) -> np.ndarray:
+    """Apply the ops in order to a batch x (B, T, V); drawn[b][i] are copy b's arrays for op i."""
+    import numpy as np
+
+    from augment_jobs.timeseries import ops as K
+
+    for i, op in enumerate(ops):
+        col = [d[i] for d in drawn]
+        if op.op == "jitter":
+            x = K.jitter(x, np.stack([c[0] for c in col]), np.array([c[1] for c in col]), std)
+        elif op.op == "scaling":
+            x = K.scaling(x, np.stack(col))
+        elif op.op == "magnitude_warp":
+            x = K.magnitude_warp(x, np.stack(col))
+        elif op.op == "time_warp":
+            x = K.time_warp(x, np.stack(col))
+        else:
+            x = K.window_slice(x, np.array([c[0] for c in col], float), np.array([c[1] for c in col], float))
+    return x
+
+
+# --- the method ------------------------------------------------------------------------------------
+def _copies_per_series(params: TsPolicyParams, ctx: AugmentContext, labels: list[Any] | None, n: int) -> list[int]:
+    if isinstance(params.copies, int):
+        return [params.copies] * n
+    if labels is None:
+        raise InputError("ts_policy copies.per_class needs a label; set `label:` in the config or give copies: <int>")
+    table = {str(k): v for k, v in params.copies.per_class.items()}
+    missing = sorted(set(table) - {str(x) for x in labels})
+    if missing:
+        ctx.notes.append(f"ts_policy: per_class names classes with no series in this source: {missing}")
+    return [table.get(str(lab), 0) for lab in labels]
+
+
+@register(METHOD, modality="timeseries", params=TsPolicyParams)
+def ts_policy(df: pd.DataFrame, params: TsPolicyParams, ctx: AugmentContext) -> pd.DataFrame:
+    """Per-series jitter, scaling, magnitude warp, time warp and window slicing (vectorised)."""
+    import numpy as np
+    import pandas as pd
+
+    from augment_jobs.frames import synthetic_rows
+
+    s = ctx.cfg.series
+    assert s is not None  # guaranteed by the config model for timeseries
+    idc, tc, vcols = s.id_column, s.time_column, list(s.value_columns)
+    real = df[~df["_synthetic"].astype(bool)]
+    real = real.sort_values([idc, tc], kind="stable")  # canonical order: output independent of input order
+    sids = real[idc].astype(str).to_numpy()
+    starts = np.flatnonzero(np.r_[True, sids[1:] != sids[:-1]])
+    lengths = np.diff(np.r_[starts, len(sids)])
+    series_ids = sids[starts].tolist()
+    labels = real[ctx.cfg.label].to_numpy()[starts].tolist() if ctx.cfg.label in real.columns else None
+    copies = _copies_per_series(params, ctx, labels, len(starts))
+
+    need = MIN_POINTS
+    for op in params.ops:
+        if op.op == "window_slice" and op.size is not None:
+            need = max(need, op.size)
+    short = np.flatnonzero((lengths < need) & (np.asarray(copies) > 0))
+    if len(short):
+        j = short[0]
+        raise InputError(
+            f"series {series_ids[j]!r} has {lengths[j]} points, fewer than the {need} a window needs "
+            f"({len(short)} series affected); drop short series upstream or lower window_slice size"
+        )
+
+    vals = real[vcols].to_numpy(dtype=float)
+    row_ids = real["_id"].astype(str).to_numpy()
+    # Samples in canonical order (series, copy); each group of equal length is one batch.
+    results: dict[tuple[int, int], np.ndarray] = {}
+    records: dict[tuple[int, int], str] = {}
+    for t in np.unique(lengths):
+        js = np.flatnonzero((lengths == t) & (np.asarray(copies) > 0))
+        if not len(js):
+            continue
+        idx = starts[js][:, None] + np.arange(t)
+        block = vals[idx]  # (n_series, T, V)
+        std = block.std(axis=1)
+        keys, drawn, src = [], [], []
+        for n, j in enumerate(js):
+            for k in range(copies[j]):
+                arrays, rec = draw(params.ops, ctx.rng(METHOD, series_ids[j], k), int(t), len(vcols))
+                keys.append((int(j), k))
+                drawn.append(arrays)
+                src.append(n)
+                records[(int(j), k)] = json.dumps(
+                    {"copy": k, "series": series_ids[j], "rng_key": [METHOD, series_ids[j], k], "ops": rec}, sort_keys=True
+                )
+        src_arr = np.asarray(src)
+        out = apply(block[src_arr], params.ops, drawn, std[src_arr])
+        for b, key in enumerate(keys):
+            results[key] = out[b]
+    ctx.metrics["ts_policy.synthetic_series"] = ctx.metrics.get("ts_policy.synthetic_series", 0) + len(results)
+    if not results:
+        return df
+
+    order = sorted(results)
+    rows = np.concatenate([starts[j] + np.arange(lengths[j]) for j, _ in order])
+    values = real.iloc[rows].copy()
+    values[vcols] = np.concatenate([results[key] for key in order])
+    suffix = np.concatenate([np.full(lengths[j], f"~aug{ctx.step}.{k}") for j, k in order])
+    new_sids = [f"{series_ids[j]}~aug{ctx.step}.{k}" for j, k in order]
+    values[idc] = np.repeat(np.asarray(new_sids, dtype=object), [lengths[j] for j, _ in order])
+    src_rows = row_ids[rows]
+    ids = np.char.add(src_rows.astype(str), suffix).tolist()
+    id_col = ctx.cfg.source.id_column
+    if id_col and id_col in values.columns and id_col not in (idc, tc):
+        values[id_col] = ids
+    new = synthetic_rows(
+        template=df, values=values, method=METHOD, ids=ids, source_ids=[[r] for r in src_rows.tolist()], params=None,
+    )
+    # One JSON record per series copy, repeated over its rows (dumping it per row is needlessly slow).
+    new["_params"] = np.repeat(np.asarray([records[key] for key in order], dtype=object), [lengths[j] for j, _ in order])
+    return pd.concat([df, new], ignore_index=True)
