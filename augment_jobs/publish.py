@@ -76,11 +76,12 @@ def commit(store: Store, publish_uri: str, manifest: dict[str, Any]) -> bool:
     return store.put_if_absent(manifest_uri(publish_uri, manifest["version"]), dumps(manifest))
 
 
-def advance_latest(publish_uri: str, manifest: dict[str, Any]) -> bool:
+def advance_latest(publish_uri: str, manifest: dict[str, Any], *, repair: bool = False) -> bool:
     """Point `_latest` at `manifest`'s version unless it already points at a newer logical date.
 
     Compare-and-swap in a loop: racing publishers cannot lose each other's update, and a backfill
-    of an older date never steals `latest` from a newer one.
+    of an older date never steals `latest` from a newer one. `repair` (a rerun finishing a commit
+    whose run died before moving `_latest`) leaves an explicit rollback alone.
     """
     store = store_for(publish_uri)
     uri = join(publish_uri, LATEST)
@@ -88,9 +89,12 @@ def advance_latest(publish_uri: str, manifest: dict[str, Any]) -> bool:
     for _ in range(50):
         current, token = store.read_versioned(uri)
         if current is not None:
-            cur_version = json.loads(current)["version"]
+            cur = json.loads(current)
+            cur_version = cur["version"]
             if cur_version == manifest["version"]:
                 return True
+            if repair and cur.get("rolled_back"):
+                return False
             try:
                 cur = read_manifest(publish_uri, cur_version)
                 if _order(cur) > _order(manifest):

@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import re
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -64,6 +66,12 @@ def _run_lock(publish_uri: str, ds: str) -> Iterator[None]:
             _held.uris = held
 
 
+def _fault(point: str) -> None:
+    """Failpoint for crash tests: `AUGMENT_FAULT=<point>` kills the process right here (SIGKILL)."""
+    if os.environ.get("AUGMENT_FAULT") == point:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def _timed(plan: RunPlan, stage: str, seconds: float) -> None:
     store_for(plan.staging_uri).write_json(join(plan.staging_uri, "timings", f"{stage}.json"), {"seconds": seconds})
 
@@ -93,9 +101,6 @@ def snapshot(config_path: str, ds: str, *, force: bool = False) -> dict[str, Any
     t0 = time.perf_counter()
     _check_date(ds)
     cfg = load_config(config_path)
-    from augment_jobs.gate import check_suite
-
-    check_suite(cfg)
     handler = handler_for(cfg.modality)
     source_uri = cfg.source_uri(ds)
     publish_uri = cfg.publish_uri()
@@ -126,6 +131,9 @@ def snapshot(config_path: str, ds: str, *, force: bool = False) -> dict[str, Any
         publish_uri=publish_uri, staging_uri=staging_uri, force=force,
     )
     if not published or force:
+        from augment_jobs.gate import check_suite
+
+        check_suite(cfg)
         check_writable(publish_uri)
     with _run_lock(publish_uri, ds):
         # written even for a committed version, so every later stage finds its plan (and no-ops)
@@ -151,6 +159,7 @@ def augment(run_uri: str, shard: int = 0) -> str:
     with _run_lock(plan.publish_uri, plan.ds):
         result = handler_for(cfg.modality).augment_shard(cfg, plan, shard)
         result.metrics.setdefault("augment_seconds", round(time.perf_counter() - t0, 3))
+        _fault("augment:before_result")
         store_for(result_uri).write_json(result_uri, result.to_dict())
     return result_uri
 
@@ -236,12 +245,12 @@ def publish(run_uri: str) -> dict[str, Any]:
     """Move staged files into `versions/<version>/`, commit the manifest, advance `_latest`."""
     plan = load_plan(run_uri)
     if _done(plan):
-        return _published(plan)
+        return _repair_latest(plan)
     cfg = _config_for(plan)
     t0 = time.perf_counter()
     with _run_lock(plan.publish_uri, plan.ds):
         if _done(plan):
-            return _published(plan)
+            return _repair_latest(plan)
         store = store_for(plan.staging_uri)
         report_uri = join(plan.staging_uri, "gate", "report.json")
         try:
@@ -254,6 +263,7 @@ def publish(run_uri: str) -> dict[str, Any]:
         vuri = version_uri(plan.publish_uri, plan.version)
         committed = read_manifest(plan.publish_uri, plan.version) if is_committed(plan.publish_uri, plan.version) else None
         files = _move_files(plan, shards, vuri, handler_for(cfg.modality).file_kind, committed)
+        _fault("publish:before_manifest")
         if committed is not None:  # forced rerun of a committed version: identical bytes, nothing to do
             store.delete_prefix(plan.staging_uri)
             return _published(plan, note="identical to the committed version")
@@ -278,10 +288,11 @@ def publish(run_uri: str) -> dict[str, Any]:
         }
         if not commit(store, plan.publish_uri, manifest):
             return _published(plan, note="committed concurrently by another run")
+        _fault("publish:before_latest")
         moved = advance_latest(plan.publish_uri, manifest)
         deleted = apply_retention(plan.publish_uri, cfg.publish.retention.keep_last, cfg.publish.retention.pinned)
         _timed(plan, "publish", time.perf_counter() - t0)
-    return {**_published(plan), "latest_moved": moved, "retention_deleted": deleted}
+    return {**_published(plan, note="published"), "latest_moved": moved, "retention_deleted": deleted}
 
 
 def _move_files(
@@ -309,9 +320,16 @@ def _move_files(
             raise AugmentError(f"{src}: staged file missing; rerun the augment stage")
         size = next(o.size for o in store.list(dst))
         files.append({"path": name, "sha256": store.sha256(dst), "bytes": size, "rows": f["rows"]})
+        _fault("publish:mid_move")
     if committed is not None and [f["sha256"] for f in files] != [f["sha256"] for f in committed["files"]]:
         raise AugmentError(f"{vuri}: rerun produced different bytes than the committed manifest")
     return files
+
+
+def _repair_latest(plan: RunPlan) -> dict[str, Any]:
+    """A committed version whose run died before moving `_latest`: finish that step."""
+    moved = advance_latest(plan.publish_uri, read_manifest(plan.publish_uri, plan.version), repair=True)
+    return {**_published(plan), "latest_moved": moved}
 
 
 def _published(plan: RunPlan, note: str = "already published") -> dict[str, Any]:
@@ -386,6 +404,7 @@ def lineage(run_uri: str) -> str:
         metrics = _metrics(plan, shards, manifest["counts"], report["checks"])
         ml.log_run(run_id, config=cfg.model_dump(mode="json"), manifest=manifest, report=report,
                    metrics=metrics, artifacts=artifacts)
+    _fault("lineage:before_cleanup")
     store.delete_prefix(plan.staging_uri)
     return run_id
 
@@ -400,8 +419,8 @@ def run(config_path: str, ds: str, *, force: bool = False, progress: Progress | 
     with _run_lock(cfg.publish_uri(), ds):
         t = time.perf_counter()
         snap = snapshot(config_path, ds, force=force)
-        say(f"[1/5] snapshot  {len(load_plan(snap['run_uri']).source) if not snap['published'] else ''} source object(s) "
-            f"→ version {snap['version']} ({time.perf_counter() - t:.1f}s)")
+        n_objects = len(load_plan(snap["run_uri"]).source)
+        say(f"[1/5] snapshot  {n_objects} source object(s) → version {snap['version']} ({time.perf_counter() - t:.1f}s)")
         if snap["published"]:
             say("      version already published: nothing to do")
             result = publish(snap["run_uri"])
