@@ -23,13 +23,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from augment_jobs.errors import ConfigError
 from augment_jobs.rng import rng_for, seed32
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # numpy only in annotations: DAG files import this module at parse time
+    import numpy as np
+
     from augment_jobs.config import DatasetConfig
 
 # Packages whose import registers their methods.

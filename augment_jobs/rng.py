@@ -6,8 +6,10 @@ Output therefore does not depend on batch size, worker count or processing order
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported on first use: DAG files import this module at parse time
+    import numpy as np
 
 
 def derive_seed(seed: int, ds: str, *keys: object) -> int:
@@ -21,6 +23,8 @@ def derive_seed(seed: int, ds: str, *keys: object) -> int:
 
 def rng_for(seed: int, ds: str, *keys: object) -> np.random.Generator:
     """A numpy Generator private to (seed, ds, *keys)."""
+    import numpy as np
+
     return np.random.default_rng(derive_seed(seed, ds, *keys))
 
 
