@@ -128,9 +128,9 @@ class ImageHandler(Handler):
         """Augment one shard; tars under plan.data_uri, per-sample metadata Parquet under staging."""
         import torch
 
-        from augment_jobs.registry import AugmentContext, get_method
+        from augment_jobs.registry import AugmentContext
 
-        steps = [(i, get_method(s.method), s) for i, s in enumerate(cfg.augment)]
+        steps = [(i, _method(s.method), s) for i, s in enumerate(cfg.augment)]
         steps = [(i, spec, spec.parse_params(s.params, where=f"augment[{i}].params")) for i, spec, s in steps]
         ctxs = {i: AugmentContext(cfg=cfg, ds=plan.ds, step=i) for i, _, _ in steps}
         writer = TarShardWriter(plan.data_uri, f"shard-{shard:05d}", cfg.publish.shard_max_samples)
@@ -304,6 +304,15 @@ class ImageHandler(Handler):
 # --- helpers -----------------------------------------------------------------------------------
 META_COLUMNS = ["key", "source_key", "source_uri", "label", "synthetic", "width", "height", "n_boxes", "boxes",
                 "pixel_mean", "pixel_std", "pixel_min", "pixel_max", "method", "params", "seed", "file"]
+
+
+def _method(name: str):
+    """The registered method; image methods are found without importing the other modalities
+    (a task augmenting images should not need sdv or imbalanced-learn to import)."""
+    from augment_jobs import registry
+
+    spec = registry._REGISTRY.get(name)
+    return spec if spec is not None else registry.get_method(name)
 
 
 def _out_ext(d: Decoded) -> str:
