@@ -27,7 +27,7 @@ def labels(df: pd.DataFrame, ctx: AugmentContext, method: str) -> np.ndarray:
     if len(classes) < 2:
         only = classes[0] if len(classes) else None
         raise InputError(
-            f"{method}: label column {label!r} has one class only ({only!r}); oversampling needs 2+ classes"
+            f"{method}: label column {label!r} has one class only ({show(only)}); oversampling needs 2+ classes"
         )
     return y
 
@@ -129,3 +129,8 @@ def append(df: pd.DataFrame, synth: pd.DataFrame) -> pd.DataFrame:
     if len(synth) == 0:
         return df
     return pd.concat([df, synth], ignore_index=True, copy=False)
+
+
+def show(value: Any) -> str:
+    """A class value as users wrote it (`1`, `'fraud'`), not `np.int64(1)`."""
+    return repr(value.item() if hasattr(value, "item") else value)

@@ -115,6 +115,7 @@ class RecordingADASYN(ADASYN):
                 )
             ratio_nn /= np.sum(ratio_nn)
             n_samples_generate = _apportion(ratio_nn, n_samples)
+            n_samples = int(np.sum(n_samples_generate))
 
             self.nn_.fit(X_class)
             nns = self.nn_.kneighbors(X_class, return_distance=False)[:, 1:]

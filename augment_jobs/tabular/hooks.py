@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 def prepare(df: pd.DataFrame, cfg: DatasetConfig) -> pd.DataFrame:
     """The label column exists and holds 2+ classes; constraint columns exist. Methods check the rest."""
+    from augment_jobs.tabular._common import show
     from augment_jobs.tabular.constraints import check_columns
 
     where = cfg.config_path or cfg.dataset
@@ -24,7 +25,7 @@ def prepare(df: pd.DataFrame, cfg: DatasetConfig) -> pd.DataFrame:
         raise InputError(f"{where}: label column {label!r} not found in the source; available columns: {cols}")
     classes = df[label].dropna().unique()
     if len(classes) < 2:
-        only = f"only {classes[0]!r}" if len(classes) else "no values"
+        only = f"only {show(classes[0])}" if len(classes) else "no values"
         raise InputError(
             f"{where}: label column {label!r} has {only}; oversampling needs 2+ classes: check the source "
             f"partition or the label setting"

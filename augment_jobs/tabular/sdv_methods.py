@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from augment_jobs.errors import InputError
 from augment_jobs.frames import feature_columns, synthetic_rows
 from augment_jobs.registry import register
-from augment_jobs.tabular._common import append, class_targets, labels, synthetic_ids
+from augment_jobs.tabular._common import append, class_targets, labels, show, synthetic_ids
 from augment_jobs.tabular.constraints import check_columns, drop_violations
 from augment_jobs.tabular.params import CtganParams, GaussianCopulaParams, SdvParams, TvaeParams
 
@@ -113,7 +113,7 @@ def _run(df: pd.DataFrame, params: SdvParams, ctx: AugmentContext, method: str, 
         rows = df.loc[y == cls, features].reset_index(drop=True)
         if len(rows) < params.min_class_rows:
             raise InputError(
-                f"{method}: class {cls!r} of column {cfg.label!r} has {len(rows)} rows; fitting its model needs "
+                f"{method}: class {show(cls)} of column {cfg.label!r} has {len(rows)} rows; fitting its model needs "
                 f"{params.min_class_rows}+: add rows or leave the class out of sampling_strategy"
             )
         sample = _fit_sample(rows, n, cls, metadata, constraints, make, ctx, method)
@@ -195,7 +195,7 @@ def _fit_sample(rows: pd.DataFrame, n: int, cls: Any, metadata: Any, constraints
         sample = synth.sample(n)
     sample = sample[TABLE] if isinstance(sample, dict) else sample
     if len(sample) != n:
-        ctx.notes.append(f"{method}: class {cls!r}: SDV returned {len(sample)} of {n} rows requested")
+        ctx.notes.append(f"{method}: class {show(cls)}: SDV returned {len(sample)} of {n} rows requested")
     _save(synth, ctx, f"synthesizer-{ctx.step}-{cls}.pkl")
     return sample.reset_index(drop=True)
 

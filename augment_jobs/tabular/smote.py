@@ -16,6 +16,7 @@ from augment_jobs.tabular._common import (
     class_targets,
     labels,
     numeric_matrix,
+    show,
     synthetic_ids,
     to_frame,
 )
@@ -164,11 +165,11 @@ def _adapt_k(y: np.ndarray, targets: dict[Any, int], k: int, method: str, ctx: A
     n = sizes[smallest]
     if n < 2:
         raise InputError(
-            f"{method}: class {smallest!r} of column {ctx.cfg.label!r} has a single row; interpolation needs 2+ "
+            f"{method}: class {show(smallest)} of column {ctx.cfg.label!r} has a single row; interpolation needs 2+ "
             "rows per oversampled class: add rows or leave the class out of sampling_strategy"
         )
     if n - 1 < k:
-        ctx.notes.append(f"{method}: class {smallest!r} has {n} rows, so k_neighbors lowered from {k} to {n - 1}")
+        ctx.notes.append(f"{method}: class {show(smallest)} has {n} rows, so k_neighbors lowered from {k} to {n - 1}")
         k = n - 1
     ctx.metrics[f"{method}_k_neighbors"] = float(k)
     return k
@@ -199,7 +200,7 @@ def _note_shortfall(targets: dict[Any, int], y_out: np.ndarray, method: str, ctx
         if got < want:
             short += want - got
             ctx.notes.append(
-                f"{method}: class {cls!r} got {got} of {want} synthetic rows (no rows near the class border); "
+                f"{method}: class {show(cls)} got {got} of {want} synthetic rows (no rows near the class border); "
                 "use smote to reach the target"
             )
     if short:
