@@ -87,11 +87,14 @@ def decode(raw: RawSample, store: Store | None = None) -> Decoded:
     """Read (if needed) and decode one sample to H x W x 3 uint8; Rejected for unusable images."""
     from PIL import Image
 
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    # PIL raises above 2x MAX_IMAGE_PIXELS (at open, from the header): that is exactly our limit
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS // 2
     data = raw.data if raw.data is not None else (store or store_for(raw.source_uri)).read_bytes(raw.source_uri)
     try:
         im = Image.open(io.BytesIO(data))
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+    except Image.DecompressionBombError as e:  # PIL's guard: above 2x MAX_IMAGE_PIXELS, at open
+        raise Rejected(f"declared size too large, not decoded: {e}") from None
+    except (OSError, SyntaxError, ValueError) as e:
         raise Rejected(f"not a readable image: {e}") from None
     w, h = im.size
     if w * h > MAX_PIXELS or w <= 0 or h <= 0:
