@@ -9,6 +9,7 @@ gets identity parameters (zero noise, factor 1, unit speed, the full window).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -22,13 +23,31 @@ def knot_positions(t: int, knots: int) -> np.ndarray:
     return np.linspace(0.0, t - 1.0, knots + 2)
 
 
-def smooth_curves(values: np.ndarray, t: int) -> np.ndarray:
-    """Cubic splines through knot values (B, K+2[, V]) evaluated at every index: (B, T[, V])."""
+@lru_cache(maxsize=64)
+def spline_basis(t: int, n_knots: int) -> np.ndarray:
+    """(n_knots, T) matrix mapping knot values to the cubic spline through them at every index.
+
+    A not-a-knot cubic spline on fixed knots is linear in the knot values, so evaluating it for a
+    whole batch is one matrix product (BLAS) instead of a piecewise-polynomial evaluation per curve.
+    """
     import numpy as np
     from scipy.interpolate import CubicSpline
 
-    xk = knot_positions(t, values.shape[1] - 2)
-    return CubicSpline(xk, values, axis=1)(np.arange(t, dtype=float))
+    xk = knot_positions(t, n_knots - 2)
+    basis = CubicSpline(xk, np.eye(n_knots), axis=0)(np.arange(t, dtype=float))  # (T, n_knots)
+    basis = np.ascontiguousarray(basis.T)
+    basis.setflags(write=False)
+    return basis
+
+
+def smooth_curves(values: np.ndarray, t: int) -> np.ndarray:
+    """Cubic splines through knot values (B, K+2[, V]) evaluated at every index: (B, T[, V])."""
+    import numpy as np
+
+    basis = spline_basis(t, values.shape[1])
+    if values.ndim == 2:
+        return values @ basis
+    return np.einsum("bkv,kt->btv", values, basis, optimize=True)
 
 
 def resample(x: np.ndarray, pos: np.ndarray) -> np.ndarray:
@@ -37,11 +56,19 @@ def resample(x: np.ndarray, pos: np.ndarray) -> np.ndarray:
 
     t = x.shape[1]
     pos = np.clip(pos, 0.0, t - 1.0)
-    i0 = np.minimum(np.floor(pos).astype(np.intp), t - 2)
-    f = (pos - i0)[..., None]
-    a = np.take_along_axis(x, i0[..., None], axis=1)
-    b = np.take_along_axis(x, (i0 + 1)[..., None], axis=1)
-    return a + (b - a) * f
+    i0 = pos.astype(np.intp)  # floor, since pos >= 0
+    np.minimum(i0, t - 2, out=i0)
+    f = pos - i0
+    i1 = i0 + 1
+    out = np.empty((x.shape[0], pos.shape[1], x.shape[2]))
+    for v in range(x.shape[2]):  # a handful of value columns; everything inside is one batch op
+        a = np.take_along_axis(x[:, :, v], i0, axis=1)
+        b = np.take_along_axis(x[:, :, v], i1, axis=1)
+        b -= a
+        b *= f
+        b += a
+        out[:, :, v] = b
+    return out
 
 
 def jitter(x: np.ndarray, noise: np.ndarray, sigma: np.ndarray, std: np.ndarray) -> np.ndarray:
@@ -64,10 +91,14 @@ def warp_path(knot_speeds: np.ndarray, t: int) -> np.ndarray:
     knot speeds (B, K+2), rescaled so the first and last points stay where they are."""
     import numpy as np
 
-    speed = np.maximum(smooth_curves(knot_speeds, t), 1e-3)  # > 0 keeps the path strictly increasing
-    steps = 0.5 * (speed[:, 1:] + speed[:, :-1])
-    path = np.concatenate([np.zeros((len(speed), 1)), np.cumsum(steps, axis=1)], axis=1)
-    return path * ((t - 1.0) / path[:, -1:])
+    speed = smooth_curves(knot_speeds, t)
+    np.maximum(speed, 1e-3, out=speed)  # > 0 keeps the path strictly increasing
+    steps = speed[:, 1:] + speed[:, :-1]  # trapezoids; the 1/2 cancels in the rescaling
+    np.cumsum(steps, axis=1, out=steps)
+    path = np.empty_like(speed)
+    path[:, 0] = 0.0
+    np.multiply(steps, (t - 1.0) / steps[:, -1:], out=path[:, 1:])
+    return path
 
 
 def time_warp(x: np.ndarray, knot_speeds: np.ndarray) -> np.ndarray:
