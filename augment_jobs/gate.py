@@ -33,11 +33,27 @@ def load_suite(path: Path) -> Any:
     if not isinstance(raw, dict) or "expectations" not in raw:
         raise ConfigError(f"{path}: not a Great Expectations suite (needs 'name' and 'expectations')")
     raw.setdefault("name", path.stem)
+    from great_expectations.exceptions import ExpectationNotFoundError
+    from great_expectations.expectations.registry import get_expectation_impl
+
     for i, exp in enumerate(raw["expectations"]):
         if not isinstance(exp, dict) or "type" not in exp:
             raise ConfigError(f"{path}: expectations[{i}] needs a 'type' (e.g. expect_column_values_to_not_be_null)")
+        try:
+            get_expectation_impl(exp["type"])
+        except ExpectationNotFoundError:
+            raise ConfigError(
+                f"{path}: invalid Great Expectations suite: expectations[{i}] type {exp['type']!r} does not exist in GX 1.x"
+            ) from None
+    # GX logs (and skips) expectations it cannot build instead of raising: count what it kept
+    logging.getLogger("great_expectations").setLevel(logging.CRITICAL)
     try:
-        return ExpectationSuite(**raw)
+        suite = ExpectationSuite(**raw)
+        if len(suite.expectations) != len(raw["expectations"]):
+            raise ConfigError(f"{path}: invalid Great Expectations suite: some expectations have invalid kwargs")
+        return suite
+    except ConfigError:
+        raise
     except Exception as e:  # GX raises many types for a bad suite; all mean the same to the user
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ConfigError(f"{path}: invalid Great Expectations suite: {first}") from None

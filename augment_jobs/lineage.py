@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
-from augment_jobs.config import DEFAULT_STORE
+from augment_jobs.config import DEFAULT_STORE, store_root
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")
@@ -23,7 +24,9 @@ def tracking_uri() -> str:
     uri = os.environ.get("MLFLOW_TRACKING_URI")
     if uri:
         return uri
-    home = Path(os.environ.get("AUGMENT_HOME") or DEFAULT_STORE).resolve()
+    root = store_root()
+    # next to a local store; in the working directory's default folder when the store is remote
+    home = Path(root if "://" not in root else DEFAULT_STORE).resolve() / "_mlflow"
     home.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{home / 'mlflow.db'}"
 
@@ -114,7 +117,8 @@ def log_run(
     for i in range(0, max(len(new_params), len(metric_list)), 100):
         client.log_batch(run_id, metrics=metric_list[i:i + 100], params=new_params[i:i + 100])
     snapshot = pd.DataFrame(manifest["source"] or [{"uri": None, "etag": None, "size": 0}])
-    with mlflow.start_run(run_id=run_id):
+    with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # schema-inference hints about the snapshot table are noise here
         mlflow.log_input(
             mlflow.data.from_pandas(snapshot, source=manifest.get("source_uri") or "", name=f"{manifest['dataset']}-source"),
             context="source",

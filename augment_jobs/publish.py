@@ -119,13 +119,14 @@ def rollback(publish_uri: str, version: str) -> dict[str, Any]:
     raise AugmentError(f"{uri}: could not update after 50 attempts")
 
 
-def apply_retention(publish_uri: str, keep_last: int, pinned: list[str]) -> list[str]:
-    """Delete committed versions beyond the newest `keep_last`, never `latest` or a pinned one.
+def apply_retention(publish_uri: str, keep_last: int, pinned: list[str], *, just_published: str | None = None) -> list[str]:
+    """Delete committed versions beyond the newest `keep_last`, never `latest`, a pinned one, or
+    the version this run just published (a backfill's output is not deleted on arrival).
 
     The manifest goes first, so a version disappears for readers before its files do.
     """
     store = store_for(publish_uri)
-    keep = {latest_version(publish_uri), *pinned}
+    keep = {latest_version(publish_uri), just_published, *pinned}
     deleted = []
     for manifest in committed_versions(publish_uri)[keep_last:]:
         v = manifest["version"]

@@ -290,7 +290,9 @@ def publish(run_uri: str) -> dict[str, Any]:
             return _published(plan, note="committed concurrently by another run")
         _fault("publish:before_latest")
         moved = advance_latest(plan.publish_uri, manifest)
-        deleted = apply_retention(plan.publish_uri, cfg.publish.retention.keep_last, cfg.publish.retention.pinned)
+        deleted = apply_retention(
+            plan.publish_uri, cfg.publish.retention.keep_last, cfg.publish.retention.pinned, just_published=plan.version
+        )
         _timed(plan, "publish", time.perf_counter() - t0)
     return {**_published(plan, note="published"), "latest_moved": moved, "retention_deleted": deleted}
 
@@ -416,6 +418,7 @@ def run(config_path: str, ds: str, *, force: bool = False, progress: Progress | 
     cfg = load_config(config_path)
     _check_date(ds)
     t_all = time.perf_counter()
+    check_writable(cfg.publish_uri())  # before taking the lock, which lives there too
     with _run_lock(cfg.publish_uri(), ds):
         t = time.perf_counter()
         snap = snapshot(config_path, ds, force=force)
