@@ -15,6 +15,7 @@ from augment_jobs.tabular._common import (
     append,
     class_targets,
     labels,
+    no_gc,
     numeric_matrix,
     show,
     synthetic_ids,
@@ -138,10 +139,11 @@ def _run(df: pd.DataFrame, params: Any, ctx: AugmentContext, method: str, make: 
         pos = keep.index.to_numpy()
         values, base, partner, steps = keep.reset_index(drop=True), base[pos], partner[pos], steps[pos]
     ids = df["_id"].to_numpy()
-    src = [[a, b] for a, b in zip(ids[base].tolist(), ids[partner].tolist(), strict=True)]
-    out = synthetic_rows(df, values, method=method, ids=synthetic_ids(ctx, method, len(values)), source_ids=src)
-    # Same text json.dumps(..., sort_keys=True) writes, built without a dict per row (1M-row inputs).
-    out["_params"] = [f'{{"step": {s!r}}}' for s in np.round(steps, 6).tolist()]
+    with no_gc():
+        src = [[a, b] for a, b in zip(ids[base].tolist(), ids[partner].tolist(), strict=True)]
+        out = synthetic_rows(df, values, method=method, ids=synthetic_ids(ctx, method, len(values)), source_ids=src)
+        # Same text json.dumps(..., sort_keys=True) writes, built without a dict per row (1M-row inputs).
+        out["_params"] = [f'{{"step": {s!r}}}' for s in np.round(steps, 6).tolist()]
     ctx.metrics[f"{method}_rows_added"] = float(len(out))
     return append(df, out)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from augment_jobs.tabular.constraints import violations
 from augment_jobs.tabular.hooks import checks
@@ -49,6 +50,7 @@ def test_gate_check_names_constraint_and_count(make_frame, make_ctx, constraints
     assert checks(make_ctx().cfg, src, out)[0].passed
 
 
+@pytest.mark.slow
 def test_scalar_range_in_sdv_holds_bounds(make_frame, make_ctx):
     from augment_jobs.registry import methods
 
