@@ -279,7 +279,13 @@ class ImageHandler(Handler):
     # --- artifacts and lineage -----------------------------------------------------------------
     def artifacts(self, cfg: DatasetConfig, plan: RunPlan, shards: list[ShardResult], out_dir: str) -> list[str]:
         """A grid PNG of augmented samples with their boxes drawn."""
-        uris = [join(plan.data_uri, f["path"]) for s in shards for f in s.files]
+        from augment_jobs.publish import version_uri
+
+        # after publish the staged tars live in the version as shard-<n>.tar, numbered in this order
+        store = store_for(plan.staging_uri)
+        staged = [join(plan.data_uri, f["path"]) for s in shards for f in s.files]
+        uris = [u if store.exists(u) else join(version_uri(plan.publish_uri, plan.version), f"shard-{n:06d}.tar")
+                for n, u in enumerate(staged)]
         if not uris:
             return []
         path = os.path.join(out_dir, "augmented_grid.png")
