@@ -98,11 +98,25 @@ def run_demo(ds: str, *, only: list[str] | None = None, progress: Callable[[str]
         print("\nLook around:")
         print(f"  augment versions {cfg.publish_uri()}")
         print(f"  augment show {cfg.publish_uri()}")
-        print(f"  augment lineage {cfg.publish_uri()} {result['version']} <_id from the data>")
+        print(f"  augment lineage {cfg.publish_uri()} {result['version']} {_example_key(cfg, result['version'])}")
         print(f"  mlflow ui --backend-store-uri {tracking_uri()}")
         print('  python -c "from augment_jobs.reader import open_dataset; '
               f"print(open_dataset('{cfg.publish_uri()}').to_pandas().head())\"")
     return 1 if failures else 0
+
+
+def _example_key(cfg: Any, version: str) -> str:
+    """A synthetic row's `_id` to try `augment lineage` on."""
+    import pyarrow.dataset as pads
+
+    from augment_jobs.reader import open_dataset
+
+    if cfg.publish.format != "parquet":
+        return "<__key__>"
+    table = open_dataset(cfg.publish_uri(), version).to_arrow().to_table(
+        columns=["_id"], filter=pads.field("_synthetic") == True  # noqa: E712
+    )
+    return table.column(0)[0].as_py() if table.num_rows else "<_id>"
 
 
 # --- tabular demo data ---------------------------------------------------------------------------

@@ -266,7 +266,7 @@ class FrameHandler(Handler):
 
     def checks(self, cfg: DatasetConfig, plan: RunPlan, shards: list[ShardResult], frame: pd.DataFrame) -> list[CheckResult]:
         source = frame[~frame["_synthetic"]]
-        out = [_no_new_nan(source, frame), *similarity(cfg, frame)]
+        out = [_no_new_nan(cfg, source, frame), *similarity(cfg, frame)]
         hooks = hooks_for(cfg.modality)
         if hooks.checks:
             out += hooks.checks(cfg, source, frame)
@@ -323,13 +323,13 @@ def _class_counts(df: pd.DataFrame, cfg: DatasetConfig) -> dict[str, int]:
     return {"all": len(df)}
 
 
-def _no_new_nan(source: pd.DataFrame, out: pd.DataFrame) -> CheckResult:
-    """No NaN/inf in a column where the source had none."""
+def _no_new_nan(cfg: DatasetConfig, source: pd.DataFrame, out: pd.DataFrame) -> CheckResult:
+    """No NaN/inf in a column where the source had none (synthetic rows have no source id)."""
     import numpy as np
 
     bad = []
     for col in out.columns:
-        if col in PLATFORM_COLUMNS:
+        if col in PLATFORM_COLUMNS or col == cfg.source.id_column:
             continue
         s, o = source[col], out[col]
         if o.dtype.kind == "f":
