@@ -8,6 +8,7 @@ Rows drawn from a model have no parents (`_source_ids` is empty); the fitted mod
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from augment_jobs.errors import InputError
@@ -192,7 +193,12 @@ def _fit_sample(rows: pd.DataFrame, n: int, cls: Any, metadata: Any, constraints
         # sample() reseeds from SDV's fixed seed unless one is set; set ours so the draw depends on
         # the date and step too. (`_set_random_state` is private: pinned to sdv==2.0.0.)
         synth._set_random_state(seed)
-        sample = synth.sample(n)
+        # SDV draws a tqdm bar when constraints are set; the stage reports progress itself
+        os.environ["TQDM_DISABLE"] = "1"
+        try:
+            sample = synth.sample(n)
+        finally:
+            os.environ.pop("TQDM_DISABLE", None)
     sample = sample[TABLE] if isinstance(sample, dict) else sample
     if len(sample) != n:
         ctx.notes.append(f"{method}: class {show(cls)}: SDV returned {len(sample)} of {n} rows requested")
