@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from augment_jobs.config import DatasetConfig
+    from augment_jobs.registry import MethodSpec
 
 IMAGES_PER_SHARD = 256  # images-folder sources: one Airflow task per this many images
 CHUNK = 64  # source samples in memory at once per shard
@@ -312,13 +313,11 @@ META_COLUMNS = ["key", "source_key", "source_uri", "label", "synthetic", "width"
                 "pixel_mean", "pixel_std", "pixel_min", "pixel_max", "method", "params", "seed", "file"]
 
 
-def _method(name: str):
-    """The registered method; image methods are found without importing the other modalities
-    (a task augmenting images should not need sdv or imbalanced-learn to import)."""
-    from augment_jobs import registry
+def _method(name: str) -> MethodSpec:
+    """The registered method (method packages import no heavy library at load)."""
+    from augment_jobs.registry import get_method
 
-    spec = registry._REGISTRY.get(name)
-    return spec if spec is not None else registry.get_method(name)
+    return get_method(name)
 
 
 def _out_ext(d: Decoded) -> str:
