@@ -22,7 +22,7 @@ WORKDIR /opt/augment
 COPY pyproject.toml README.md ./
 COPY augment_jobs ./augment_jobs
 RUN pip install ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} \
-        . apache-airflow-providers-celery psycopg2-binary asyncpg redis
+        . apache-airflow-providers-celery "celery>=5.5,<5.7" psycopg2-binary asyncpg redis
 
 COPY dags ./dags
 COPY plugins ./plugins

@@ -190,11 +190,11 @@ def airflow_cluster(tmp_path: Path, executor: str) -> Iterator[tuple[Cluster, Pa
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
             "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
-            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + airflow_db.replace("+psycopg2", ""),
+            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + airflow_db,
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
             "AUGMENT_STORE": str(store),
             "AUGMENT_CONFIGS": str(tmp_path / "configs"),
-            "MLFLOW_TRACKING_URI": mlflow_db.replace("+psycopg2", ""),
+            "MLFLOW_TRACKING_URI": mlflow_db,  # SQLAlchemy 2.1 maps bare postgresql:// to psycopg 3
             "MLFLOW_DISABLE_TELEMETRY": "true",
         }
         cluster = Cluster(tmp_path, env, port)
