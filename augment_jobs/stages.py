@@ -294,7 +294,7 @@ def publish(run_uri: str) -> dict[str, Any]:
             plan.publish_uri, cfg.publish.retention.keep_last, cfg.publish.retention.pinned, just_published=plan.version
         )
         _timed(plan, "publish", time.perf_counter() - t0)
-    return {**_published(plan, note="published"), "latest_moved": moved, "retention_deleted": deleted}
+    return {**_published(plan, note="published"), "created": True, "latest_moved": moved, "retention_deleted": deleted}
 
 
 def _move_files(
@@ -340,7 +340,7 @@ def _published(plan: RunPlan, note: str = "already published") -> dict[str, Any]
     return {
         "manifest_uri": manifest_uri(plan.publish_uri, plan.version), "version": plan.version,
         "publish_uri": plan.publish_uri, "latest_moved": False, "latest": latest_version(plan.publish_uri),
-        "note": note,
+        "note": note, "created": False,
     }
 
 

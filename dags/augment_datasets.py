@@ -171,6 +171,7 @@ def build_dag(cfg: DatasetConfig, config_path: str) -> Any:
                 "version": result["version"],
                 "manifest_uri": result["manifest_uri"],
                 "latest_moved": result.get("latest_moved"),
+                "created": result.get("created"),  # False: a rerun found the version already published
             }
             return result
 

@@ -186,7 +186,7 @@ BAD_INPUTS = {
     "empty partition": (lambda s, t: _write_df(raw(s, D2), _source(s).head(0)), {}, "has no rows"),
     "missing label column": (lambda s, t: _write_df(raw(s, D2), _source(s).drop(columns="default")), {},
                              "label column 'default' not found"),
-    "one class only": (lambda s, t: _write_df(raw(s, D2), _source(s).assign(default=0)), {}, "one class"),
+    "one class only": (lambda s, t: _write_df(raw(s, D2), _source(s).assign(default=0)), {}, "needs 2+ classes"),
     "non-numeric column": (lambda s, t: _write_df(raw(s, D2), _source(s).assign(age="old")), {}, "age"),
     "NaN in features": (lambda s, t: _write_df(raw(s, D2), _source(s).assign(
         utilization=lambda d: d["utilization"].mask(d.index % 7 == 0))), {}, "utilization"),
