@@ -184,30 +184,28 @@ class LocalStore(Store):
         except OSError as e:
             raise StorageError(f"{uri}: cannot read ({e.strerror})", retryable=False) from e
 
-    def write_bytes(self, uri: str, data: bytes) -> None:
+    def _write_tmp(self, uri: str, data: bytes) -> Path:
+        """Write `data` durably to a temp file beside `uri`; the caller links or renames it."""
         p = self._p(uri)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(f".{p.name}.{uuid.uuid4().hex}.tmp")
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        return tmp
+
+    def write_bytes(self, uri: str, data: bytes) -> None:
         try:
-            p.parent.mkdir(parents=True, exist_ok=True)
-            tmp = p.with_name(f".{p.name}.{uuid.uuid4().hex}.tmp")
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, p)
+            os.replace(self._write_tmp(uri, data), self._p(uri))
         except OSError as e:
             raise StorageError(f"{uri}: cannot write ({e.strerror}); check the path is writable", retryable=False) from e
 
     def put_if_absent(self, uri: str, data: bytes) -> bool:
-        p = self._p(uri)
         try:
-            p.parent.mkdir(parents=True, exist_ok=True)
-            tmp = p.with_name(f".{p.name}.{uuid.uuid4().hex}.tmp")
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
+            tmp = self._write_tmp(uri, data)
             try:
-                os.link(tmp, p)  # atomic and exclusive: fails if p exists; content complete on appearance
+                os.link(tmp, self._p(uri))  # atomic and exclusive: fails if it exists; complete on appearance
                 return True
             except FileExistsError:
                 return False

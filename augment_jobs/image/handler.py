@@ -34,6 +34,7 @@ from augment_jobs.image.io import (
     TarShardWriter,
     decode,
     encode,
+    iter_tar,
     iter_tar_samples,
     raw_from_record,
     read_annotations,
@@ -364,27 +365,6 @@ def _write_meta(uri: str, rows: list[dict[str, Any]]) -> None:
     buf = io.BytesIO()
     pq.write_table(table, buf)
     store_for(uri).write_bytes(uri, buf.getvalue())
-
-
-def iter_tar(uri: str):
-    """(key, {ext: bytes}) for each sample of a tar, streamed."""
-    import tarfile
-
-    store = store_for(uri)
-    fs, _ = store.arrow_fs()
-    with fs.open_input_stream(store.arrow_path(uri)) as f, tarfile.open(fileobj=f, mode="r|*") as tf:
-        key, parts = None, {}
-        for m in tf:
-            if not m.isfile():
-                continue
-            k, _, ext = m.name.partition(".")
-            if key is not None and k != key:
-                yield key, parts
-                parts = {}
-            key = k
-            parts[ext] = tf.extractfile(m).read()
-        if key is not None:
-            yield key, parts
 
 
 def _find_json(uri: str, key: str) -> dict[str, Any] | None:

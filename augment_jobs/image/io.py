@@ -173,12 +173,11 @@ def raw_from_record(rec: dict[str, Any], source_key: str, source_uri: str, label
     return raw
 
 
-def iter_tar_samples(uri: str, label_field: str) -> Iterator[RawSample | tuple[str, str]]:
-    """Stream samples from a WebDataset tar: members grouped by key (path up to the first dot of
-    the basename). Yields RawSample, or (key, reason) for a sample with no image or bad json."""
+def iter_tar(uri: str) -> Iterator[tuple[str, dict[str, bytes]]]:
+    """Stream (key, {ext: bytes}) from a WebDataset tar in the store: members grouped by key (the
+    path up to the first dot of the basename), as `webdataset` groups them."""
     store = store_for(uri)
     fs, _ = store.arrow_fs()
-    tar_name = uri.rstrip("/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
     with fs.open_input_stream(store.arrow_path(uri)) as f, tarfile.open(fileobj=f, mode="r|*") as tf:
         key: str | None = None
         parts: dict[str, bytes] = {}
@@ -189,12 +188,20 @@ def iter_tar_samples(uri: str, label_field: str) -> Iterator[RawSample | tuple[s
             stem, _, ext = base.partition(".")
             k = f"{d}/{stem}" if d else stem
             if k != key and key is not None:
-                yield _tar_sample(uri, tar_name, key, parts, label_field)
+                yield key, parts
                 parts = {}
             key = k
             parts[ext.lower()] = tf.extractfile(m).read()
         if key is not None:
-            yield _tar_sample(uri, tar_name, key, parts, label_field)
+            yield key, parts
+
+
+def iter_tar_samples(uri: str, label_field: str) -> Iterator[RawSample | tuple[str, str]]:
+    """Source samples from a WebDataset tar: RawSample, or (key, reason) for a sample with no
+    image or bad json."""
+    tar_name = uri.rstrip("/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    for key, parts in iter_tar(uri):
+        yield _tar_sample(uri, tar_name, key, parts, label_field)
 
 
 def _tar_sample(uri: str, tar_name: str, key: str, parts: dict[str, bytes], label_field: str

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
+from augment_jobs.image.io import iter_tar
 from augment_jobs.rng import derive_seed
 
 DEFAULT_BUFFER = 1000
@@ -62,30 +63,6 @@ def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _iter_tar(url: str) -> Iterator[tuple[str, dict[str, bytes]]]:
-    import tarfile
-
-    from augment_jobs.store import store_for
-
-    store = store_for(url)
-    fs, _ = store.arrow_fs()
-    with fs.open_input_stream(store.arrow_path(url)) as f, tarfile.open(fileobj=f, mode="r|*") as tf:
-        key, parts = None, {}
-        for m in tf:
-            if not m.isfile():
-                continue
-            d, _, base = m.name.rpartition("/")
-            stem, _, ext = base.partition(".")
-            k = f"{d}/{stem}" if d else stem
-            if key is not None and k != key:
-                yield key, parts
-                parts = {}
-            key = k
-            parts[ext] = tf.extractfile(m).read()
-        if key is not None:
-            yield key, parts
-
-
 class WebDatasetShards(IterableDataset):
     """Samples (or batches, with `batch_size`) from WebDataset tars, split over ranks and workers."""
 
@@ -116,7 +93,7 @@ class WebDatasetShards(IterableDataset):
         shards = self.my_shards()
         if not self.shuffle:
             for url in shards:
-                for key, parts in _iter_tar(url):
+                for key, parts in iter_tar(url):
                     yield decode_sample(key, parts)
             return
         rank, _ = rank_world()
@@ -124,7 +101,7 @@ class WebDatasetShards(IterableDataset):
         rng = np.random.default_rng(derive_seed(self.seed, "buffer", self.epoch, rank, info.id if info else 0))
         buf: list[tuple[str, dict[str, bytes]]] = []
         for url in shards:
-            for item in _iter_tar(url):
+            for item in iter_tar(url):
                 buf.append(item)
                 if len(buf) >= max(1, self.buffer):
                     i = int(rng.integers(len(buf)))

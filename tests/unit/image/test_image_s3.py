@@ -12,7 +12,8 @@ pytestmark = pytest.mark.integration
 def test_demo_data_augmented_on_s3(s3_store: str, tmp_path, monkeypatch) -> None:
     import augment_jobs.image.demo as demo
     from augment_jobs.config import DatasetConfig
-    from augment_jobs.image.handler import ImageHandler, iter_tar
+    from augment_jobs.image.handler import ImageHandler
+    from augment_jobs.image.io import iter_tar
     from augment_jobs.modality import RunPlan
     from augment_jobs.store import store_for
 
