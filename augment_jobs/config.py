@@ -26,6 +26,7 @@ SourceFormat = Literal["parquet", "csv", "jsonl", "webdataset", "images"]
 PublishFormat = Literal["parquet", "webdataset"]
 
 DEFAULT_STORE = ".augment-store"
+SCHEDULE_PRESETS = {"@once", "@continuous", "@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly"}
 
 
 class Strict(BaseModel):
@@ -141,6 +142,19 @@ class DatasetConfig(Strict):
     airflow: Airflow = Airflow()
     # Set by load_config, not by users: where the file lives, and file digests for fingerprinting.
     config_path: str | None = Field(None, exclude=True)
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, v: str | None) -> str | None:
+        if v is None or v in SCHEDULE_PRESETS:
+            return v
+        from croniter import croniter  # Airflow's own cron parser
+
+        if not croniter.is_valid(v):
+            raise ValueError(
+                f"{v!r} is not a cron expression or one of {', '.join(sorted(SCHEDULE_PRESETS))}; use null for manual only"
+            )
+        return v
 
     @field_validator("dataset")
     @classmethod

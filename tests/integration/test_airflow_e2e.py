@@ -33,6 +33,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 REDIS_DB = 11  # a Redis database number nobody else here uses
 DATES = ["2026-01-01", "2026-01-02", "2026-01-03", "2026-01-04"]
+NO_SOURCE = "2026-01-05"  # inside the backfill range, but no raw partition was written for it
 
 
 def _free_port() -> int:
@@ -232,10 +233,11 @@ def test_local_executor_rest_trigger_backfill_and_failing_gate(tmp_path: Path) -
 
         # manual runs through REST v2 with conf: a good one, a typo in conf, a gate that must fail
         manual = cluster.trigger("augment__tiny_tickets", DATES[0], {"force": False})
-        typo = cluster.trigger("augment__tiny_tickets", "2026-01-05", {"forse": True})
+        typo = cluster.trigger("augment__tiny_tickets", "2026-01-07", {"forse": True})
         strict = cluster.trigger("augment__tiny_strict", DATES[0])
 
-        # Airflow's own backfill over three dates (a scheduler executes what it queues)
+        # Airflow's own backfill over three dates with data and one without (a scheduler executes
+        # what it queues): the date without a partition fails clearly, the others publish
         out = cluster.cli(
             "backfill",
             "create",
@@ -244,7 +246,7 @@ def test_local_executor_rest_trigger_backfill_and_failing_gate(tmp_path: Path) -
             "--from-date",
             DATES[1],
             "--to-date",
-            DATES[3],
+            NO_SOURCE,
         )
         assert "error" not in out.lower()
 
@@ -259,10 +261,14 @@ def test_local_executor_rest_trigger_backfill_and_failing_gate(tmp_path: Path) -
         assert _latest(store, "tiny_strict") is None
 
         runs = cluster.api("GET", "/api/v2/dags/augment__tiny_tickets/dagRuns?run_type=backfill")["dag_runs"]
-        backfill_dates = sorted(r["logical_date"][:10] for r in runs)
-        assert backfill_dates == DATES[1:], runs
-        states = cluster.wait_runs("augment__tiny_tickets", [r["dag_run_id"] for r in runs])
-        assert set(states.values()) == {"success"}, cluster.logs()
+        by_date = {r["logical_date"][:10]: r["dag_run_id"] for r in runs}
+        assert sorted(by_date) == [*DATES[1:], NO_SOURCE], runs
+        states = cluster.wait_runs("augment__tiny_tickets", list(by_date.values()))
+        assert {d: states[r] for d, r in by_date.items()} == {
+            **{d: "success" for d in DATES[1:]}, NO_SOURCE: "failed"
+        }, cluster.logs()
+        # InputError is not retried; its one-line reason names the missing partition in the task log
+        assert cluster.task_states("augment__tiny_tickets", by_date[NO_SOURCE])["snapshot"] == ("failed", 1)
 
         versions = _versions(store, "tiny_tickets")
         assert sorted(v.split(".")[0] for v in versions) == DATES

@@ -111,3 +111,15 @@ def test_config_digest_covers_suite_content(tmp_path: Path) -> None:
     suite = tmp_path / "expectations" / "credit_default.json"
     suite.write_text(suite.read_text().replace('"min_value": 18', '"min_value": 19'))
     assert load_config(path).sha256() != before
+
+
+@pytest.mark.parametrize("schedule", ["@daly", "61 * * * *", "every day"])
+def test_invalid_schedule_is_a_config_error(tmp_path: Path, schedule: str) -> None:
+    path = write(tmp_path, {**BASE, "schedule": schedule})
+    with pytest.raises(ConfigError, match=r"schedule: .*is not a cron expression"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("schedule", ["@daily", "0 3 * * *", None])
+def test_valid_schedules(tmp_path: Path, schedule: str | None) -> None:
+    assert load_config(write(tmp_path, {**BASE, "schedule": schedule})).schedule == schedule
