@@ -34,6 +34,8 @@ class FrameHooks:
     prepare: Callable[[pd.DataFrame, DatasetConfig], pd.DataFrame] | None = None
     checks: Callable[[DatasetConfig, pd.DataFrame, pd.DataFrame], list[CheckResult]] | None = None
     compare_columns: Callable[[DatasetConfig, pd.DataFrame], list[str]] | None = None
+    #: whether `checks` reads `_source_ids` (reading a million lists back costs seconds)
+    gate_reads_lineage: bool = True
 
 
 _HOOKS: dict[str, FrameHooks] = {}
@@ -152,7 +154,7 @@ def load_frame(cfg: DatasetConfig, plan: RunPlan, shard: int) -> pd.DataFrame:
             f"{plan.source_uri}: label column {cfg.label!r} not found; columns: {', '.join(map(str, columns or []))}"
         )
     frame["_synthetic"] = False
-    frame["_source_ids"] = [[i] for i in frame["_id"]]
+    frame["_source_ids"] = None  # a real row's lineage is itself: written as [_id] (see _source_ids_array)
     frame["_method"] = "source"
     frame["_params"] = None
     return frame
@@ -233,7 +235,12 @@ class FrameHandler(Handler):
 
         store = store_for(plan.data_uri)
         fs, _ = store.arrow_fs()
-        table = pa.Table.from_pandas(df, preserve_index=False)
+        position = list(df.columns).index("_source_ids")
+        table = pa.Table.from_pandas(df.drop(columns=["_source_ids"]), preserve_index=False)
+        table = table.add_column(position, "_source_ids", _source_ids_array(df))
+        # Dictionary-encoding high-cardinality columns (floats, ids) costs 5x the write time for
+        # nothing: only low-cardinality columns get it.
+        dictionary = [c for c in table.column_names if _low_cardinality(table.column(c))]
         files = []
         step = cfg.publish.rows_per_file
         for n, start in enumerate(range(0, max(len(df), 1), step)):
@@ -245,7 +252,7 @@ class FrameHandler(Handler):
                 os.makedirs(os.path.dirname(store.local_path(uri)), exist_ok=True)
             pq.write_table(
                 table.slice(start, step), store.arrow_path(uri), filesystem=fs,
-                row_group_size=128 * 1024, compression="zstd", write_statistics=True,
+                row_group_size=128 * 1024, compression="zstd", write_statistics=True, use_dictionary=dictionary,
             )
             files.append({"path": name, "rows": min(step, len(df) - start)})
         return files
@@ -258,8 +265,13 @@ class FrameHandler(Handler):
 
         store = store_for(plan.data_uri)
         fs, _ = store.arrow_fs()
+        columns = None
+        if not hooks_for(cfg.modality).gate_reads_lineage:
+            first = shards[0].files[0]["path"]
+            names = pq.read_schema(store.arrow_path(join(plan.data_uri, first)), filesystem=fs).names
+            columns = [c for c in names if c != "_source_ids"]
         tables = [
-            pq.read_table(store.arrow_path(join(plan.data_uri, f["path"])), filesystem=fs).to_pandas()
+            pq.read_table(store.arrow_path(join(plan.data_uri, f["path"])), filesystem=fs, columns=columns).to_pandas()
             for s in shards for f in s.files
         ]
         return pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
@@ -309,6 +321,40 @@ class FrameHandler(Handler):
             "note": None if parent_ids or not row["_synthetic"] else
             "drawn from a fitted generative model: its lineage is the model logged in the MLflow run",
         }
+
+
+def _source_ids_array(df: pd.DataFrame) -> Any:
+    """`_source_ids` as an Arrow list<string> column: `[_id]` for rows whose lineage is themselves
+    (held as None in memory: a million one-element Python lists cost seconds and memory)."""
+    import itertools
+
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    ids = df["_id"].to_numpy(object)
+    src = df["_source_ids"].to_numpy(object)
+    own = pd.isna(src)
+    lengths = np.ones(len(df), np.int64)
+    given = np.flatnonzero(~own)
+    lengths[given] = [len(v) for v in src[given]]
+    offsets = np.zeros(len(df) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    values = np.empty(offsets[-1], object)
+    values[offsets[:-1][own]] = ids[own]
+    values[np.repeat(~own, lengths)] = [str(v) for v in itertools.chain.from_iterable(src[given])]
+    return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(values, pa.string()))
+
+
+def _low_cardinality(column: Any, sample: int = 10_000) -> bool:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    t = column.type
+    if pa.types.is_floating(t) or pa.types.is_nested(t) or pa.types.is_boolean(t):
+        return False
+    head = column.slice(0, sample)
+    return len(head) == 0 or pc.count_distinct(head).as_py() <= max(len(head) // 10, 1)
 
 
 def _class_counts(df: pd.DataFrame, cfg: DatasetConfig) -> dict[str, int]:
