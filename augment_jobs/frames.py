@@ -351,7 +351,7 @@ def _low_cardinality(column: Any, sample: int = 10_000) -> bool:
     import pyarrow.compute as pc
 
     t = column.type
-    if pa.types.is_floating(t) or pa.types.is_nested(t) or pa.types.is_boolean(t):
+    if pa.types.is_floating(t) or pa.types.is_nested(t) or pa.types.is_boolean(t) or pa.types.is_null(t):
         return False
     head = column.slice(0, sample)
     return len(head) == 0 or pc.count_distinct(head).as_py() <= max(len(head) // 10, 1)
