@@ -104,9 +104,14 @@ def cmd_lineage(a: argparse.Namespace) -> int:
     print(f"method     {info['method']}  {json.dumps(info.get('method_params'), sort_keys=True) if info.get('method_params') else ''}")
     if info.get("drawn_params"):
         print(f"drawn      {json.dumps(info['drawn_params'], sort_keys=True, default=str)}")
+    if info.get("values"):
+        print(f"values     {_short(info['values'])}")
+    parent_values = {str(v.get("_id")): v for v in info.get("parent_values") or []}
     for p in info.get("parents", []):
-        where = f"{p['source_object']} row {p['row']}" if p.get("source_object") else "(see source snapshot)"
+        where = f"{p['source_object']} row {p['row']}" if p.get("source_object") else "a source row (id column)"
         print(f"parent     {p['id']}  ← {where}")
+        if p["id"] in parent_values and p["id"] != info["key"]:
+            print(f"           {_short({k: v for k, v in parent_values[p['id']].items() if k != '_id'})}")
     for k, v in info.items():
         if k not in {"key", "synthetic", "method", "method_params", "drawn_params", "parents", "mlflow", "version",
                      "parent_values", "values", "note"} and v is not None:
@@ -116,6 +121,11 @@ def cmd_lineage(a: argparse.Namespace) -> int:
     ml = info["mlflow"]
     print(f"mlflow     run {ml['run_id']} (experiment {ml['experiment_id']}) at {ml['tracking_uri']}")
     return 0
+
+
+def _short(values: dict[str, Any], limit: int = 240) -> str:
+    text = json.dumps(values, default=str, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def cmd_check(a: argparse.Namespace) -> int:
@@ -197,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     except AugmentError as e:
         _err(str(e))
         return e.exit_code
+    except BrokenPipeError:  # output piped into `head`: not an error
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keep interpreter shutdown from writing again
+        return 0
     except KeyboardInterrupt:
         _err("interrupted; the store is consistent (rerun to finish)")
         return 130
