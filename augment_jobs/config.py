@@ -197,6 +197,11 @@ class DatasetConfig(Strict):
     def publish_uri(self) -> str:
         return expand_uri(self.publish.uri, ds=None).rstrip("/")
 
+    def asset_uri(self) -> str:
+        """The Airflow Asset announcing new versions: the publish URI (`file://` for a folder)."""
+        uri = self.publish_uri()
+        return uri if "://" in uri else Path(uri).as_uri()
+
     def referenced_files(self) -> dict[str, Path]:
         """Files the config points at (suite, thesauri): part of the fingerprint."""
         files: dict[str, Path] = {}
@@ -235,6 +240,30 @@ def expand_uri(template: str, *, ds: str | None) -> str:
     if "://" not in uri:
         uri = str(Path(uri).resolve()) if not uri.endswith("/") else str(Path(uri).resolve()) + "/"
     return uri
+
+
+def configs_dir() -> Path:
+    """`AUGMENT_CONFIGS`, or the repository's `configs/`."""
+    env = os.environ.get("AUGMENT_CONFIGS")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "configs"
+
+
+def config_files(folder: Path | None = None) -> list[Path]:
+    """The dataset config files of a folder (default: `configs_dir()`), sorted."""
+    folder = folder or configs_dir()
+    return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
+
+
+def load_configs(folder: Path | None = None) -> tuple[list[tuple[Path, DatasetConfig]], dict[str, str]]:
+    """Every config of the folder that validates, and {file: one-line error} for the others."""
+    good: list[tuple[Path, DatasetConfig]] = []
+    bad: dict[str, str] = {}
+    for path in config_files(folder):
+        try:
+            good.append((path, load_config(path)))
+        except ConfigError as e:
+            bad[str(path)] = str(e)
+    return good, bad
 
 
 def _loc(err: dict[str, Any]) -> str:

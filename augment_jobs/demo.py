@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import importlib
 import io
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from augment_jobs.config import config_files, configs_dir
 from augment_jobs.errors import AugmentError
 
 #: dataset name → "module:function" writing that dataset's raw partition
@@ -26,18 +26,12 @@ WRITERS = {
 }
 
 
-def configs_dir() -> Path:
-    """`AUGMENT_CONFIGS`, or the repository's `configs/`."""
-    env = os.environ.get("AUGMENT_CONFIGS")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "configs"
-
-
 def demo_configs(folder: Path | None = None) -> list[Path]:
     """Config files in `folder` whose dataset has a demo writer."""
     import yaml
 
     out = []
-    for path in sorted((folder or configs_dir()).glob("*.yaml")):
+    for path in config_files(folder):
         raw = yaml.safe_load(path.read_text()) or {}
         if isinstance(raw, dict) and raw.get("dataset") in WRITERS:
             out.append(path)

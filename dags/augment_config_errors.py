@@ -9,29 +9,13 @@ It defines no DAG.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-from augment_jobs.config import load_config
+from augment_jobs.config import load_configs
 from augment_jobs.errors import ConfigError
 
 
-def _configs_dir() -> Path:
-    env = os.environ.get("AUGMENT_CONFIGS")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "configs"
-
-
-def broken_configs(folder: Path | None = None) -> list[str]:
+def broken_configs() -> list[str]:
     """One line per config file that fails validation (file, key, what to do)."""
-    folder = folder or _configs_dir()
-    files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
-    errors = []
-    for path in files:
-        try:
-            load_config(path)
-        except ConfigError as e:
-            errors.append(str(e))
-    return errors
+    return list(load_configs()[1].values())
 
 
 _errors = broken_configs()

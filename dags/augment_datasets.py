@@ -16,7 +16,6 @@ imported inside the tasks.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,8 +24,8 @@ from typing import Any, TypeVar
 from airflow.sdk import Asset, Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from augment_jobs.config import DatasetConfig, load_config
-from augment_jobs.errors import AugmentError, ConfigError
+from augment_jobs.config import DatasetConfig, load_configs
+from augment_jobs.errors import AugmentError
 
 log = logging.getLogger(__name__)
 
@@ -36,22 +35,6 @@ ALLOWED_CONF_KEYS = ("force",)
 MAX_RETRY_DELAY = timedelta(minutes=30)
 
 T = TypeVar("T")
-
-
-def configs_dir() -> Path:
-    """`AUGMENT_CONFIGS`, or `configs/` next to the folder holding this file."""
-    env = os.environ.get("AUGMENT_CONFIGS")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "configs"
-
-
-def config_files(folder: Path | None = None) -> list[Path]:
-    folder = folder or configs_dir()
-    return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
-
-
-def asset_uri(publish_uri: str) -> str:
-    """The publish URI as an Asset URI: `s3://...` as is, a local folder as `file:///...`."""
-    return publish_uri if "://" in publish_uri else Path(publish_uri).resolve().as_uri()
 
 
 def logical_ds(context: dict[str, Any]) -> str:
@@ -94,7 +77,7 @@ def doc_md(cfg: DatasetConfig, config_name: str) -> str:
         f"{cfg.description or ''}\n\n"
         f"- config: `{config_name}`\n"
         f"- source: `{cfg.source.uri}` ({cfg.source.format})\n"
-        f"- publish: `{cfg.publish_uri()}` ({cfg.publish.format}); emits Asset `{asset_uri(cfg.publish_uri())}`\n"
+        f"- publish: `{cfg.publish_uri()}` ({cfg.publish.format}); emits Asset `{cfg.asset_uri()}`\n"
         f"- schedule: `{cfg.schedule}`, catchup: {cfg.airflow.catchup}\n\n"
         f"**Methods**\n\n{steps}\n\n"
         f'Trigger conf: `{{"force": true}}` republishes even if the version exists; other keys are rejected.\n'
@@ -104,7 +87,7 @@ def doc_md(cfg: DatasetConfig, config_name: str) -> str:
 def build_dag(cfg: DatasetConfig, config_path: str) -> Any:
     """The DAG for one validated config."""
     af = cfg.airflow
-    dataset_asset = Asset(asset_uri(cfg.publish_uri()))
+    dataset_asset = Asset(cfg.asset_uri())
     mapped_opts: dict[str, Any] = {}
     if af.queue:
         mapped_opts["queue"] = af.queue
@@ -190,18 +173,5 @@ def build_dag(cfg: DatasetConfig, config_path: str) -> Any:
     return pipeline()
 
 
-def load_valid_configs(folder: Path | None = None) -> tuple[list[tuple[Path, DatasetConfig]], dict[str, str]]:
-    """Every config that validates, and {file: one-line error} for those that do not."""
-    good: list[tuple[Path, DatasetConfig]] = []
-    bad: dict[str, str] = {}
-    for path in config_files(folder):
-        try:
-            good.append((path, load_config(path)))
-        except ConfigError as e:
-            bad[str(path)] = str(e)
-    return good, bad
-
-
-_good, _bad = load_valid_configs()
-for _path, _cfg in _good:
+for _path, _cfg in load_configs()[0]:  # broken configs are reported by augment_config_errors.py
     globals()[f"{DAG_PREFIX}{_cfg.dataset}"] = build_dag(_cfg, str(_path))

@@ -12,28 +12,15 @@ Triggered by hand (or `dag.test`) without an Asset event, it trains on `latest`.
 
 from __future__ import annotations
 
-import os
 import zlib
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from airflow.sdk import Asset, dag, task
 
-from augment_jobs.config import DatasetConfig, load_config
-from augment_jobs.errors import ConfigError
+from augment_jobs.config import DatasetConfig, load_configs
 
 HOLDOUT_BUCKETS = 4  # one real row in four (by a hash of its id) is held out for scoring
-
-
-def _configs_dir() -> Path:
-    env = os.environ.get("AUGMENT_CONFIGS")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "configs"
-
-
-def _asset_uri(publish_uri: str) -> str:
-    # must match augment_datasets.asset_uri: the producer's Asset
-    return publish_uri if "://" in publish_uri else Path(publish_uri).resolve().as_uri()
 
 
 def train_and_score(dataset: str, uri: str, label: str, version: str) -> dict[str, Any]:
@@ -107,7 +94,7 @@ def train_and_score(dataset: str, uri: str, label: str, version: str) -> dict[st
 
 def build_training_dag(cfg: DatasetConfig) -> Any:
     publish_uri = cfg.publish_uri()
-    published = Asset(_asset_uri(publish_uri))
+    published = Asset(cfg.asset_uri())
 
     @dag(
         dag_id=f"train__{cfg.dataset}",
@@ -136,10 +123,6 @@ def build_training_dag(cfg: DatasetConfig) -> Any:
     return training()
 
 
-for _path in sorted(_configs_dir().glob("*.y*ml")) if _configs_dir().is_dir() else []:
-    try:
-        _cfg = load_config(_path)
-    except ConfigError:
-        continue  # reported by augment_config_errors.py
+for _path, _cfg in load_configs()[0]:  # broken configs are reported by augment_config_errors.py
     if _cfg.modality == "tabular" and _cfg.label:
         globals()[f"train__{_cfg.dataset}"] = build_training_dag(_cfg)

@@ -46,7 +46,6 @@ def dagbag(monkeypatch: pytest.MonkeyPatch, configs: Path | None = None):  # noq
 
 def test_dagbag_has_one_dag_per_config_and_no_import_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     sys.path.insert(0, str(DAGS))
-    from augment_datasets import asset_uri
 
     bag = dagbag(monkeypatch)
     assert not bag.import_errors, bag.import_errors
@@ -59,14 +58,14 @@ def test_dagbag_has_one_dag_per_config_and_no_import_errors(monkeypatch: pytest.
         assert dag.get_task("augment").is_mapped
         assert dag.get_task("gate").upstream_task_ids == {"augment", "snapshot"}
         outlets = dag.get_task("publish").outlets
-        assert [o.uri for o in outlets] == [asset_uri(cfg.publish_uri())]
+        assert [o.uri for o in outlets] == [cfg.asset_uri()]
         assert dag.get_task("augment").queue == (cfg.airflow.queue or "default")
         assert dag.params["force"] is False
         assert cfg.publish_uri() in dag.doc_md and cfg.augment[0].method in dag.doc_md
         assert dag.catchup is cfg.airflow.catchup and dag.max_active_runs == cfg.airflow.max_active_runs
         if cfg.modality == "tabular":
             train = bag.dags[f"train__{cfg.dataset}"]
-            assert [a.uri for a in train.timetable.asset_condition.objects] == [asset_uri(cfg.publish_uri())]
+            assert [a.uri for a in train.timetable.asset_condition.objects] == [cfg.asset_uri()]
 
 
 def test_dag_settings_come_from_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
