@@ -103,6 +103,13 @@ def test_a_broken_config_breaks_only_its_dag(tmp_path: Path, monkeypatch: pytest
         .replace("seed: 3", "seed: 3\nsed: 4")
     )
     (tmp_path / "configs" / "notyaml.yaml").write_text("dataset: [unclosed\n")
+    schedule = tmp_path / "configs" / "badschedule.yaml"
+    schedule.write_text(
+        (tmp_path / "configs" / "tiny_tickets.yaml")
+        .read_text()
+        .replace("dataset: tiny_tickets", "dataset: badschedule")
+        .replace('schedule: "@daily"', 'schedule: "@daly"')
+    )
     bag = dagbag(monkeypatch, tmp_path / "configs")
     assert "augment__tiny_tickets" in bag.dag_ids
     assert "augment__broken" not in bag.dag_ids
@@ -110,6 +117,8 @@ def test_a_broken_config_breaks_only_its_dag(tmp_path: Path, monkeypatch: pytest
     message = next(iter(bag.import_errors.values()))
     assert f"{bad}: unknown key 'sed'" in message
     assert "notyaml.yaml: not valid YAML" in message
+    assert "augment__badschedule" not in bag.dag_ids
+    assert "badschedule.yaml: schedule: " in message and "is not a cron expression" in message
 
 
 PARSE_PROBE = """
