@@ -105,8 +105,10 @@ def snapshot(config_path: str, ds: str, *, force: bool = False) -> dict[str, Any
     source_uri = cfg.source_uri(ds)
     publish_uri = cfg.publish_uri()
     store = store_for(source_uri)
-    prefix = source_uri if source_uri.endswith("/") else source_uri + "/"
-    objects = [o for o in store.list(prefix) if handler.source_filter(cfg, o)]
+    # source.uri names a folder (every matching file under it) or a single file
+    single = [] if source_uri.endswith("/") else [o for o in store.list(source_uri) if o.uri == source_uri]
+    prefix = source_uri.rsplit("/", 1)[0] + "/" if single else source_uri.rstrip("/") + "/"
+    objects = single or [o for o in store.list(prefix) if handler.source_filter(cfg, o)]
     if not objects:
         raise InputError(
             f"{source_uri}: source partition missing or empty (no {cfg.source.format} files) for {ds}; "

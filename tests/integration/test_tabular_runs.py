@@ -347,3 +347,12 @@ def test_retention_keeps_latest_and_pinned(store: Path, tmp_path: Path) -> None:
     assert latest_version(str(published(store))) == v1002
     assert v1002 in committed(store)  # latest is never deleted
     assert not (published(store) / "versions" / v1003).exists()
+
+
+def test_source_uri_can_name_a_single_file(store: Path, tmp_path: Path) -> None:
+    config = make_config(tmp_path, **{"source.uri": "{store}/raw/credit_default/{ds}/credit.csv"})
+    write_credit(str(raw(store, D1)), D1, rows=1000)
+    (raw(store, D1) / "other.csv").write_text("not,the,file\n")  # a neighbour that must not be read
+    assert run(config, D1) == 0
+    m = open_dataset(str(published(store))).manifest
+    assert [s["uri"].rsplit("/", 1)[-1] for s in m["source"]] == ["credit.csv"]
