@@ -90,13 +90,20 @@ def run_demo(ds: str, *, only: list[str] | None = None, progress: Callable[[str]
     if published:
         cfg, result = published[0]
         print("\nLook around:")
-        print(f"  augment versions {cfg.publish_uri()}")
-        print(f"  augment show {cfg.publish_uri()}")
-        print(f"  augment lineage {cfg.publish_uri()} {result['version']} {_example_key(cfg, result['version'])}")
+        print("\n".join(look_around(cfg, result["version"])))
         print(f"  mlflow ui --backend-store-uri {tracking_uri()}")
-        print('  python -c "from augment_jobs.reader import open_dataset; '
-              f"print(open_dataset('{cfg.publish_uri()}').to_pandas().head())\"")
     return 1 if failures else 0
+
+
+def look_around(cfg: Any, version: str) -> list[str]:
+    """Commands that show a published version: its versions, manifest, a row's lineage, the data."""
+    uri = cfg.publish_uri()
+    return [
+        f"  augment versions {uri}",
+        f"  augment show {uri}",
+        f"  augment lineage {uri} {version} {_example_key(cfg, version)}",
+        f"  python -c \"from augment_jobs.reader import open_dataset; print(open_dataset('{uri}').to_pandas().head())\"",
+    ]
 
 
 def _example_key(cfg: Any, version: str) -> str:

@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -30,6 +31,8 @@ def airflow_env() -> None:
     os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(ROOT / "plugins"))
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     os.environ.setdefault("AIRFLOW__CORE__PARALLELISM", "4")
+    # task logs go to the log files as usual; the console shows the outcome of each run
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     Path(os.environ["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
 
@@ -54,11 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     airflow_env()
+    # library deprecation chatter (Airflow's test client, MLflow schema hints) is not for this console
+    warnings.filterwarnings("ignore")
     migrate()
     from airflow.dag_processing.dagbag import DagBag
 
     from augment_jobs.config import load_config, store_root
-    from augment_jobs.demo import demo_configs, write_demo_raw
+    from augment_jobs.demo import demo_configs, look_around, write_demo_raw
     from augment_jobs.lineage import tracking_uri
     from augment_jobs.publish import latest_version
 
@@ -88,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     print("\nPublished (latest):")
     for cfg in configs:
         print(f"  {cfg.dataset:<22} {latest_version(cfg.publish_uri()) or '-':<22} {cfg.publish_uri()}")
+    shown = next((c for c in configs if c.publish.format == "parquet" and latest_version(c.publish_uri())), None)
+    if shown:
+        print("\nLook around:")
+        print("\n".join(look_around(shown, latest_version(shown.publish_uri()))))
     home = os.environ["AIRFLOW_HOME"]
     print("\nOpen the UIs:")
     print(
