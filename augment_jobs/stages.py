@@ -51,9 +51,10 @@ def _check_date(ds: str) -> None:
 
 
 @contextlib.contextmanager
-def _run_lock(publish_uri: str, ds: str) -> Iterator[None]:
-    """One run per (dataset, logical date) at a time; re-entrant within a process."""
-    uri = join(publish_uri, "_locks", f"{ds}.lock")
+def _run_lock(publish_uri: str, ds: str, part: str = "") -> Iterator[None]:
+    """One run per (dataset, logical date) at a time; re-entrant within a process. `part` names a
+    finer lock (one source shard), so mapped augment tasks of one run proceed in parallel."""
+    uri = join(publish_uri, "_locks", f"{ds}{part}.lock")
     held = getattr(_held, "uris", set())
     if uri in held:
         yield
@@ -158,7 +159,7 @@ def augment(run_uri: str, shard: int = 0) -> str:
         raise AugmentError(f"{run_uri}: shard {shard} out of range (0..{len(plan.shards) - 1})")
     cfg = _config_for(plan)
     t0 = time.perf_counter()
-    with _run_lock(plan.publish_uri, plan.ds):
+    with _run_lock(plan.publish_uri, plan.ds, part=f".shard-{shard:05d}"):
         result = handler_for(cfg.modality).augment_shard(cfg, plan, shard)
         result.metrics.setdefault("augment_seconds", round(time.perf_counter() - t0, 3))
         _fault("augment:before_result")
