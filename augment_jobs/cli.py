@@ -73,9 +73,38 @@ def cmd_show(a: argparse.Namespace) -> int:
     version = a.version or latest
     if version is None:
         raise NotFound(f"{uri}: no `_latest`; nothing has been published there")
-    manifest = read_manifest(uri, version)
+    try:
+        manifest = read_manifest(uri, version)
+    except NotFound:
+        report = _quarantine_report(uri, version)
+        if report is None:
+            raise
+        print(json.dumps(report, indent=2) if a.json else describe_quarantined(report))
+        return 3
     print(json.dumps(manifest, indent=2) if a.json else describe(manifest, latest))
     return 0
+
+
+def _quarantine_report(uri: str, version: str) -> dict[str, Any] | None:
+    from augment_jobs.store import join, store_for
+
+    try:
+        return store_for(uri).read_json(join(uri, "quarantine", version, "gate", "report.json"))
+    except FileNotFoundError:
+        return None
+
+
+def describe_quarantined(report: dict[str, Any]) -> str:
+    """Why a version failed its gate, from the report kept in quarantine."""
+    lines = [
+        f"dataset      {report['dataset']}",
+        f"version      {report['version']}   QUARANTINED: the quality gate failed, nothing was published",
+        f"logical date {report['logical_date']}",
+        f"summary      {report['summary']}",
+    ]
+    for c in report["checks"]:
+        lines.append(f"             [{'ok' if c['passed'] else 'FAIL'}] {c['name']}: {c['detail']}")
+    return "\n".join(lines)
 
 
 def cmd_rollback(a: argparse.Namespace) -> int:

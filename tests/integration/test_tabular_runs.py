@@ -161,6 +161,10 @@ def test_failed_gate_exits_3_quarantines_and_keeps_latest(
     assert any(c["name"] == "synthetic_share" and not c["passed"] for c in report["checks"])
     assert list((q / "data").glob("*.parquet"))
     assert not (published(store) / "versions" / q.name).exists()
+    capsys.readouterr()
+    assert main(["show", str(published(store)), q.name]) == 3  # why it failed, without reading JSON
+    shown = capsys.readouterr().out
+    assert "QUARANTINED" in shown and "[FAIL] synthetic_share" in shown
 
 
 def _bad_suite_column(tmp: Path) -> None:
