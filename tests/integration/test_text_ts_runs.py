@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.mark.parametrize("name", ["support_tickets", "sensors"])
-def test_demo_publishes_and_traces(store: Path, name: str) -> None:
+def test_demo_publishes_and_traces(store: Path, name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib
 
     path = REPO / "configs" / f"{name}.yaml"
@@ -36,3 +36,14 @@ def test_demo_publishes_and_traces(store: Path, name: str) -> None:
     assert json.loads(syn["_params"])["copy"] >= 0
     # The same run again is a no-op with the same version.
     assert stages.run(str(path), DS)["version"] == result["version"]
+
+    # A fresh store with the same source: the same version and byte-identical files.
+    from augment_jobs.store import reset_stores
+
+    monkeypatch.setenv("AUGMENT_STORE", str(tmp_path / "second-store"))
+    reset_stores()
+    cfg = load_config(path)
+    importlib.import_module(module).write_raw(cfg.source_uri(DS), DS)
+    again = open_dataset(cfg.publish_uri(), version=stages.run(str(path), DS)["version"])
+    assert again.version == ds.version
+    assert [f["sha256"] for f in again.manifest["files"]] == [f["sha256"] for f in ds.manifest["files"]]
