@@ -53,3 +53,17 @@ def test_shapes_publish_read_and_trace(store: Path, capsys: pytest.CaptureFixtur
 
     assert main(["run", str(config), "--date", DS]) == 0  # the same run again: a no-op
     assert open_dataset(cfg.publish_uri()).version == ds.version
+
+
+def test_shapes_on_s3(s3_store: str) -> None:
+    import torch
+
+    config = REPO / "configs" / "shapes.yaml"
+    cfg = load_config(config)
+    assert cfg.publish_uri().startswith("s3://")
+    write_raw(cfg.source_uri(DS), DS)
+    assert main(["run", str(config), "--date", DS]) == 0
+    ds = open_dataset(cfg.publish_uri())
+    assert ds.verify() and all(u.startswith("s3://") for u in ds.files)
+    loader = torch.utils.data.DataLoader(ds.torch(shuffle=True, seed=1), batch_size=None, num_workers=0)
+    assert sum(1 for _ in loader) == ds.manifest["rows"]
