@@ -156,6 +156,14 @@ def synthetic_share(cfg: DatasetConfig, counts: dict[str, dict[str, int]]) -> Ch
     )
 
 
+def row_limit(cfg: DatasetConfig, counts: dict[str, dict[str, int]]) -> CheckResult | None:
+    """`limits.max_rows`: a guard against a runaway augmentation (None when not configured)."""
+    if cfg.limits.max_rows is None:
+        return None
+    after = sum(c["after"] for c in counts.values())
+    return CheckResult("max_rows", after <= cfg.limits.max_rows, f"{after} rows (limit {cfg.limits.max_rows})", after)
+
+
 def label_set(counts: dict[str, dict[str, int]]) -> CheckResult:
     before = {k for k, c in counts.items() if c["before"] > 0}
     after = {k for k, c in counts.items() if c["after"] > 0}

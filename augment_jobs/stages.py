@@ -206,6 +206,8 @@ def gate(run_uri: str) -> str:
         counts = merge_counts(shards)
         frame = handler.gate_frame(cfg, plan, shards)
         checks: list[CheckResult] = [quality.synthetic_share(cfg, counts), quality.label_set(counts)]
+        if (limit := quality.row_limit(cfg, counts)) is not None:
+            checks.append(limit)
         checks += handler.checks(cfg, plan, shards, frame)
         checks += quality.run_suite(cfg, frame)
         passed = all(c.passed for c in checks)

@@ -149,7 +149,7 @@ def test_failed_gate_exits_3_quarantines_and_keeps_latest(
     write_credit(str(raw(store, D2)), D2, rows=1500)
     assert run(config, D1) == 0
     good = latest_version(str(published(store)))
-    strict = make_config(tmp_path, **{"limits.max_synthetic_ratio": 0.01})
+    strict = make_config(tmp_path, **{"limits.max_synthetic_ratio": 0.01, "limits.max_rows": 100})
     assert run(strict, D2) == 3
     err = capsys.readouterr().err
     assert "quality gate failed" in err and "synthetic_share" in err and "quarantine" in err
@@ -159,6 +159,7 @@ def test_failed_gate_exits_3_quarantines_and_keeps_latest(
     report = json.loads((q / "gate" / "report.json").read_text())
     assert not report["passed"]
     assert any(c["name"] == "synthetic_share" and not c["passed"] for c in report["checks"])
+    assert any(c["name"] == "max_rows" and not c["passed"] for c in report["checks"])
     assert list((q / "data").glob("*.parquet"))
     assert not (published(store) / "versions" / q.name).exists()
     capsys.readouterr()
