@@ -39,6 +39,7 @@ class Source(Strict):
     id_column: str | None = None
     csv_delimiter: str = ","
     max_corrupt_share: float = Field(0.05, ge=0, le=1)  # images: share of undecodable inputs tolerated
+    files_per_shard: int = Field(256, ge=1)  # images folder: images per augment task (Airflow maps over them)
 
 
 class Step(Strict):

@@ -49,7 +49,6 @@ if TYPE_CHECKING:
     from augment_jobs.config import DatasetConfig
     from augment_jobs.registry import MethodSpec
 
-IMAGES_PER_SHARD = 256  # images-folder sources: one Airflow task per this many images
 CHUNK = 64  # source samples in memory at once per shard
 THREADS = max(2, min(8, os.cpu_count() or 2))
 
@@ -79,7 +78,7 @@ class ImageHandler(Handler):
         return name == ANNOTATIONS or name.lower().endswith(IMAGE_EXTS)
 
     def shard_sources(self, cfg: DatasetConfig, objects: list[ObjectInfo]) -> list[list[int]]:
-        """WebDataset: one task per tar. Images: annotated images in groups of IMAGES_PER_SHARD,
+        """WebDataset: one task per tar. Images: annotated images in groups of source.files_per_shard,
         each group with the annotations file first. Annotations naming a missing file fail here,
         before any work."""
         if cfg.source.format == "webdataset":
@@ -106,7 +105,8 @@ class ImageHandler(Handler):
             seen.add(f)
             annotated.append(index[f])
         annotated.sort()
-        return [[ann, *annotated[i:i + IMAGES_PER_SHARD]] for i in range(0, len(annotated), IMAGES_PER_SHARD)] or [[ann]]
+        step = cfg.source.files_per_shard
+        return [[ann, *annotated[i:i + step]] for i in range(0, len(annotated), step)] or [[ann]]
 
     # --- augment -------------------------------------------------------------------------------
     def _raw_samples(self, cfg: DatasetConfig, plan: RunPlan, shard: int):

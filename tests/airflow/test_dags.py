@@ -235,3 +235,31 @@ def test_demo_dag_publishes_and_training_dag_consumes_it(
     assert 0.5 < runs[0].data.metrics["balanced_accuracy"] <= 1.0
     assert runs[0].data.metrics["train_synthetic_rows"] > 0
     assert runs[0].inputs.dataset_inputs[0].dataset.name == f"credit_default@{version}"
+
+
+@pytest.mark.slow
+def test_image_dag_maps_augment_over_source_shards(tmp_platform: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """120 images, 50 per shard: three mapped augment tasks, one published version holding them all."""
+    import yaml
+
+    root, store, env = tmp_platform["root"], tmp_platform["store"], tmp_platform["env"]
+    (root / "configs").mkdir()
+    cfg = yaml.safe_load((REPO / "configs" / "shapes.yaml").read_text())
+    cfg["source"]["files_per_shard"] = 50
+    (root / "configs" / "shapes.yaml").write_text(yaml.safe_dump(cfg))
+    shutil.copytree(REPO / "expectations", root / "expectations")
+    monkeypatch.setenv("AUGMENT_STORE", str(store))
+    from augment_jobs.image.demo import write_raw
+
+    write_raw(load_config(root / "configs" / "shapes.yaml").source_uri(DS), DS)
+    (result,), output = run_dags(env, [{"dag_id": "augment__shapes", "ds": DS}])
+    assert result["state"] == "success", output[-5000:]
+    mapped = {k: v for k, v in result["tasks"].items() if k.startswith("augment[")}
+    assert sorted(mapped) == ["augment[0]", "augment[1]", "augment[2]"]
+    assert all(state == "success" for state, _ in mapped.values())
+    publish_uri = store / "published" / "shapes"
+    version = json.loads((publish_uri / "_latest").read_text())["version"]
+    manifest = json.loads((publish_uri / "versions" / version / "_manifest.json").read_text())
+    assert [f["path"] for f in manifest["files"]] == ["shard-000000.tar", "shard-000001.tar", "shard-000002.tar"]
+    assert manifest["counts"]["triangle"]["before"] + manifest["counts"]["circle"]["before"] \
+        + manifest["counts"]["square"]["before"] == 120
