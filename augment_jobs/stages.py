@@ -325,8 +325,8 @@ def _move_files(
                 store.move(src, dst)
         elif not store.exists(dst):
             raise AugmentError(f"{src}: staged file missing; rerun the augment stage")
-        size = next(o.size for o in store.list(dst))
-        files.append({"path": name, "sha256": store.sha256(dst), "bytes": size, "rows": f["rows"]})
+        digest, size = store.digest(dst)
+        files.append({"path": name, "sha256": digest, "bytes": size, "rows": f["rows"]})
         _fault("publish:mid_move")
     if committed is not None and [f["sha256"] for f in files] != [f["sha256"] for f in committed["files"]]:
         raise AugmentError(f"{vuri}: rerun produced different bytes than the committed manifest")

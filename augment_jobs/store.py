@@ -111,12 +111,18 @@ class Store(ABC):
         self.write_bytes(uri, dumps(obj))
 
     def sha256(self, uri: str) -> str:
+        return self.digest(uri)[0]
+
+    def digest(self, uri: str) -> tuple[str, int]:
+        """(sha256 hex, size in bytes) of an object, in one streaming pass."""
         fs = self.arrow_fs()[0]
         h = hashlib.sha256()
+        size = 0
         with fs.open_input_stream(self.arrow_path(uri)) as f:
             while chunk := f.read(1 << 22):
                 h.update(chunk)
-        return h.hexdigest()
+                size += len(chunk)
+        return h.hexdigest(), size
 
     @contextlib.contextmanager
     def lease(self, uri: str, *, ttl: float = 900.0, wait: float = 3600.0, poll: float = 0.5) -> Iterator[None]:
