@@ -138,7 +138,7 @@ def load_frame(cfg: DatasetConfig, plan: RunPlan, shard: int) -> pd.DataFrame:
                 raise InputError(f"{obj.uri}: id column {cfg.source.id_column!r} not found; columns: {columns}")
             df["_id"] = df[cfg.source.id_column].astype(str)
         else:
-            df["_id"] = [f"{name}#{i}" for i in range(len(df))]
+            df["_id"] = pd.Index(range(len(df))).astype(str).map(f"{name}#".__add__)
         parts.append(df)
     frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     if len(frame) == 0:
@@ -363,7 +363,10 @@ def _class_counts(df: pd.DataFrame, cfg: DatasetConfig) -> dict[str, int]:
         if cfg.modality == "timeseries" and cfg.series:
             # one label per series: count series, not points
             col = df.drop_duplicates(cfg.series.id_column)[cfg.label]
-        return {str(k): int(v) for k, v in col.astype(str).value_counts().sort_index().items()}
+        counts: dict[str, int] = {}
+        for k, v in col.value_counts(dropna=False).items():  # count first, stringify the few keys after
+            counts[str(k)] = counts.get(str(k), 0) + int(v)
+        return dict(sorted(counts.items()))
     if cfg.modality == "timeseries" and cfg.series:
         return {"all": int(df[cfg.series.id_column].nunique())}
     return {"all": len(df)}
