@@ -14,11 +14,11 @@ from __future__ import annotations
 import argparse
 import random
 import re
-import time
 from pathlib import Path
 
 import pandas as pd
 import yaml
+from timing import best_cpu  # benchmarks/timing.py: the script folder is on sys.path
 
 from augment_jobs.config import DatasetConfig
 from augment_jobs.registry import AugmentContext, get_method
@@ -94,17 +94,6 @@ def naive_eda(text: str, groups: dict[str, list[str]], seed: int) -> str:
     return " ".join(kept or words[:1])
 
 
-def best(fn, repeat: int):  # -> (seconds, result)
-    """Least CPU time of a few runs: the process's CPU seconds, not wall time, so other jobs on a
-    shared machine do not skew the ratio (both sides are single-threaded numpy/Python)."""
-    times, out = [], None
-    for _ in range(repeat):
-        t0 = time.process_time()
-        out = fn()
-        times.append(time.process_time() - t0)
-    return min(times), out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--texts", type=int, default=100_000)
@@ -125,8 +114,8 @@ def main() -> None:
     groups = yaml.safe_load(THESAURUS.read_text())
     texts = df["text"].tolist()
 
-    t_fast, out = best(lambda: spec(df, params, AugmentContext(cfg=cfg, ds="2026-01-01")), a.repeat)
-    t_slow, _ = best(lambda: [naive_eda(t, groups, i) for i, t in enumerate(texts)], a.repeat)
+    t_fast, out = best_cpu(lambda: spec(df, params, AugmentContext(cfg=cfg, ds="2026-01-01")), a.repeat)
+    t_slow, _ = best_cpu(lambda: [naive_eda(t, groups, i) for i, t in enumerate(texts)], a.repeat)
     n_out = int(out["_synthetic"].sum())
     print(f"texts                    {a.texts:,} support tickets, one copy each, CPU seconds, best of {a.repeat}")
     print(f"eda (registered method)  {t_fast:7.2f} s   {a.texts / t_fast:10,.0f} texts/s  ({n_out:,} rows built)")

@@ -15,6 +15,7 @@ import time
 import numpy as np
 import pandas as pd
 from scipy.interpolate import CubicSpline
+from timing import best_cpu  # benchmarks/timing.py: the script folder is on sys.path
 
 from augment_jobs.config import DatasetConfig
 from augment_jobs.registry import AugmentContext, get_method
@@ -46,17 +47,6 @@ def naive(x: np.ndarray, drawn: list[list], std: np.ndarray) -> np.ndarray:
     return out
 
 
-def best(fn, repeat: int):  # -> (seconds, result)
-    """Least CPU time of a few runs: the process's CPU seconds, not wall time, so other jobs on a
-    shared machine do not skew the ratio (both sides are single-threaded numpy/Python)."""
-    times, out = [], None
-    for _ in range(repeat):
-        t0 = time.process_time()
-        out = fn()
-        times.append(time.process_time() - t0)
-    return min(times), out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--series", type=int, default=10_000)
@@ -78,8 +68,8 @@ def main() -> None:
     t_draw = time.process_time() - t0
 
     # Best of a few repeats: a shared 2-core machine is noisy.
-    t_fast, fast = best(lambda: apply(x, params.ops, drawn, std), a.repeat)
-    t_slow, slow = best(lambda: naive(x, drawn, std), a.repeat)
+    t_fast, fast = best_cpu(lambda: apply(x, params.ops, drawn, std), a.repeat)
+    t_slow, slow = best_cpu(lambda: naive(x, drawn, std), a.repeat)
     err = float(np.abs(fast - slow).max())
 
     print(f"series × points          {a.series:,} × {a.points:,} = {n_points:,} points (jitter + time_warp), CPU seconds, best of {a.repeat}")
