@@ -1,6 +1,6 @@
 # One image for every Airflow component, the Celery workers (CPU and GPU) and the MLflow server.
 #   docker build -t augment-jobs .                                    # CUDA torch (GPU worker)
-#   docker build --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu -t augment-jobs .
+#   docker build --build-arg TORCH_INDEX_URL=<PyTorch CPU wheel index URL> -t augment-jobs .   # CPU-only
 FROM python:3.11-slim-bookworm
 
 ARG TORCH_INDEX_URL=""
