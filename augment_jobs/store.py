@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import socket
+import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -125,12 +126,11 @@ class Store(ABC):
         return h.hexdigest(), size
 
     @contextlib.contextmanager
-    def lease(self, uri: str, *, ttl: float = 900.0, wait: float = 3600.0, poll: float = 0.5) -> Iterator[None]:
-        """An exclusive lease held in the object `uri`.
+    def lease(self, uri: str, *, ttl: float = 120.0, wait: float = 3600.0, poll: float = 0.5) -> Iterator[None]:
+        """An exclusive lease held in the object `uri`, renewed every ttl/3 while held.
 
-        A lease whose holder is gone (expired, or a dead process on this host) is taken over, so a
-        run killed while holding it blocks nobody for long. While held, it is renewed on each
-        `renew` call via the yielded context; holders of long steps should keep ttl generous.
+        A lease whose holder is gone (not renewed within `ttl`, or a dead process on this host) is
+        taken over, so a run killed while holding it blocks nobody for long.
         """
         me = {"owner": uuid.uuid4().hex, "host": socket.gethostname(), "pid": os.getpid()}
         deadline = time.monotonic() + wait
@@ -144,9 +144,23 @@ class Store(ABC):
             if time.monotonic() > deadline:
                 raise StorageError(f"{uri}: lock still held after {wait:.0f}s; if no run is active, delete it")
             time.sleep(poll)
+        stop = threading.Event()
+
+        def renew() -> None:
+            while not stop.wait(ttl / 3):
+                with contextlib.suppress(AugmentError, OSError, ValueError):
+                    current, token = self.read_versioned(uri)
+                    if current is None or json.loads(current).get("owner") != me["owner"]:
+                        return  # taken over after a stall: nothing of ours to renew
+                    self.replace_if(uri, dumps({**me, "expires_at": time.time() + ttl}), token)
+
+        heartbeat = threading.Thread(target=renew, daemon=True, name=f"lease-{uri.rsplit('/', 1)[-1]}")
+        heartbeat.start()
         try:
             yield
         finally:
+            stop.set()
+            heartbeat.join()
             current, token = self.read_versioned(uri)
             if current is not None and json.loads(current).get("owner") == me["owner"]:
                 with contextlib.suppress(AugmentError):

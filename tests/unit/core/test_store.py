@@ -110,3 +110,14 @@ def test_unwritable_local_path_is_a_clear_error(tmp_path: Path) -> None:
         pytest.skip("root can write anywhere")
     with pytest.raises(StorageError, match="cannot write"):
         store_for(str(ro)).write_bytes(str(ro / "x" / "y"), b"1")
+
+
+def test_lease_is_renewed_while_held(root: str) -> None:
+    store = store_for(root)
+    uri = join(root, "_locks", "renew.lock")
+    with store.lease(uri, ttl=0.6):
+        first = json.loads(store.read_bytes(uri))["expires_at"]
+        time.sleep(0.9)  # longer than the ttl: without renewal the lease would be stale
+        lease = json.loads(store.read_bytes(uri))
+        assert lease["expires_at"] > first and lease["expires_at"] > time.time()
+    assert not store.exists(uri)
