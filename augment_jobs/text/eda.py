@@ -22,7 +22,7 @@ from pydantic import Field, field_validator, model_validator
 
 from augment_jobs.errors import InputError
 from augment_jobs.registry import AugmentContext, MethodParams, register
-from augment_jobs.text.tokenize import OTHER, PROTECTED, WORD, Tokenizer, Tokens
+from augment_jobs.text.tokenize import OTHER, WORD, Tokenizer, Tokens
 
 if TYPE_CHECKING:
     import numpy as np
@@ -417,9 +417,3 @@ def eda(df: pd.DataFrame, params: EdaParams, ctx: AugmentContext) -> pd.DataFram
         source_ids=[[ids[i]] for i in out_pos], params=out_params,
     )
     return pd.concat([df, new], ignore_index=True)
-
-
-def protected_counts(tokenizer: Tokenizer, text: str) -> Counter[str]:
-    """Protected spans of a text with their multiplicity (used by the gate)."""
-    t = tokenizer.tokenize(text)
-    return Counter(tok for tok, k in zip(t.toks, t.kinds, strict=True) if k == PROTECTED)

@@ -22,10 +22,6 @@ class Thesaurus:
     first_words: dict[str, int]  # first word of a phrase -> longest phrase length starting with it
     source: str = ""
 
-    @property
-    def max_words(self) -> int:
-        return max(self.first_words.values(), default=0)
-
     def __len__(self) -> int:
         return len(self.synonyms)
 

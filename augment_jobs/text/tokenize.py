@@ -13,7 +13,6 @@ one precompiled regex, so there is no per-token regex work.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 WORD = 0
@@ -121,7 +120,3 @@ def _split_gap(seg: str, toks: list[str], pres: list[str], kinds: list[int]) -> 
 def split_words(phrase: str) -> list[str]:
     """The word/punctuation tokens of a short phrase (a thesaurus entry)."""
     return [w or o for _, w, o in _GAP.findall(phrase)]
-
-
-def count_tokens(tokenizer: Tokenizer, texts: Iterable[str]) -> list[int]:
-    return [len(tokenizer.tokenize(t).toks) for t in texts]
