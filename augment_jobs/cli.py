@@ -13,9 +13,12 @@ import sys
 import traceback
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from augment_jobs.errors import AugmentError
+
+if TYPE_CHECKING:
+    from augment_jobs.contract import GateReport
 
 
 def _err(msg: str) -> None:
@@ -58,9 +61,8 @@ def cmd_versions(a: argparse.Namespace) -> int:
     if not manifests:
         raise AugmentError(f"{uri}: no committed versions; check the URI (publish.uri of the config)")
     for m in manifests:
-        synth = sum(c["synthetic"] for c in m["counts"].values())
-        mark = "* latest" if m["version"] == latest else ""
-        print(f"{m['version']:<22} {m['created_at']:<26} rows={m['rows']:<9} synthetic={synth:<9} {mark}")
+        mark = "* latest" if m.version == latest else ""
+        print(f"{m.version:<22} {m.created_at:<26} rows={m.rows:<9} synthetic={m.synthetic_rows:<9} {mark}")
     return 0
 
 
@@ -79,31 +81,32 @@ def cmd_show(a: argparse.Namespace) -> int:
         report = _quarantine_report(uri, version)
         if report is None:
             raise
-        print(json.dumps(report, indent=2) if a.json else describe_quarantined(report))
+        print(json.dumps(report.to_json(), indent=2) if a.json else describe_quarantined(report))
         return 3
-    print(json.dumps(manifest, indent=2) if a.json else describe(manifest, latest))
+    print(json.dumps(manifest.to_json(), indent=2) if a.json else describe(manifest, latest))
     return 0
 
 
-def _quarantine_report(uri: str, version: str) -> dict[str, Any] | None:
-    from augment_jobs.store import join, store_for
+def _quarantine_report(uri: str, version: str) -> GateReport | None:
+    from augment_jobs.publish import read_gate_report
+    from augment_jobs.store import join
 
     try:
-        return store_for(uri).read_json(join(uri, "quarantine", version, "gate", "report.json"))
+        return read_gate_report(join(uri, "quarantine", version, "gate", "report.json"))
     except FileNotFoundError:
         return None
 
 
-def describe_quarantined(report: dict[str, Any]) -> str:
+def describe_quarantined(report: GateReport) -> str:
     """Why a version failed its gate, from the report kept in quarantine."""
     lines = [
-        f"dataset      {report['dataset']}",
-        f"version      {report['version']}   QUARANTINED: the quality gate failed, nothing was published",
-        f"logical date {report['logical_date']}",
-        f"summary      {report['summary']}",
+        f"dataset      {report.dataset}",
+        f"version      {report.version}   QUARANTINED: the quality gate failed, nothing was published",
+        f"logical date {report.logical_date}",
+        f"summary      {report.summary}",
     ]
-    for c in report["checks"]:
-        lines.append(f"             [{'ok' if c['passed'] else 'FAIL'}] {c['name']}: {c['detail']}")
+    for c in report.checks:
+        lines.append(f"             [{'ok' if c.passed else 'FAIL'}] {c.name}: {c.detail}")
     return "\n".join(lines)
 
 
@@ -123,8 +126,8 @@ def cmd_lineage(a: argparse.Namespace) -> int:
 
     uri = _dataset_uri(a.dataset_uri)
     manifest = read_manifest(uri, a.version)
-    info = handler_for(manifest["modality"]).lineage(manifest, version_uri(uri, a.version), a.key)
-    info["mlflow"] = manifest["mlflow"]
+    info = handler_for(manifest.modality).lineage(manifest, version_uri(uri, a.version), a.key)
+    info["mlflow"] = manifest.mlflow.to_json()
     info["version"] = a.version
     if a.json:
         print(json.dumps(info, indent=2, default=str))

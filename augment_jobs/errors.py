@@ -47,3 +47,9 @@ class NotFound(AugmentError):
     """A dataset, version or key does not exist. Exit code 2."""
 
     exit_code = 2
+
+
+class ContractError(AugmentError):
+    """A manifest or gate report cannot be read: damaged, or an unsupported schema_version. Exit code 2."""
+
+    exit_code = 2

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from augment_jobs.config import DatasetConfig
+    from augment_jobs.contract import Manifest
 
 #: Columns every published frame row carries (SPEC section 5), plus `_params` (drawn op params, JSON).
 PLATFORM_COLUMNS = ("_id", "_synthetic", "_source_ids", "_method", "_params")
@@ -284,7 +285,7 @@ class FrameHandler(Handler):
             out += hooks.checks(cfg, source, frame)
         return out
 
-    def lineage(self, manifest: dict[str, Any], version_uri: str, key: str) -> dict[str, Any]:
+    def lineage(self, manifest: Manifest, version_uri: str, key: str) -> dict[str, Any]:
         import pyarrow.dataset as pads
 
         from augment_jobs.errors import NotFound
@@ -292,7 +293,7 @@ class FrameHandler(Handler):
 
         store = store_for(version_uri)
         fs, _ = store.arrow_fs()
-        paths = [store.arrow_path(join(version_uri, f["path"])) for f in manifest["files"]]
+        paths = [store.arrow_path(join(version_uri, f["path"])) for f in manifest.files]
         dataset = pads.dataset(paths, filesystem=fs, format="parquet")
         rows = dataset.to_table(filter=pads.field("_id") == key).to_pylist()
         if not rows:
@@ -300,20 +301,20 @@ class FrameHandler(Handler):
         row = rows[0]
         parent_ids = list(row["_source_ids"] or [])
         parents = dataset.to_table(filter=pads.field("_id").isin(parent_ids)).to_pylist() if parent_ids else []
-        by_name = {s["uri"].rsplit("/", 1)[-1]: s for s in manifest["source"]}
+        by_name = {s.uri.rsplit("/", 1)[-1]: s for s in manifest.source}
 
         def origin(pid: str) -> dict[str, Any]:
             name, _, rownum = pid.rpartition("#")
             src = by_name.get(name)
-            return {"id": pid, "source_object": src["uri"] if src else None, "row": int(rownum) if src and rownum.isdigit() else None}
+            return {"id": pid, "source_object": src.uri if src else None, "row": int(rownum) if src and rownum.isdigit() else None}
 
         values = {k: v for k, v in row.items() if not k.startswith("_")}
-        step = next((s for s in manifest.get("steps", []) if s["method"] == row["_method"]), None)
+
         return {
             "key": key,
             "synthetic": bool(row["_synthetic"]),
             "method": row["_method"],
-            "method_params": step["params"] if step else None,
+            "method_params": manifest.step_params(row["_method"]),
             "drawn_params": json.loads(row["_params"]) if row.get("_params") else None,
             "values": values,
             "parents": [origin(p) for p in parent_ids],

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from augment_jobs.config import DEFAULT_STORE, store_root
+from augment_jobs.contract import GateReport, Manifest
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")
@@ -93,7 +94,7 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, str]:
 
 
 def log_run(
-    run_id: str, *, config: dict[str, Any], manifest: dict[str, Any], report: dict[str, Any],
+    run_id: str, *, config: dict[str, Any], manifest: Manifest, report: GateReport,
     metrics: dict[str, float], artifacts: list[str], status: str = "FINISHED",
 ) -> None:
     """Fill the run: params, the source snapshot as a dataset input, metrics, artifacts; then end it."""
@@ -107,8 +108,8 @@ def log_run(
         return  # a retried lineage stage: already logged
     params = flatten(config)
     params.update(
-        {"seed": str(manifest["seed"]), "version": manifest["version"], "fingerprint": manifest["fingerprint"],
-         "platform_version": manifest["platform_version"], "logical_date": manifest["logical_date"]}
+        {"seed": str(manifest.seed), "version": manifest.version, "fingerprint": manifest.fingerprint,
+         "platform_version": manifest.platform_version, "logical_date": manifest.logical_date}
     )
     existing = run.data.params
     new_params = [Param(k, v) for k, v in sorted(params.items()) if k not in existing]
@@ -116,31 +117,31 @@ def log_run(
     metric_list = [Metric(k, float(v), ts, 0) for k, v in sorted(metrics.items())]
     for i in range(0, max(len(new_params), len(metric_list)), 100):
         client.log_batch(run_id, metrics=metric_list[i:i + 100], params=new_params[i:i + 100])
-    snapshot = pd.DataFrame(manifest["source"] or [{"uri": None, "etag": None, "size": 0}])
+    snapshot = pd.DataFrame([s.model_dump() for s in manifest.source] or [{"uri": None, "etag": None, "size": 0}])
     with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # schema-inference hints about the snapshot table are noise here
         mlflow.log_input(
-            mlflow.data.from_pandas(snapshot, source=manifest.get("source_uri") or "", name=f"{manifest['dataset']}-source"),
+            mlflow.data.from_pandas(snapshot, source=manifest.source_uri or "", name=f"{manifest.dataset}-source"),
             context="source",
         )
         with tempfile.TemporaryDirectory() as tmp:
             for name, obj in (("_manifest.json", manifest), ("gate_report.json", report)):
-                Path(tmp, name).write_text(json.dumps(obj, indent=2, sort_keys=True, default=str))
+                Path(tmp, name).write_text(json.dumps(obj.to_json(), indent=2))
                 client.log_artifact(run_id, str(Path(tmp, name)))
         for path in artifacts:
             client.log_artifact(run_id, path)
-        client.set_tag(run_id, "augment.manifest_uri", manifest.get("manifest_uri", ""))
+        client.set_tag(run_id, "augment.manifest_uri", manifest.manifest_uri or "")
         client.set_tag(run_id, "augment.lineage", "complete")
     client.set_terminated(run_id, status)
 
 
-def log_failed_gate(dataset: str, version: str, ds: str, report: dict[str, Any], metrics: dict[str, float]) -> str:
+def log_failed_gate(dataset: str, version: str, ds: str, report: GateReport, metrics: dict[str, float]) -> str:
     """Record a failed gate as a FAILED run carrying the report, so failures are visible in MLflow."""
     ids = ensure_run(dataset, version, ds)
     client = _client()
     with tempfile.TemporaryDirectory() as tmp:
         p = Path(tmp, "gate_report.json")
-        p.write_text(json.dumps(report, indent=2, sort_keys=True, default=str))
+        p.write_text(json.dumps(report.to_json(), indent=2))
         client.log_artifact(ids["run_id"], str(p))
     from mlflow.entities import Metric
 

@@ -16,24 +16,14 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from augment_jobs.contract import CheckResult
+
 if TYPE_CHECKING:
     import pandas as pd
 
     from augment_jobs.config import DatasetConfig
+    from augment_jobs.contract import Manifest
     from augment_jobs.store import ObjectInfo
-
-
-@dataclass
-class CheckResult:
-    """One gate check: a name, pass/fail, and a one-line human detail."""
-
-    name: str
-    passed: bool
-    detail: str = ""
-    observed: Any = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
@@ -127,7 +117,7 @@ class Handler(ABC):
         return []
 
     @abstractmethod
-    def lineage(self, manifest: dict[str, Any], version_uri: str, key: str) -> dict[str, Any]:
+    def lineage(self, manifest: Manifest, version_uri: str, key: str) -> dict[str, Any]:
         """Trace one published `_id` / `__key__` back to its sources, method and params."""
 
 

@@ -17,8 +17,8 @@ either the previous state or the new committed version.
 from __future__ import annotations
 
 import json
-from typing import Any
 
+from augment_jobs.contract import GateReport, Manifest
 from augment_jobs.errors import AugmentError, ConfigError, NotFound
 from augment_jobs.store import Store, dumps, join, store_for
 
@@ -34,10 +34,12 @@ def manifest_uri(publish_uri: str, version: str) -> str:
     return join(version_uri(publish_uri, version), MANIFEST)
 
 
-def read_manifest(publish_uri: str, version: str) -> dict[str, Any]:
+def read_manifest(publish_uri: str, version: str) -> Manifest:
+    """The committed manifest of `version`, parsed (ContractError when damaged or too new)."""
     store = store_for(publish_uri)
+    uri = manifest_uri(publish_uri, version)
     try:
-        return store.read_json(manifest_uri(publish_uri, version))
+        return Manifest.parse(store.read_json(uri), where=uri)
     except FileNotFoundError:
         raise NotFound(
             f"{publish_uri}: version {version!r} is not committed; list versions with `augment versions {publish_uri}`"
@@ -55,28 +57,33 @@ def latest_version(publish_uri: str) -> str | None:
         return None
 
 
-def committed_versions(publish_uri: str) -> list[dict[str, Any]]:
+def read_gate_report(uri: str) -> GateReport:
+    """A gate report (published or quarantined), parsed."""
+    return GateReport.parse(store_for(uri).read_json(uri), where=uri)
+
+
+def committed_versions(publish_uri: str) -> list[Manifest]:
     """Manifests of every committed version, newest first (logical date, then commit time)."""
     store = store_for(publish_uri)
     out = []
     for name in store.list_dirs(join(publish_uri, "versions")):
         try:
-            out.append(store.read_json(manifest_uri(publish_uri, name)))
-        except FileNotFoundError:
+            out.append(read_manifest(publish_uri, name))
+        except NotFound:
             continue  # uncommitted leftovers of an interrupted run: invisible
     return sorted(out, key=_order, reverse=True)
 
 
-def _order(manifest: dict[str, Any]) -> tuple[str, str]:
-    return manifest["logical_date"], manifest["created_at"]
+def _order(manifest: Manifest) -> tuple[str, str]:
+    return manifest.logical_date, manifest.created_at
 
 
-def commit(store: Store, publish_uri: str, manifest: dict[str, Any]) -> bool:
+def commit(store: Store, publish_uri: str, manifest: Manifest) -> bool:
     """Write the manifest exclusively; False when the version was already committed."""
-    return store.put_if_absent(manifest_uri(publish_uri, manifest["version"]), dumps(manifest))
+    return store.put_if_absent(manifest_uri(publish_uri, manifest.version), dumps(manifest.to_json()))
 
 
-def advance_latest(publish_uri: str, manifest: dict[str, Any], *, repair: bool = False) -> bool:
+def advance_latest(publish_uri: str, manifest: Manifest, *, repair: bool = False) -> bool:
     """Point `_latest` at `manifest`'s version unless it already points at a newer logical date.
 
     Compare-and-swap in a loop: racing publishers cannot lose each other's update, and a backfill
@@ -85,13 +92,13 @@ def advance_latest(publish_uri: str, manifest: dict[str, Any], *, repair: bool =
     """
     store = store_for(publish_uri)
     uri = join(publish_uri, LATEST)
-    body = dumps({"version": manifest["version"], "logical_date": manifest["logical_date"]})
+    body = dumps({"version": manifest.version, "logical_date": manifest.logical_date})
     for _ in range(50):
         current, token = store.read_versioned(uri)
         if current is not None:
             cur = json.loads(current)
             cur_version = cur["version"]
-            if cur_version == manifest["version"]:
+            if cur_version == manifest.version:
                 return True
             if repair and cur.get("rolled_back"):
                 return False
@@ -106,12 +113,12 @@ def advance_latest(publish_uri: str, manifest: dict[str, Any], *, repair: bool =
     raise AugmentError(f"{uri}: could not update after 50 attempts; too many concurrent publishers")
 
 
-def rollback(publish_uri: str, version: str) -> dict[str, Any]:
+def rollback(publish_uri: str, version: str) -> Manifest:
     """Point `_latest` at an earlier committed version (the explicit way back)."""
     manifest = read_manifest(publish_uri, version)
     store = store_for(publish_uri)
     uri = join(publish_uri, LATEST)
-    body = dumps({"version": version, "logical_date": manifest["logical_date"], "rolled_back": True})
+    body = dumps({"version": version, "logical_date": manifest.logical_date, "rolled_back": True})
     for _ in range(50):
         _, token = store.read_versioned(uri)
         if store.replace_if(uri, body, token):
@@ -129,7 +136,7 @@ def apply_retention(publish_uri: str, keep_last: int, pinned: list[str], *, just
     keep = {latest_version(publish_uri), just_published, *pinned}
     deleted = []
     for manifest in committed_versions(publish_uri)[keep_last:]:
-        v = manifest["version"]
+        v = manifest.version
         if v in keep:
             continue
         store.delete(manifest_uri(publish_uri, v))
@@ -138,27 +145,26 @@ def apply_retention(publish_uri: str, keep_last: int, pinned: list[str], *, just
     return deleted
 
 
-def describe(manifest: dict[str, Any], latest: str | None = None) -> str:
+def describe(manifest: Manifest, latest: str | None = None) -> str:
     """A readable summary of a manifest for `augment show`."""
+    m = manifest
     lines = [
-        f"dataset      {manifest['dataset']}",
-        f"version      {manifest['version']}" + ("   (latest)" if manifest["version"] == latest else ""),
-        f"logical date {manifest['logical_date']}   created {manifest['created_at']}",
-        f"rows         {manifest['rows']} in {len(manifest['files'])} file(s), format {manifest.get('format')}",
-        f"source       {len(manifest['source'])} object(s) under {manifest.get('source_uri')}",
-        "methods      " + ", ".join(f"{s['method']} {json.dumps(s['params'], sort_keys=True)}" for s in manifest.get("steps", [])),
+        f"dataset      {m.dataset}",
+        f"version      {m.version}" + ("   (latest)" if m.version == latest else ""),
+        f"logical date {m.logical_date}   created {m.created_at}",
+        f"rows         {m.rows} in {len(m.files)} file(s), format {m.format}",
+        f"source       {len(m.source)} object(s) under {m.source_uri}",
+        "methods      " + ", ".join(f"{s.method} {json.dumps(s.params, sort_keys=True)}" for s in m.steps),
         "counts       class: before -> after (synthetic)",
     ]
-    for cls, c in manifest["counts"].items():
-        lines.append(f"             {cls}: {c['before']} -> {c['after']} ({c['synthetic']})")
-    gate = manifest["gate"]
-    lines.append(f"gate         {'PASSED' if gate['passed'] else 'FAILED'}  report {gate['report_uri']}")
-    for c in gate["checks"]:
-        lines.append(f"             [{'ok' if c['passed'] else 'FAIL'}] {c['name']}: {c['detail']}")
-    for note in manifest.get("notes", []):
+    for cls, c in m.counts.items():
+        lines.append(f"             {cls}: {c.before} -> {c.after} ({c.synthetic})")
+    lines.append(f"gate         {'PASSED' if m.gate.passed else 'FAILED'}  report {m.gate.report_uri}")
+    for c in m.gate.checks:
+        lines.append(f"             [{'ok' if c.passed else 'FAIL'}] {c.name}: {c.detail}")
+    for note in m.notes:
         lines.append(f"note         {note}")
-    ml = manifest.get("mlflow") or {}
-    lines.append(f"mlflow       run {ml.get('run_id')} (experiment {ml.get('experiment_id')}) at {ml.get('tracking_uri')}")
+    lines.append(f"mlflow       run {m.mlflow.run_id} (experiment {m.mlflow.experiment_id}) at {m.mlflow.tracking_uri}")
     return "\n".join(lines)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
+from augment_jobs.contract import Manifest
 from augment_jobs.errors import AugmentError, NotFound
 from augment_jobs.publish import latest_version, read_manifest, version_uri
 from augment_jobs.store import join, store_for
@@ -20,7 +21,7 @@ from augment_jobs.store import join, store_for
 class PublishedDataset:
     """One committed version of a published dataset."""
 
-    def __init__(self, uri: str, version: str, manifest: dict[str, Any]) -> None:
+    def __init__(self, uri: str, version: str, manifest: Manifest) -> None:
         self.uri = uri.rstrip("/")
         self.version = version
         self.manifest = manifest
@@ -29,7 +30,7 @@ class PublishedDataset:
     def files(self) -> list[str]:
         """URIs of the version's data files, in order."""
         base = version_uri(self.uri, self.version)
-        return [join(base, f["path"]) for f in self.manifest["files"]]
+        return [join(base, f.path) for f in self.manifest.files]
 
     @cached_property
     def _store(self) -> Any:
@@ -53,13 +54,13 @@ class PublishedDataset:
 
     def verify(self) -> bool:
         """Check every file's sha256 against the manifest; raise naming the first mismatch."""
-        for f, uri in zip(self.manifest["files"], self.files, strict=True):
+        for f, uri in zip(self.manifest.files, self.files, strict=True):
             try:
                 digest = self._store.sha256(uri)
             except FileNotFoundError:
                 raise AugmentError(f"{uri}: listed in the manifest but missing") from None
-            if digest != f["sha256"]:
-                raise AugmentError(f"{uri}: sha256 {digest[:12]}… does not match the manifest's {f['sha256'][:12]}…")
+            if digest != f.sha256:
+                raise AugmentError(f"{uri}: sha256 {digest[:12]}… does not match the manifest's {f.sha256[:12]}…")
         return True
 
     def torch(self, shuffle: bool | int = False, batch_size: int | None = None, seed: int = 0) -> Any:
@@ -70,11 +71,11 @@ class PublishedDataset:
         return WebDatasetShards(self.files, shuffle=shuffle, batch_size=batch_size, seed=seed)
 
     def _require(self, fmt: str, what: str) -> None:
-        if self.manifest.get("format") != fmt:
-            raise AugmentError(f"{self.uri}: .{what}() needs a {fmt} dataset; this one is {self.manifest.get('format')}")
+        if self.manifest.format != fmt:
+            raise AugmentError(f"{self.uri}: .{what}() needs a {fmt} dataset; this one is {self.manifest.format}")
 
     def __repr__(self) -> str:
-        return f"PublishedDataset({self.uri!r}, version={self.version!r}, rows={self.manifest['rows']})"
+        return f"PublishedDataset({self.uri!r}, version={self.version!r}, rows={self.manifest.rows})"
 
 
 def open_dataset(uri: str, version: str = "latest") -> PublishedDataset:

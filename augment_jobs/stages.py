@@ -21,8 +21,9 @@ from typing import Any
 
 from augment_jobs import __version__
 from augment_jobs.config import DatasetConfig, load_config
+from augment_jobs.contract import CheckResult, GateReport, GateSummary, Manifest
 from augment_jobs.errors import AugmentError, ConfigError, GateFailed, InputError
-from augment_jobs.modality import CheckResult, RunPlan, ShardResult, handler_for
+from augment_jobs.modality import RunPlan, ShardResult, handler_for
 from augment_jobs.publish import (
     advance_latest,
     apply_retention,
@@ -30,6 +31,7 @@ from augment_jobs.publish import (
     commit,
     is_committed,
     manifest_uri,
+    read_gate_report,
     read_manifest,
     version_uri,
 )
@@ -210,24 +212,21 @@ def gate(run_uri: str) -> str:
             checks.append(limit)
         checks += handler.checks(cfg, plan, shards, frame)
         checks += quality.run_suite(cfg, frame)
-        passed = all(c.passed for c in checks)
-        report = {
-            "dataset": plan.dataset, "version": plan.version, "logical_date": plan.ds, "passed": passed,
-            "summary": quality.summarize(checks), "checks": [c.to_dict() for c in checks], "counts": counts,
-        }
+        report = GateReport.build(
+            checks=checks, summary=quality.summarize(checks),
+            dataset=plan.dataset, version=plan.version, logical_date=plan.ds, counts=counts,
+        )
         store = store_for(report_uri)
-        store.write_json(report_uri, report)
+        store.write_json(report_uri, report.to_json())
         _timed(plan, "gate", time.perf_counter() - t0)
-        if not passed:
+        if not report.passed:
             where = _quarantine(plan)
-            try:
+            with contextlib.suppress(Exception):  # lineage of a failure must not hide the failure itself
                 from augment_jobs import lineage
 
                 lineage.log_failed_gate(plan.dataset, plan.version, plan.ds, report, _metrics(plan, shards, counts, checks))
-            except Exception as e:  # lineage of a failure must not hide the failure itself
-                report["mlflow_error"] = str(e)
             raise GateFailed(
-                f"{plan.dataset} {plan.version}: quality gate failed: {report['summary']}; "
+                f"{plan.dataset} {plan.version}: quality gate failed: {report.summary}; "
                 f"nothing published, output quarantined at {where}",
                 report_uri=join(where, "gate", "report.json"),
             )
@@ -259,10 +258,10 @@ def publish(run_uri: str) -> dict[str, Any]:
         store = store_for(plan.staging_uri)
         report_uri = join(plan.staging_uri, "gate", "report.json")
         try:
-            report = store.read_json(report_uri)
+            report = read_gate_report(report_uri)
         except FileNotFoundError:
             raise AugmentError(f"{run_uri}: the gate has not run for {plan.version}; run the gate stage first") from None
-        if not report["passed"]:
+        if not report.passed:
             raise GateFailed(f"{plan.version}: the gate failed; nothing to publish", report_uri=report_uri)
         shards = _shard_results(plan)
         vuri = version_uri(plan.publish_uri, plan.version)
@@ -273,24 +272,23 @@ def publish(run_uri: str) -> dict[str, Any]:
             store.delete_prefix(plan.staging_uri)
             return _published(plan, note="identical to the committed version")
         final_report_uri = join(vuri, "_gate_report.json")
-        store.write_json(final_report_uri, report)
+        store.write_json(final_report_uri, report.to_json())
         from augment_jobs import lineage
 
-        counts = merge_counts(shards)
-        manifest = {
-            "dataset": plan.dataset, "version": plan.version, "logical_date": plan.ds,
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "config_sha256": plan.config_sha256, "config_path": plan.config_path, "fingerprint": plan.fingerprint,
-            "seed": plan.seed, "platform_version": plan.platform_version, "modality": plan.modality,
-            "format": cfg.publish.format, "source_uri": plan.source_uri, "source": plan.source,
-            "files": files, "rows": sum(f["rows"] for f in files), "counts": counts,
-            "steps": [s.model_dump(mode="json") for s in cfg.augment],
-            "notes": [n for s in shards for n in s.notes],
-            "rejected": [r for s in shards for r in s.rejected],
-            "gate": {"passed": True, "summary": report["summary"], "checks": report["checks"], "report_uri": final_report_uri},
-            "mlflow": lineage.ensure_run(plan.dataset, plan.version, plan.ds),
-            "manifest_uri": manifest_uri(plan.publish_uri, plan.version),
-        }
+        manifest = Manifest(
+            dataset=plan.dataset, version=plan.version, logical_date=plan.ds,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            config_sha256=plan.config_sha256, config_path=plan.config_path, fingerprint=plan.fingerprint,
+            seed=plan.seed, platform_version=plan.platform_version, modality=plan.modality,
+            format=cfg.publish.format, source_uri=plan.source_uri, source=plan.source,
+            files=files, rows=sum(f["rows"] for f in files), counts=merge_counts(shards),
+            steps=[s.model_dump(mode="json") for s in cfg.augment],
+            notes=[n for s in shards for n in s.notes],
+            rejected=[r for s in shards for r in s.rejected],
+            gate=GateSummary(passed=True, summary=report.summary, checks=report.checks, report_uri=final_report_uri),
+            mlflow=lineage.ensure_run(plan.dataset, plan.version, plan.ds),
+            manifest_uri=manifest_uri(plan.publish_uri, plan.version),
+        )
         if not commit(store, plan.publish_uri, manifest):
             return _published(plan, note="committed concurrently by another run")
         _fault("publish:before_latest")
@@ -303,7 +301,7 @@ def publish(run_uri: str) -> dict[str, Any]:
 
 
 def _move_files(
-    plan: RunPlan, shards: list[ShardResult], vuri: str, kind: str, committed: dict[str, Any] | None
+    plan: RunPlan, shards: list[ShardResult], vuri: str, kind: str, committed: Manifest | None
 ) -> list[dict[str, Any]]:
     """Give staged files their final names in order; never overwrite a published file."""
     store = store_for(vuri)
@@ -328,7 +326,7 @@ def _move_files(
         digest, size = store.digest(dst)
         files.append({"path": name, "sha256": digest, "bytes": size, "rows": f["rows"]})
         _fault("publish:mid_move")
-    if committed is not None and [f["sha256"] for f in files] != [f["sha256"] for f in committed["files"]]:
+    if committed is not None and [f["sha256"] for f in files] != [f.sha256 for f in committed.files]:
         raise AugmentError(f"{vuri}: rerun produced different bytes than the committed manifest")
     return files
 
@@ -351,7 +349,7 @@ def _published(plan: RunPlan, note: str = "already published") -> dict[str, Any]
 
 # --- lineage -------------------------------------------------------------------------------------
 def _metrics(plan: RunPlan, shards: list[ShardResult], counts: dict[str, dict[str, int]],
-             checks: list[CheckResult] | list[dict[str, Any]]) -> dict[str, float]:
+             checks: list[CheckResult]) -> dict[str, float]:
     store = store_for(plan.staging_uri)
     m: dict[str, float] = {
         "rows_in": sum(c["before"] for c in counts.values()),
@@ -367,10 +365,9 @@ def _metrics(plan: RunPlan, shards: list[ShardResult], counts: dict[str, dict[st
             key = k if len(shards) == 1 else f"shard{s.shard}.{k}"
             m[_metric_key(key)] = v
     for c in checks:
-        c = c if isinstance(c, dict) else c.to_dict()
-        if c["name"] == "similarity" and isinstance(c.get("observed"), dict):
-            m.update({f"similarity.{_metric_key(k)}": v for k, v in c["observed"].items()})
-        m[f"gate.{_metric_key(c['name'])}"] = 1.0 if c["passed"] else 0.0
+        if c.name == "similarity" and isinstance(c.observed, dict):
+            m.update({f"similarity.{_metric_key(k)}": v for k, v in c.observed.items()})
+        m[f"gate.{_metric_key(c.name)}"] = 1.0 if c.passed else 0.0
     for stage in ("snapshot", "gate", "publish"):
         with contextlib.suppress(FileNotFoundError):
             m[f"seconds.{stage}"] = store.read_json(join(plan.staging_uri, "timings", f"{stage}.json"))["seconds"]
@@ -390,14 +387,14 @@ def lineage(run_uri: str) -> str:
     from augment_jobs import lineage as ml
 
     manifest = read_manifest(plan.publish_uri, plan.version)
-    run_id = manifest["mlflow"]["run_id"]
+    run_id = manifest.mlflow.run_id
     store = store_for(plan.staging_uri)
     if _done(plan) and not store.exists(join(plan.staging_uri, "shards", "00000.json")):
         store.delete_prefix(plan.staging_uri)  # a no-op run, or lineage already logged by an earlier attempt
         return run_id
     cfg = _config_for(plan)
     shards = _shard_results(plan)
-    report = store.read_json(join(version_uri(plan.publish_uri, plan.version), "_gate_report.json"))
+    report = read_gate_report(join(version_uri(plan.publish_uri, plan.version), "_gate_report.json"))
     import tempfile
     from pathlib import Path
 
@@ -408,7 +405,7 @@ def lineage(run_uri: str) -> str:
             p.write_bytes(store.read_bytes(obj.uri))
             artifacts.append(str(p))
         artifacts += handler_for(cfg.modality).artifacts(cfg, plan, shards, tmp)
-        metrics = _metrics(plan, shards, manifest["counts"], report["checks"])
+        metrics = _metrics(plan, shards, merge_counts(shards), report.checks)
         ml.log_run(run_id, config=cfg.model_dump(mode="json"), manifest=manifest, report=report,
                    metrics=metrics, artifacts=artifacts)
     _fault("lineage:before_cleanup")

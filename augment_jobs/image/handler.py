@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from augment_jobs.config import DatasetConfig
+    from augment_jobs.contract import Manifest
     from augment_jobs.registry import MethodSpec
 
 CHUNK = 64  # source samples in memory at once per shard
@@ -293,18 +294,18 @@ class ImageHandler(Handler):
         path = os.path.join(out_dir, "augmented_grid.png")
         return [path] if grid_png(uris, path) else []
 
-    def lineage(self, manifest: dict[str, Any], version_uri: str, key: str) -> dict[str, Any]:
+    def lineage(self, manifest: Manifest, version_uri: str, key: str) -> dict[str, Any]:
         """A published `__key__` → source object and key, method, drawn params, seeds."""
-        for f in manifest.get("files", []):
-            uri = join(version_uri, f["path"])
+        for f in manifest.files:
+            uri = join(version_uri, f.path)
             rec = _find_json(uri, key)
             if rec is not None:
                 return {
-                    "key": key, "file": f["path"], "synthetic": rec.get("synthetic"), "label": rec.get("label"),
+                    "key": key, "file": f.path, "synthetic": rec.get("synthetic"), "label": rec.get("label"),
                     "source_uri": rec.get("source_uri"), "source_key": rec.get("source_key"),
                     "method": rec.get("method"), "params": rec.get("params"), "sample_seed": rec.get("seed"),
-                    "config_seed": manifest.get("seed"), "logical_date": manifest.get("logical_date"),
-                    "mlflow": manifest.get("mlflow"),
+                    "config_seed": manifest.seed, "logical_date": manifest.logical_date,
+                    "mlflow": manifest.mlflow.to_json(),
                 }
         raise NotFound(f"{version_uri}: no sample with __key__ {key!r}")
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from image_helpers import image_cfg, jpeg, make_plan, run_all, small_source, write_source
 
+from augment_jobs.contract import FileEntry, Manifest
 from augment_jobs.errors import ConfigError, InputError
 from augment_jobs.image.handler import ImageHandler
 from augment_jobs.store import join
@@ -96,7 +97,8 @@ def test_lineage_of_a_copy(tmp_path: Path) -> None:
     results = run_all(cfg, plan)
     s = samples(plan, results)
     key = next(k for k, p in s.items() if json.loads(p["json"])["synthetic"])
-    manifest = {"files": [{"path": f["path"]} for r in results for f in r.files], "seed": cfg.seed}
+    files = [FileEntry.model_construct(path=f["path"]) for r in results for f in r.files]
+    manifest = Manifest.model_construct(files=files, seed=cfg.seed, logical_date=plan.ds)
     info = ImageHandler().lineage(manifest, plan.data_uri, key)
     assert info["source_key"].startswith("img_") and info["method"] == "image_policy"
     assert info["params"]["ops"] is not None and info["config_seed"] == 3 and info["sample_seed"]
