@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import Field, model_validator
 
 from augment_jobs.registry import AugmentContext, MethodParams, register
+from augment_jobs.sampling import Copies, copies_for
 
 if TYPE_CHECKING:
     from augment_jobs.image.batch import ImageBatch
@@ -138,25 +139,17 @@ Op = Annotated[
 GEOMETRIC_OPS = frozenset({"hflip", "vflip", "affine", "resized_crop"})
 
 
-class PerClass(MethodParams):
-    """Copies per image by class; classes not named get `default`."""
-
-    per_class: dict[str, Annotated[int, Field(ge=0, le=256)]]
-    default: int = Field(0, ge=0, le=256)
-
-
 class ImagePolicyParams(MethodParams):
     """Params of `image_policy` (SPEC section 3, image)."""
 
-    copies_per_image: Annotated[int, Field(ge=0, le=256)] | PerClass = 1
+    copies_per_image: Copies = 1
     min_box_visibility: float = Field(0.3, ge=0, le=1)
     ops: list[Op] = Field(default_factory=list)
     jpeg_quality: int = Field(95, ge=50, le=100)
     batch_size: int = Field(64, ge=1, le=4096)  # samples per batched call; output does not depend on it
 
     def copies_for(self, label: str) -> int:
-        c = self.copies_per_image
-        return c if isinstance(c, int) else c.per_class.get(str(label), c.default)
+        return copies_for(self.copies_per_image, label)
 
 
 @register("image_policy", modality="image", params=ImagePolicyParams)

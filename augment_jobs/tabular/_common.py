@@ -35,34 +35,6 @@ def labels(df: pd.DataFrame, ctx: AugmentContext, method: str) -> np.ndarray:
     return y
 
 
-def class_targets(strategy: Any, y: np.ndarray, method: str, label: str) -> dict[Any, int]:
-    """{class value: rows to generate}, computed by imbalanced-learn's own helper."""
-    from imblearn.utils import check_sampling_strategy
-
-    if strategy is None:
-        return {}
-    if isinstance(strategy, dict):
-        # Config keys arrive as strings (YAML/JSON) or ints; match them to the label values by text.
-        by_text = {str(c): c for c in _unique(y)}
-        unknown = [k for k in strategy if str(k) not in by_text]
-        if unknown:
-            raise InputError(
-                f"{method}: sampling_strategy names class {unknown[0]!r}, which column {label!r} does not have; "
-                f"classes: {', '.join(sorted(by_text))}"
-            )
-        strategy = {by_text[str(k)]: int(v) for k, v in strategy.items()}
-    try:
-        out = check_sampling_strategy(strategy, y, "over-sampling")
-    except ValueError as e:
-        msg = str(e).strip().splitlines()[0]
-        raise InputError(f"{method}: sampling_strategy {strategy!r} does not fit column {label!r}: {msg}") from None
-    return {k: int(v) for k, v in out.items() if int(v) > 0}
-
-
-def _unique(y: np.ndarray) -> list[Any]:
-    import pandas as pd
-
-    return list(pd.unique(y))
 
 
 def numeric_matrix(df: pd.DataFrame, columns: list[str], method: str, *, hint: str) -> np.ndarray:

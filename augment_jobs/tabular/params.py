@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field
 
 from augment_jobs.registry import MethodParams
-
-#: imbalanced-learn's over-sampling `sampling_strategy`: a float (minority / majority after
-#: resampling, binary labels only), a {class: target count} mapping, or one of its named strategies.
-SamplingStrategy = (
-    Annotated[float, Field(gt=0, le=1)]
-    | dict[str | int, Annotated[int, Field(ge=0)]]
-    | Literal["auto", "minority", "not majority", "not minority", "all"]
-)
+from augment_jobs.sampling import SamplingStrategy
 
 
 class SmoteParams(MethodParams):

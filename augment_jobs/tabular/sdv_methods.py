@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 from augment_jobs.errors import InputError
 from augment_jobs.frames import feature_columns, synthetic_rows
 from augment_jobs.registry import register
-from augment_jobs.tabular._common import append, class_targets, labels, show, synthetic_ids
+from augment_jobs.sampling import class_targets
+from augment_jobs.tabular._common import append, labels, show, synthetic_ids
 from augment_jobs.tabular.constraints import check_columns, drop_violations
 from augment_jobs.tabular.params import CtganParams, GaussianCopulaParams, SdvParams, TvaeParams
 
@@ -134,7 +135,7 @@ def _plan(y: np.ndarray, params: SdvParams, ctx: AugmentContext, method: str) ->
     """Rows to draw per class: the sampling_strategy targets plus this class's share of num_rows."""
     import pandas as pd
 
-    counts = class_targets(params.sampling_strategy, y, method, ctx.cfg.label)
+    counts = class_targets(params.sampling_strategy, y, method=method, label=ctx.cfg.label)
     if params.num_rows:
         classes = list(pd.unique(y))
         shares = pd.Series(y).value_counts(normalize=True).reindex(classes).to_numpy()

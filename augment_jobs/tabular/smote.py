@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 from augment_jobs.errors import InputError
 from augment_jobs.frames import feature_columns, synthetic_rows
 from augment_jobs.registry import register
+from augment_jobs.sampling import class_targets
 from augment_jobs.tabular._common import (
     append,
-    class_targets,
     labels,
     no_gc,
     numeric_matrix,
@@ -95,7 +95,7 @@ def _run(df: pd.DataFrame, params: Any, ctx: AugmentContext, method: str, make: 
 
         check_no_nan(df, categorical, method)
 
-    targets = class_targets(params.sampling_strategy, y, method, cfg.label)
+    targets = class_targets(params.sampling_strategy, y, method=method, label=cfg.label)
     if not targets:
         ctx.notes.append(f"{method}: sampling_strategy asks for no new rows")
         return df

@@ -22,6 +22,7 @@ from pydantic import Field, field_validator, model_validator
 
 from augment_jobs.errors import InputError
 from augment_jobs.registry import AugmentContext, MethodParams, register
+from augment_jobs.sampling import SamplingStrategy, class_targets, spread
 from augment_jobs.text.tokenize import OTHER, WORD, Tokenizer, Tokens
 
 if TYPE_CHECKING:
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
     from augment_jobs.text.thesaurus import Thesaurus
 
 METHOD = "eda"
-StrategyName = Literal["auto", "minority", "not minority", "not majority", "all"]
 
 
 class Protect(MethodParams):
@@ -59,7 +59,7 @@ class EdaParams(MethodParams):
     """Params of `eda` (SPEC section 3)."""
 
     n_aug: int | None = Field(None, ge=0, le=100)
-    sampling_strategy: float | dict[str | int, int] | StrategyName | None = None
+    sampling_strategy: SamplingStrategy | None = None
     thesaurus: str | None = None
     symmetric: bool = True  # a thesaurus group is a synonym set: every member maps to the others
     synonym_rate: float = Field(0.1, ge=0, le=1)
@@ -75,11 +75,6 @@ class EdaParams(MethodParams):
     def _one_count(self) -> EdaParams:
         if self.n_aug is not None and self.sampling_strategy is not None:
             raise ValueError("give n_aug (copies per text) or sampling_strategy (rebalance classes), not both")
-        s = self.sampling_strategy
-        if isinstance(s, float | int) and not isinstance(s, bool) and not 0 < float(s) <= 1:
-            raise ValueError("a float sampling_strategy is minority/majority after resampling, in (0, 1]")
-        if isinstance(self.sampling_strategy, dict) and any(v < 0 for v in self.sampling_strategy.values()):
-            raise ValueError("sampling_strategy targets must be >= 0")
         if self.synonym_rate + self.swap_rate + self.delete_rate + self.insert_rate == 0:
             raise ValueError("all rates are 0: set at least one of synonym_rate, swap_rate, delete_rate, insert_rate")
         return self
@@ -250,47 +245,6 @@ def augment_tokens(src: Tokens, th: Thesaurus | None, p: EdaParams, r: _Uniforms
 
 
 # --- copies per text ------------------------------------------------------------------------------
-def class_targets(counts: dict[Any, int], strategy: Any) -> dict[Any, int]:
-    """Extra rows per class under imbalanced-learn's over-sampling `sampling_strategy` semantics."""
-    if not counts:
-        return {}
-    majority = max(counts, key=lambda c: (counts[c], str(c)))
-    minority = min(counts, key=lambda c: (counts[c], str(c)))
-    n_max = counts[majority]
-    if isinstance(strategy, dict):
-        by_str = {str(c): c for c in counts}
-        out = {}
-        for key, target in strategy.items():
-            if str(key) not in by_str:
-                raise InputError(f"sampling_strategy names class {key!r}, which is not in the source labels {sorted(by_str)}")
-            c = by_str[str(key)]
-            if target < counts[c]:
-                raise InputError(
-                    f"sampling_strategy target {target} for class {key!r} is below its {counts[c]} source rows; "
-                    "over-sampling cannot remove rows"
-                )
-            out[c] = target - counts[c]
-        return out
-    if isinstance(strategy, float | int) and not isinstance(strategy, bool):
-        if len(counts) != 2:
-            raise InputError(f"a float sampling_strategy needs a binary label; found {len(counts)} classes, use a dict")
-        target = int(float(strategy) * n_max)
-        if target < counts[minority]:
-            raise InputError(
-                f"sampling_strategy {strategy} asks for {target} rows of class {minority!r}, which already has "
-                f"{counts[minority]}; raise the ratio"
-            )
-        return {minority: target - counts[minority]}
-    chosen = {
-        "minority": [minority],
-        "not minority": [c for c in counts if c != minority],
-        "not majority": [c for c in counts if c != majority],
-        "auto": [c for c in counts if c != majority],
-        "all": list(counts),
-    }[strategy]
-    return {c: n_max - counts[c] for c in chosen}
-
-
 def _copies(ctx: AugmentContext, p: EdaParams, real: pd.DataFrame, ok: list[bool]) -> list[int]:
     """Number of copies for each real row (0 for rows that cannot be augmented)."""
     if p.sampling_strategy is None:
@@ -300,23 +254,9 @@ def _copies(ctx: AugmentContext, p: EdaParams, real: pd.DataFrame, ok: list[bool
     if not label or label not in real.columns:
         raise InputError(f"eda sampling_strategy needs the label column; set `label:` (got {label!r}) in the config")
     labels = real[label].tolist()
-    extra = class_targets(dict(Counter(labels)), p.sampling_strategy)
-    ids = real["_id"].tolist()
-    out = [0] * len(labels)
-    for cls, need in extra.items():
-        rows = [i for i, (lab, good) in enumerate(zip(labels, ok, strict=True)) if good and lab == cls]
-        if need <= 0:
-            continue
-        if not rows:
-            ctx.notes.append(f"eda: class {cls!r} needs {need} rows but has no usable text; left as is")
-            continue
-        base, rem = divmod(need, len(rows))
-        # The remainder goes to the rows with the smallest derived key: random, order-independent.
-        ranked = sorted(rows, key=lambda i: ctx.seed32("eda-pick", ids[i]))
-        for i in rows:
-            out[i] = base
-        for i in ranked[:rem]:
-            out[i] += 1
+    extra = class_targets(p.sampling_strategy, labels, method="eda", label=label)
+    out, starved = spread(extra, labels, ok, real["_id"].tolist(), lambda key: ctx.seed32("eda-pick", key))
+    ctx.notes += [f"eda: class {cls!r} needs new rows but has no usable text; left as is" for cls in starved]
     return out
 
 

@@ -17,10 +17,11 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from augment_jobs.errors import InputError
 from augment_jobs.registry import AugmentContext, MethodParams, register
+from augment_jobs.sampling import Copies, copies_for
 
 if TYPE_CHECKING:
     import numpy as np
@@ -65,27 +66,11 @@ class WindowSlice(_Op):
 Op = Annotated[Jitter | Scaling | MagnitudeWarp | TimeWarp | WindowSlice, Field(discriminator="op")]
 
 
-class PerClass(MethodParams):
-    per_class: dict[str | int, int]
-
-    @model_validator(mode="after")
-    def _non_negative(self) -> PerClass:
-        if any(v < 0 for v in self.per_class.values()):
-            raise ValueError("per_class copies must be >= 0")
-        return self
-
-
 class TsPolicyParams(MethodParams):
     """Params of `ts_policy` (SPEC section 3)."""
 
-    copies: int | PerClass = Field(1)
+    copies: Copies = 1
     ops: list[Op] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _copies(self) -> TsPolicyParams:
-        if isinstance(self.copies, int) and not 0 <= self.copies <= 1000:
-            raise ValueError("copies must be between 0 and 1000")
-        return self
 
 
 # --- drawing ---------------------------------------------------------------------------------------
@@ -154,11 +139,10 @@ def _copies_per_series(params: TsPolicyParams, ctx: AugmentContext, labels: list
         return [params.copies] * n
     if labels is None:
         raise InputError("ts_policy copies.per_class needs a label; set `label:` in the config or give copies: <int>")
-    table = {str(k): v for k, v in params.copies.per_class.items()}
-    missing = sorted(set(table) - {str(x) for x in labels})
+    missing = sorted({str(k) for k in params.copies.per_class} - {str(x) for x in labels})
     if missing:
         ctx.notes.append(f"ts_policy: per_class names classes with no series in this source: {missing}")
-    return [table.get(str(lab), 0) for lab in labels]
+    return [copies_for(params.copies, lab) for lab in labels]
 
 
 @register(METHOD, modality="timeseries", params=TsPolicyParams)

@@ -13,8 +13,9 @@ import pytest
 from augment_jobs.config import DatasetConfig, load_config
 from augment_jobs.errors import ConfigError, InputError
 from augment_jobs.registry import AugmentContext, get_method
+from augment_jobs.sampling import class_targets
 from augment_jobs.text.demo import tickets
-from augment_jobs.text.eda import _Uniforms, augment_tokens, class_targets
+from augment_jobs.text.eda import _Uniforms, augment_tokens
 from augment_jobs.text.thesaurus import parse_thesaurus
 from augment_jobs.text.tokenize import PROTECTED, Tokenizer
 
@@ -139,7 +140,8 @@ def test_sampling_strategy_rebalances() -> None:
     assert out["intent"].value_counts()["small"] == 17
     with pytest.raises(InputError, match="below its 10 source rows"):
         run(cfg_for(sampling_strategy={"small": 5}), df)
-    assert class_targets({"a": 10, "b": 4, "c": 1}, "not majority") == {"b": 6, "c": 9}
+    y = ["a"] * 10 + ["b"] * 4 + ["c"]
+    assert class_targets("not majority", y, method="eda", label="intent") == {"b": 6, "c": 9}
 
 
 def test_max_tokens_and_null_texts_skipped_and_counted() -> None:
