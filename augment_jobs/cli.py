@@ -161,8 +161,8 @@ def _short(values: dict[str, Any], limit: int = 240) -> str:
 
 
 def cmd_check(a: argparse.Namespace) -> int:
+    from augment_jobs.checks.suite import check_suite
     from augment_jobs.config import load_config
-    from augment_jobs.gate import check_suite
 
     failed = 0
     for path in a.configs:

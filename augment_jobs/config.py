@@ -21,7 +21,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from augment_jobs.errors import ConfigError
 
 DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-Modality = Literal["tabular", "image", "text", "timeseries"]
 SourceFormat = Literal["parquet", "csv", "jsonl", "webdataset", "images"]
 PublishFormat = Literal["parquet", "webdataset"]
 
@@ -127,7 +126,7 @@ class Airflow(Strict):
 
 class DatasetConfig(Strict):
     dataset: str
-    modality: Modality
+    modality: str  # a registered modality (augment_jobs.registry.MODALITY_PACKAGES)
     schedule: str | None = "@daily"
     seed: int = 0
     description: str | None = None
@@ -164,22 +163,27 @@ class DatasetConfig(Strict):
             raise ValueError(f"{v!r} must match [a-z][a-z0-9_]* (no paths, dots or capitals)")
         return v
 
+    @field_validator("modality")
+    @classmethod
+    def _modality(cls, v: str) -> str:
+        from augment_jobs.registry import modalities
+
+        if v not in modalities():
+            raise ValueError(f"unknown modality {v!r}; registered: {', '.join(modalities())}")
+        return v
+
     @model_validator(mode="after")
     def _modality_parts(self) -> DatasetConfig:
-        if self.modality == "text" and not self.text_column:
-            raise ValueError("text configs need text_column")
-        if self.modality == "timeseries" and self.series is None:
-            raise ValueError("timeseries configs need series: {id_column, time_column, value_columns}")
-        if self.modality == "tabular" and not self.label:
-            raise ValueError("tabular configs need label (the class column)")
-        if self.modality == "image" and self.source.format not in ("images", "webdataset"):
-            raise ValueError("image sources must have format images or webdataset")
-        if self.modality != "image" and self.source.format in ("images", "webdataset"):
-            raise ValueError(f"{self.modality} sources must have format parquet, csv or jsonl")
-        if self.modality == "image" and self.publish.format != "webdataset":
-            raise ValueError("image datasets publish as webdataset")
-        if self.modality != "image" and self.publish.format != "parquet":
-            raise ValueError(f"{self.modality} datasets publish as parquet")
+        """The registered modality's formats and its own part of the config."""
+        from augment_jobs.registry import modality_spec
+
+        spec = modality_spec(self.modality)
+        if self.source.format not in spec.source_formats:
+            raise ValueError(f"{self.modality} sources must have format {' or '.join(spec.source_formats)}")
+        if self.publish.format != spec.publish_format:
+            raise ValueError(f"{self.modality} datasets publish as {spec.publish_format}")
+        if spec.validate_config:
+            spec.validate_config(self)
         return self
 
     # --- resolved views -------------------------------------------------------------------------
@@ -286,7 +290,7 @@ def _format_validation(path: str, e: ValidationError) -> str:
         return f"{path}: {key} = {err.get('input')!r} is not allowed; {err['msg'].replace('Input should be', 'use')}"
     if err["type"] == "missing":
         return f"{path}: missing required key {key!r}"
-    return f"{path}: {key}: {err['msg']}"
+    return f"{path}: {key}: {err['msg'].removeprefix('Value error, ')}"
 
 
 def load_config(path: str | os.PathLike[str]) -> DatasetConfig:

@@ -68,6 +68,12 @@ class _Model(BaseModel):
         """The JSON object written to the store (field order as declared: the verdict first)."""
         return self.model_dump(mode="json")
 
+    def to_bytes(self) -> bytes:
+        """The file's bytes, in declared field order."""
+        from augment_jobs.store import dumps
+
+        return dumps(self.to_json(), sort_keys=False)
+
     # Training jobs written against the first release index the manifest like the JSON object it
     # is (`ds.manifest["files"][0]["sha256"]`); keep that working, read-only.
     def __getitem__(self, key: str) -> Any:

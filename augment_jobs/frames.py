@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from augment_jobs.errors import InputError
-from augment_jobs.modality import CheckResult, Handler, RunPlan, ShardResult
+from augment_jobs.modality import FrameHooks, Handler, RunPlan, ShardResult
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,29 +26,11 @@ if TYPE_CHECKING:
 PLATFORM_COLUMNS = ("_id", "_synthetic", "_source_ids", "_method", "_params")
 
 
-@dataclass(frozen=True)
-class FrameHooks:
-    """Modality-specific parts of the frame pipeline; every field optional."""
-
-    prepare: Callable[[pd.DataFrame, DatasetConfig], pd.DataFrame] | None = None
-    checks: Callable[[DatasetConfig, pd.DataFrame, pd.DataFrame], list[CheckResult]] | None = None
-    compare_columns: Callable[[DatasetConfig, pd.DataFrame], list[str]] | None = None
-    #: whether `checks` reads `_source_ids` (reading a million lists back costs seconds)
-    gate_reads_lineage: bool = True
-
-
-_HOOKS: dict[str, FrameHooks] = {}
-
-
-def register_frame_hooks(modality: str, hooks: FrameHooks) -> None:
-    _HOOKS[modality] = hooks
-
-
 def hooks_for(modality: str) -> FrameHooks:
-    from augment_jobs.registry import load_all
+    """The frame hooks a modality registered (defaults when it registered none)."""
+    from augment_jobs.registry import modality_spec
 
-    load_all()
-    return _HOOKS.get(modality, FrameHooks())
+    return modality_spec(modality).frame_hooks or FrameHooks()
 
 
 def feature_columns(df: pd.DataFrame, cfg: DatasetConfig) -> list[str]:
@@ -277,14 +257,6 @@ class FrameHandler(Handler):
         ]
         return pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
 
-    def checks(self, cfg: DatasetConfig, plan: RunPlan, shards: list[ShardResult], frame: pd.DataFrame) -> list[CheckResult]:
-        source = frame[~frame["_synthetic"]]
-        out = [_no_new_nan(cfg, source, frame), *similarity(cfg, frame)]
-        hooks = hooks_for(cfg.modality)
-        if hooks.checks:
-            out += hooks.checks(cfg, source, frame)
-        return out
-
     def lineage(self, manifest: Manifest, version_uri: str, key: str) -> dict[str, Any]:
         import pyarrow.dataset as pads
 
@@ -359,92 +331,12 @@ def _low_cardinality(column: Any, sample: int = 10_000) -> bool:
 
 
 def _class_counts(df: pd.DataFrame, cfg: DatasetConfig) -> dict[str, int]:
-    if cfg.label and cfg.label in df.columns:
-        col = df[cfg.label]
-        if cfg.modality == "timeseries" and cfg.series:
-            # one label per series: count series, not points
-            col = df.drop_duplicates(cfg.series.id_column)[cfg.label]
-        counts: dict[str, int] = {}
-        for k, v in col.value_counts(dropna=False).items():  # count first, stringify the few keys after
-            counts[str(k)] = counts.get(str(k), 0) + int(v)
-        return dict(sorted(counts.items()))
-    if cfg.modality == "timeseries" and cfg.series:
-        return {"all": int(df[cfg.series.id_column].nunique())}
-    return {"all": len(df)}
-
-
-def _no_new_nan(cfg: DatasetConfig, source: pd.DataFrame, out: pd.DataFrame) -> CheckResult:
-    """No NaN/inf in a column where the source had none (synthetic rows have no source id)."""
-    import numpy as np
-
-    bad = []
-    for col in out.columns:
-        if col in PLATFORM_COLUMNS or col == cfg.source.id_column:
-            continue
-        s, o = source[col], out[col]
-        if o.dtype.kind == "f":
-            src_bad = bool((~np.isfinite(s.to_numpy())).any())
-            out_bad = int((~np.isfinite(o.to_numpy())).sum())
-        else:
-            src_bad, out_bad = bool(s.isna().any()), int(o.isna().sum())
-        if out_bad and not src_bad:
-            bad.append(f"{col} ({out_bad} rows)")
-    return CheckResult("no_new_nan_or_inf", not bad, "none introduced" if not bad else "NaN/inf introduced in " + ", ".join(bad))
-
-
-def similarity(cfg: DatasetConfig, frame: pd.DataFrame) -> list[CheckResult]:
-    """Per class, per column: KS (numeric) or total variation distance (categorical), real vs synthetic."""
-    import numpy as np
-    import pandas as pd
-
+    """Rows (or the units a modality counts, e.g. series) per class; {"all": n} without a label."""
     hooks = hooks_for(cfg.modality)
-    cols = hooks.compare_columns(cfg, frame) if hooks.compare_columns else feature_columns(frame, cfg)
-    sim = cfg.quality.similarity
-    synth_mask = frame["_synthetic"].to_numpy()
-    if not synth_mask.any():
-        return [CheckResult("similarity", True, "no synthetic rows to compare")]
-    labels = frame[cfg.label].astype(str) if cfg.label and cfg.label in frame.columns else pd.Series("all", index=frame.index)
-    worst: list[tuple[float, str]] = []
-    scores: dict[str, float] = {}
-    failures = []
-    for cls in sorted(labels.unique()):
-        in_cls = (labels == cls).to_numpy()
-        real, syn = frame[in_cls & ~synth_mask], frame[in_cls & synth_mask]
-        if len(real) < sim.min_rows or len(syn) < sim.min_rows:
-            continue
-        for col in cols:
-            r, s = real[col].dropna(), syn[col].dropna()
-            if len(r) == 0 or len(s) == 0:
-                continue
-            # The limit never goes below the sampling noise of the two sample sizes, so small
-            # classes are not failed for randomness alone (KS: the 1% critical value).
-            noise = np.sqrt((len(r) + len(s)) / (len(r) * len(s)))
-            if pd.api.types.is_numeric_dtype(r) and not pd.api.types.is_bool_dtype(r):
-                stat, kind = _ks(r.to_numpy(np.float64), s.to_numpy(np.float64)), "ks"
-                limit = max(sim.max_ks, 1.63 * noise)
-            else:
-                p = r.astype(str).value_counts(normalize=True)
-                q = s.astype(str).value_counts(normalize=True)
-                stat = 0.5 * float(p.subtract(q, fill_value=0).abs().sum())
-                limit, kind = max(sim.max_tvd, 0.5 * np.sqrt(len(p.index.union(q.index))) * noise), "tvd"
-            scores[f"{kind}.{cls}.{col}"] = round(stat, 4)
-            worst.append((stat / limit, f"{kind}({col}|{cls})={stat:.3f}"))
-            if stat > limit:
-                failures.append(f"{kind}({col}|{cls})={stat:.3f} > {limit:.3f}")
-    if not scores:
-        return [CheckResult("similarity", True, f"no class has {sim.min_rows}+ real and synthetic rows to compare")]
-    worst.sort(reverse=True)
-    detail = ("; ".join(failures[:5]) + (f" and {len(failures) - 5} more" if len(failures) > 5 else "")) if failures \
-        else f"{len(scores)} comparisons within limits; worst {worst[0][1]}"
-    return [CheckResult("similarity", not failures, detail, scores)]
-
-
-def _ks(a: Any, b: Any) -> float:
-    """Two-sample Kolmogorov-Smirnov statistic (vectorised, no scipy dependency)."""
-    import numpy as np
-
-    a, b = np.sort(a), np.sort(b)
-    grid = np.concatenate([a, b])
-    cdf_a = np.searchsorted(a, grid, side="right") / len(a)
-    cdf_b = np.searchsorted(b, grid, side="right") / len(b)
-    return float(np.max(np.abs(cdf_a - cdf_b)))
+    units = hooks.count_units(df, cfg) if hooks.count_units else df
+    if not (cfg.label and cfg.label in units.columns):
+        return {"all": len(units)}
+    counts: dict[str, int] = {}
+    for k, v in units[cfg.label].value_counts(dropna=False).items():  # count first, stringify the few keys after
+        counts[str(k)] = counts.get(str(k), 0) + int(v)
+    return dict(sorted(counts.items()))

@@ -2,8 +2,9 @@
 
 The stages own versions, staging, quarantine, the GX suite, manifests and MLflow; a `Handler` owns
 only what differs per modality: how source objects are grouped into shards (one Airflow task each),
-how one shard is augmented into staged files, which table the GX suite runs on, which platform
-checks apply, and how a published key is traced back to its sources.
+how one shard is augmented into staged files, which table the gate reads, and how a published key
+is traced back to its sources. A `ModalitySpec` registers a modality: its handler, source and
+publish formats, config part, checks, frame hooks and demo writers, in one object.
 
 Tabular, text and time series share `augment_jobs.frames.FrameHandler` (a pandas frame through the
 registered methods); images have their own streaming handler.
@@ -13,14 +14,14 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
-
-from augment_jobs.contract import CheckResult
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from augment_jobs.checks import Check
     from augment_jobs.config import DatasetConfig
     from augment_jobs.contract import Manifest
     from augment_jobs.store import ObjectInfo
@@ -106,12 +107,6 @@ class Handler(ABC):
     def gate_frame(self, cfg: DatasetConfig, plan: RunPlan, shards: list[ShardResult]) -> pd.DataFrame:
         """The table the dataset's Great Expectations suite validates."""
 
-    @abstractmethod
-    def checks(
-        self, cfg: DatasetConfig, plan: RunPlan, shards: list[ShardResult], frame: pd.DataFrame
-    ) -> list[CheckResult]:
-        """Platform checks of SPEC section 6 that apply to this modality."""
-
     def artifacts(self, cfg: DatasetConfig, plan: RunPlan, shards: list[ShardResult], out_dir: str) -> list[str]:
         """Extra local files to log to MLflow (e.g. an image grid, a fitted synthesizer)."""
         return []
@@ -121,14 +116,46 @@ class Handler(ABC):
         """Trace one published `_id` / `__key__` back to its sources, method and params."""
 
 
-HANDLERS = {
-    "tabular": "augment_jobs.frames:FrameHandler",
-    "text": "augment_jobs.frames:FrameHandler",
-    "timeseries": "augment_jobs.frames:FrameHandler",
-    "image": "augment_jobs.image.handler:ImageHandler",
-}
+@dataclass(frozen=True)
+class FrameHooks:
+    """What a frame modality (tabular, text, time series) adds to the shared frame pipeline."""
+
+    #: validate and normalise the loaded source; raise InputError naming the column
+    prepare: Callable[[pd.DataFrame, DatasetConfig], pd.DataFrame] | None = None
+    #: the columns the similarity check compares (default: every feature column)
+    compare_columns: Callable[[DatasetConfig, pd.DataFrame], list[str]] | None = None
+    #: one row per counted unit (e.g. one per series) for the per-class counts (default: every row)
+    count_units: Callable[[pd.DataFrame, DatasetConfig], pd.DataFrame] | None = None
+    #: whether the gate's table needs `_source_ids` (reading a million lists back costs seconds)
+    gate_reads_lineage: bool = True
+
+
+@dataclass(frozen=True)
+class ModalitySpec:
+    """Everything a modality registers, in one object (`augment_jobs.registry.register_modality`)."""
+
+    name: str
+    #: "module:Class" of its `Handler` (imported when a run needs it)
+    handler: str
+    #: `source.format` values it reads, and the `publish.format` it writes
+    source_formats: tuple[str, ...]
+    publish_format: str
+    #: its platform gate checks, besides the common ones (see augment_jobs.checks)
+    checks: tuple[Check, ...] = ()
+    #: frame modalities only: hooks into the shared frame pipeline
+    frame_hooks: FrameHooks | None = None
+    #: its part of the config: raise ValueError with a one-line message when keys it needs are missing
+    validate_config: Callable[[DatasetConfig], None] | None = None
+    #: demo datasets: dataset name -> "module:function" writing that dataset's raw partition
+    demo_writers: dict[str, str] = field(default_factory=dict)
+
+    def make_handler(self) -> Handler:
+        module, _, name = self.handler.partition(":")
+        return getattr(importlib.import_module(module), name)()
 
 
 def handler_for(modality: str) -> Handler:
-    module, _, name = HANDLERS[modality].partition(":")
-    return getattr(importlib.import_module(module), name)()
+    """The handler of a registered modality."""
+    from augment_jobs.registry import modality_spec
+
+    return modality_spec(modality).make_handler()

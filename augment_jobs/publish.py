@@ -80,7 +80,7 @@ def _order(manifest: Manifest) -> tuple[str, str]:
 
 def commit(store: Store, publish_uri: str, manifest: Manifest) -> bool:
     """Write the manifest exclusively; False when the version was already committed."""
-    return store.put_if_absent(manifest_uri(publish_uri, manifest.version), dumps(manifest.to_json()))
+    return store.put_if_absent(manifest_uri(publish_uri, manifest.version), manifest.to_bytes())
 
 
 def advance_latest(publish_uri: str, manifest: Manifest, *, repair: bool = False) -> bool:

@@ -32,9 +32,16 @@ if TYPE_CHECKING:  # numpy only in annotations: DAG files import this module at 
     import numpy as np
 
     from augment_jobs.config import DatasetConfig
+    from augment_jobs.modality import ModalitySpec
 
-# Packages whose import registers their methods.
-METHOD_PACKAGES = ("augment_jobs.tabular", "augment_jobs.image", "augment_jobs.text", "augment_jobs.timeseries")
+#: The modality packages: importing one registers its `ModalitySpec` and its methods.
+#: Adding a modality is one new package plus one line here.
+MODALITY_PACKAGES = (
+    "augment_jobs.tabular",
+    "augment_jobs.image",
+    "augment_jobs.text",
+    "augment_jobs.timeseries",
+)
 
 
 class MethodParams(BaseModel):
@@ -103,7 +110,30 @@ class MethodSpec:
 
 
 _REGISTRY: dict[str, MethodSpec] = {}
+_MODALITIES: dict[str, ModalitySpec] = {}
 _loaded = False
+
+
+def register_modality(spec: ModalitySpec) -> ModalitySpec:
+    """Register a modality (called once by its package's `__init__`)."""
+    if spec.name in _MODALITIES and _MODALITIES[spec.name] != spec:
+        raise RuntimeError(f"modality {spec.name!r} registered twice")
+    _MODALITIES[spec.name] = spec
+    return spec
+
+
+def modalities() -> dict[str, ModalitySpec]:
+    """Every registered modality, by name."""
+    load_all()
+    return dict(sorted(_MODALITIES.items()))
+
+
+def modality_spec(name: str, *, where: str = "modality") -> ModalitySpec:
+    """The registered modality `name`; ConfigError listing the registered ones."""
+    registered = modalities()
+    if name not in registered:
+        raise ConfigError(f"{where}: unknown modality {name!r}; registered: {', '.join(registered)}")
+    return registered[name]
 
 
 def register(name: str, *, modality: str, params: type[MethodParams]) -> Callable[[Callable], Callable]:
@@ -119,14 +149,18 @@ def register(name: str, *, modality: str, params: type[MethodParams]) -> Callabl
 
 
 def load_all() -> None:
-    """Import every method package once (registration happens on import)."""
+    """Import every modality package once (registration happens on import)."""
     global _loaded
     if _loaded:
         return
-    for pkg in METHOD_PACKAGES:
-        if importlib.util.find_spec(pkg) is not None:
-            importlib.import_module(pkg)
-    _loaded = True
+    _loaded = True  # set first: a package importing the registry must not recurse
+    try:
+        for pkg in MODALITY_PACKAGES:
+            if importlib.util.find_spec(pkg) is not None:
+                importlib.import_module(pkg)
+    except BaseException:
+        _loaded = False
+        raise
 
 
 def methods(modality: str | None = None) -> dict[str, MethodSpec]:

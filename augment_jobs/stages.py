@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from augment_jobs import __version__
+from augment_jobs.checks import merge_counts
 from augment_jobs.config import DatasetConfig, load_config
 from augment_jobs.contract import CheckResult, GateReport, GateSummary, Manifest
 from augment_jobs.errors import AugmentError, ConfigError, GateFailed, InputError
@@ -136,7 +137,7 @@ def snapshot(config_path: str, ds: str, *, force: bool = False) -> dict[str, Any
         publish_uri=publish_uri, staging_uri=staging_uri, force=force,
     )
     if not published or force:
-        from augment_jobs.gate import check_suite
+        from augment_jobs.checks.suite import check_suite
 
         check_suite(cfg)
         check_writable(publish_uri)
@@ -181,16 +182,6 @@ def _shard_results(plan: RunPlan) -> list[ShardResult]:
     return out
 
 
-def merge_counts(shards: list[ShardResult]) -> dict[str, dict[str, int]]:
-    counts: dict[str, dict[str, int]] = {}
-    for s in shards:
-        for cls, c in s.counts.items():
-            acc = counts.setdefault(cls, {"before": 0, "after": 0, "synthetic": 0})
-            for k in acc:
-                acc[k] += c.get(k, 0)
-    return dict(sorted(counts.items()))
-
-
 # --- gate ----------------------------------------------------------------------------------------
 def gate(run_uri: str) -> str:
     """Run the suite and platform checks on the staged output; quarantine and raise if any fails."""
@@ -198,26 +189,23 @@ def gate(run_uri: str) -> str:
     report_uri = join(plan.staging_uri, "gate", "report.json")
     if _done(plan):
         return join(version_uri(plan.publish_uri, plan.version), "_gate_report.json")
-    from augment_jobs import gate as quality
+    from augment_jobs.checks import GateInput, run_checks, summarize
+    from augment_jobs.registry import modality_spec
 
     cfg = _config_for(plan)
     t0 = time.perf_counter()
     with _run_lock(plan.publish_uri, plan.ds):
         shards = _shard_results(plan)
-        handler = handler_for(cfg.modality)
-        counts = merge_counts(shards)
-        frame = handler.gate_frame(cfg, plan, shards)
-        checks: list[CheckResult] = [quality.synthetic_share(cfg, counts), quality.label_set(counts)]
-        if (limit := quality.row_limit(cfg, counts)) is not None:
-            checks.append(limit)
-        checks += handler.checks(cfg, plan, shards, frame)
-        checks += quality.run_suite(cfg, frame)
+        spec = modality_spec(cfg.modality)
+        g = GateInput(cfg=cfg, plan=plan, shards=shards, frame=spec.make_handler().gate_frame(cfg, plan, shards))
+        counts = g.counts
+        checks = run_checks(g, spec.checks)
         report = GateReport.build(
-            checks=checks, summary=quality.summarize(checks),
+            checks=checks, summary=summarize(checks),
             dataset=plan.dataset, version=plan.version, logical_date=plan.ds, counts=counts,
         )
         store = store_for(report_uri)
-        store.write_json(report_uri, report.to_json())
+        store.write_bytes(report_uri, report.to_bytes())
         _timed(plan, "gate", time.perf_counter() - t0)
         if not report.passed:
             where = _quarantine(plan)
@@ -272,7 +260,7 @@ def publish(run_uri: str) -> dict[str, Any]:
             store.delete_prefix(plan.staging_uri)
             return _published(plan, note="identical to the committed version")
         final_report_uri = join(vuri, "_gate_report.json")
-        store.write_json(final_report_uri, report.to_json())
+        store.write_bytes(final_report_uri, report.to_bytes())
         from augment_jobs import lineage
 
         manifest = Manifest(

@@ -184,9 +184,10 @@ def _lease_is_stale(body: bytes) -> bool:
     return False
 
 
-def dumps(obj: Any) -> bytes:
-    """Canonical JSON bytes (sorted keys, indented, trailing newline)."""
-    return (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode()
+def dumps(obj: Any, *, sort_keys: bool = True) -> bytes:
+    """Canonical JSON bytes (indented, trailing newline; keys sorted unless the caller's order matters,
+    as in the manifest and gate report, which lead with their verdict)."""
+    return (json.dumps(obj, indent=2, sort_keys=sort_keys, default=str) + "\n").encode()
 
 
 # --- local folder ------------------------------------------------------------------------------

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from augment_jobs.registry import AugmentContext, MethodParams, register
+from augment_jobs.checks import images
+from augment_jobs.modality import ModalitySpec
+from augment_jobs.registry import AugmentContext, MethodParams, register, register_modality
 from augment_jobs.sampling import Copies, copies_for
 
 if TYPE_CHECKING:
@@ -158,3 +160,13 @@ def image_policy(batch: ImageBatch, params: ImagePolicyParams, ctx: AugmentConte
     from augment_jobs.image.engine import run_policy
 
     return run_policy(batch, params, ctx)
+
+
+register_modality(ModalitySpec(
+    name="image",
+    handler="augment_jobs.image.handler:ImageHandler",
+    source_formats=("images", "webdataset"),
+    publish_format="webdataset",
+    checks=(images.decodable, images.boxes_valid, images.exposure, images.class_counts, images.corrupt_share),
+    demo_writers={"shapes": "augment_jobs.image.demo:write_raw"},
+))

@@ -14,12 +14,12 @@ train on wrong labels.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -40,7 +40,8 @@ from augment_jobs.image.io import (
     read_annotations,
     sample_key,
 )
-from augment_jobs.modality import CheckResult, Handler, RunPlan, ShardResult
+from augment_jobs.image.meta import meta_row, read_meta, write_meta
+from augment_jobs.modality import Handler, RunPlan, ShardResult
 from augment_jobs.store import ObjectInfo, join, relpath, store_for
 
 if TYPE_CHECKING:
@@ -52,6 +53,20 @@ if TYPE_CHECKING:
 
 CHUNK = 64  # source samples in memory at once per shard
 THREADS = max(2, min(8, os.cpu_count() or 2))
+
+
+@dataclass
+class Copy:
+    """One augmented copy of a source image, as a method returned it."""
+
+    step: int  # index of the augment step that made it
+    copy: int  # copy number of this source image within the step
+    pixels: np.ndarray  # HxWxC uint8
+    boxes: np.ndarray  # N x 4, pixels
+    box_labels: list[str]
+    params: dict[str, Any]  # the drawn op params (replayable)
+    seed: int
+    method: str
 
 
 def _name(uri: str) -> str:
@@ -172,7 +187,7 @@ class ImageHandler(Handler):
                 run_chunk()
         result.files = writer.close()
         meta_uri = join(plan.staging_uri, "meta", f"shard-{shard:05d}.parquet")
-        _write_meta(meta_uri, meta)
+        write_meta(meta_uri, meta)
         total = time.perf_counter() - t_start
         result.counts = {k: dict(v) for k, v in sorted(counts.items())}
         result.metrics = {
@@ -193,8 +208,7 @@ class ImageHandler(Handler):
         from augment_jobs.image.batch import ImageBatch
 
         t0 = time.perf_counter()
-        # copies[i] = [(step, copy, pixels, boxes, box_labels, params, seed, method), ...]
-        copies: list[list[tuple]] = [[] for _ in ok]
+        copies: list[list[Copy]] = [[] for _ in ok]
         for step, spec, params in steps:
             work = [(i, j) for i, d in enumerate(ok) for j in range(params.copies_for(d.raw.label))]
             by_size: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
@@ -213,8 +227,8 @@ class ImageHandler(Handler):
                     out = spec(batch, params, ctxs[step])
                     px = out.images.permute(0, 2, 3, 1).contiguous().numpy()
                     for n, (i, j) in enumerate(part):
-                        copies[i].append((step, j, px[n], out.boxes[n], out.box_labels[n], out.params[n],
-                                          out.seeds[n], spec.name))
+                        copies[i].append(Copy(step, j, px[n], out.boxes[n], list(out.box_labels[n]), out.params[n],
+                                              out.seeds[n], spec.name))
         timing["augment_s"] += time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -225,7 +239,7 @@ class ImageHandler(Handler):
 
         orig_bytes = list(pool.map(enc_original, ok))
         flat = [(i, c) for i, cs in enumerate(copies) for c in cs]
-        copy_bytes = list(pool.map(lambda ic: encode(ic[1][2], _out_ext(ok[ic[0]]), quality[ic[1][0]]), flat))
+        copy_bytes = list(pool.map(lambda ic: encode(ic[1].pixels, _out_ext(ok[ic[0]]), quality[ic[1].step]), flat))
         timing["encode_s"] += time.perf_counter() - t0
 
         ci = 0
@@ -238,46 +252,25 @@ class ImageHandler(Handler):
                    "source_key": raw.source_key, "source_uri": raw.source_uri, "synthetic": False,
                    "method": None, "params": {}, "seed": None, "width": w, "height": h}
             path = writer.write(key, {ext: orig_bytes[i], "json": _json(rec)})
-            meta.append(_meta_row(key, rec, d.pixels, path))
-            c = counts[raw.label]
-            c["before"] += 1
-            c["after"] += 1
-            for step, j, px, boxes, blabels, params, seed, method in copies[i]:
-                ckey = f"{key}-a{step}-{j}"
-                crec = {"label": raw.label, "boxes": [[round(float(v), 2) for v in b] for b in boxes],
-                        "box_labels": list(blabels), "source_key": raw.source_key, "source_uri": raw.source_uri,
-                        "synthetic": True, "method": method, "params": params, "seed": seed, "width": w, "height": h}
+            meta.append(meta_row(key, rec, d.pixels, path))
+            n = counts[raw.label]
+            n["before"] += 1
+            n["after"] += 1
+            for c in copies[i]:
+                ckey = f"{key}-a{c.step}-{c.copy}"
+                crec = {"label": raw.label, "boxes": [[round(float(v), 2) for v in b] for b in c.boxes],
+                        "box_labels": c.box_labels, "source_key": raw.source_key, "source_uri": raw.source_uri,
+                        "synthetic": True, "method": c.method, "params": c.params, "seed": c.seed, "width": w, "height": h}
                 path = writer.write(ckey, {ext: copy_bytes[ci], "json": _json(crec)})
-                meta.append(_meta_row(ckey, crec, px, path))
+                meta.append(meta_row(ckey, crec, c.pixels, path))
                 ci += 1
-                c["after"] += 1
-                c["synthetic"] += 1
+                n["after"] += 1
+                n["synthetic"] += 1
 
     # --- gate ----------------------------------------------------------------------------------
     def gate_frame(self, cfg: DatasetConfig, plan: RunPlan, shards: list[ShardResult]) -> pd.DataFrame:
-        """Per-sample metadata of every staged sample (what the GX suite validates)."""
-        import pandas as pd
-        import pyarrow.parquet as pq
-
-        frames = []
-        for s in shards:
-            uri = s.extra.get("meta")
-            if not uri:
-                continue
-            store = store_for(uri)
-            frames.append(pq.read_table(store.arrow_path(uri), filesystem=store.arrow_fs()[0]).to_pandas())
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=META_COLUMNS)
-
-    def checks(self, cfg: DatasetConfig, plan: RunPlan, shards: list[ShardResult], frame: pd.DataFrame
-               ) -> list[CheckResult]:
-        """Decodable output, boxes valid, no blank/saturated images, class counts, corrupt share."""
-        return [
-            _check_decodable(plan, shards),
-            _check_boxes(frame),
-            _check_exposure(frame),
-            _check_counts(shards),
-            _check_corrupt(cfg, shards),
-        ]
+        """Per-sample metadata of every staged sample (what the GX suite and the image checks read)."""
+        return read_meta([s.extra["meta"] for s in shards if s.extra.get("meta")])
 
     # --- artifacts and lineage -----------------------------------------------------------------
     def artifacts(self, cfg: DatasetConfig, plan: RunPlan, shards: list[ShardResult], out_dir: str) -> list[str]:
@@ -292,6 +285,8 @@ class ImageHandler(Handler):
         if not uris:
             return []
         path = os.path.join(out_dir, "augmented_grid.png")
+        from augment_jobs.image.artifacts import grid_png
+
         return [path] if grid_png(uris, path) else []
 
     def lineage(self, manifest: Manifest, version_uri: str, key: str) -> dict[str, Any]:
@@ -311,10 +306,6 @@ class ImageHandler(Handler):
 
 
 # --- helpers -----------------------------------------------------------------------------------
-META_COLUMNS = ["key", "source_key", "source_uri", "label", "synthetic", "width", "height", "n_boxes", "boxes",
-                "pixel_mean", "pixel_std", "pixel_min", "pixel_max", "method", "params", "seed", "file"]
-
-
 def _method(name: str) -> MethodSpec:
     """The registered method (method packages import no heavy library at load)."""
     from augment_jobs.registry import get_method
@@ -340,145 +331,8 @@ def _try_decode(raw: RawSample, store) -> Decoded | str:
         raise InputError(f"{raw.source_uri}: listed at snapshot time but gone; rerun the snapshot") from None
 
 
-def _meta_row(key: str, rec: dict[str, Any], px: np.ndarray, path: str) -> dict[str, Any]:
-    sub = px[::2, ::2].astype(np.float32)  # mean/std on a 1-in-4 pixel grid: same answer, 4x cheaper
-    return {
-        "key": key, "source_key": rec["source_key"], "source_uri": rec["source_uri"], "label": rec["label"],
-        "synthetic": rec["synthetic"], "width": rec["width"], "height": rec["height"], "n_boxes": len(rec["boxes"]),
-        "boxes": json.dumps(rec["boxes"]), "pixel_mean": float(sub.mean()), "pixel_std": float(sub.std()),
-        "pixel_min": int(px.min()), "pixel_max": int(px.max()), "method": rec["method"],
-        "params": json.dumps(rec["params"], sort_keys=True), "seed": rec["seed"], "file": path,
-    }
-
-
-def _write_meta(uri: str, rows: list[dict[str, Any]]) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    schema = pa.schema([
-        ("key", pa.string()), ("source_key", pa.string()), ("source_uri", pa.string()), ("label", pa.string()),
-        ("synthetic", pa.bool_()), ("width", pa.int32()), ("height", pa.int32()), ("n_boxes", pa.int32()),
-        ("boxes", pa.string()), ("pixel_mean", pa.float64()), ("pixel_std", pa.float64()),
-        ("pixel_min", pa.int32()), ("pixel_max", pa.int32()), ("method", pa.string()), ("params", pa.string()),
-        ("seed", pa.int64()), ("file", pa.string()),
-    ])
-    table = pa.Table.from_pylist(rows, schema=schema)
-    buf = io.BytesIO()
-    pq.write_table(table, buf)
-    store_for(uri).write_bytes(uri, buf.getvalue())
-
-
 def _find_json(uri: str, key: str) -> dict[str, Any] | None:
     for k, parts in iter_tar(uri):
         if k == key and "json" in parts:
             return json.loads(parts["json"])
     return None
-
-
-DECODE_SAMPLE = 256  # output images fully re-decoded by the gate; structure is checked for all
-
-
-def _check_decodable(plan: RunPlan, shards: list[ShardResult]) -> CheckResult:
-    from PIL import Image
-
-    bad: list[str] = []
-    n = decoded = 0
-    for s in shards:
-        for f in s.files:
-            for key, parts in iter_tar(join(plan.data_uri, f["path"])):
-                n += 1
-                img = next((parts[e] for e in ("jpg", "png") if e in parts), None)
-                if img is None or "json" not in parts:
-                    bad.append(f"{key}: missing image or json")
-                    continue
-                if decoded < DECODE_SAMPLE:
-                    decoded += 1
-                    try:
-                        Image.open(io.BytesIO(img)).load()
-                    except (OSError, SyntaxError, ValueError) as e:
-                        bad.append(f"{key}: {e}")
-    return CheckResult("image.decodable", not bad,
-                       f"{n} samples well-formed, {decoded} decoded" if not bad else f"{len(bad)} bad: {bad[:5]}",
-                       observed=len(bad))
-
-
-def _check_boxes(frame: pd.DataFrame) -> CheckResult:
-    bad = []
-    for key, boxes, w, h in zip(frame["key"], frame["boxes"], frame["width"], frame["height"], strict=True):
-        for b in json.loads(boxes):
-            x1, y1, x2, y2 = b
-            if not (0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h):
-                bad.append(f"{key}: {b}")
-    return CheckResult("image.boxes_valid", not bad,
-                       "every box inside its image and non-degenerate" if not bad else f"{len(bad)} bad boxes: {bad[:5]}",
-                       observed=len(bad))
-
-
-BLACK_MAX = 8  # an image whose brightest pixel is this dark is blank
-SATURATED_MIN = 247  # an image whose darkest pixel is this bright is blown out
-
-
-def _check_exposure(frame: pd.DataFrame) -> CheckResult:
-    black = frame.loc[frame["pixel_max"] <= BLACK_MAX, "key"].tolist()
-    sat = frame.loc[frame["pixel_min"] >= SATURATED_MIN, "key"].tolist()
-    ok = not black and not sat
-    return CheckResult("image.exposure", ok, "no all-black or saturated images" if ok else
-                       f"{len(black)} all-black {black[:5]}, {len(sat)} saturated {sat[:5]}",
-                       observed={"black": len(black), "saturated": len(sat)})
-
-
-def _check_counts(shards: list[ShardResult]) -> CheckResult:
-    counts: dict[str, dict[str, int]] = defaultdict(lambda: {"before": 0, "after": 0, "synthetic": 0})
-    for s in shards:
-        for cls, c in s.counts.items():
-            for k in ("before", "after", "synthetic"):
-                counts[cls][k] += c.get(k, 0)
-    bad = [cls for cls, c in counts.items() if c["before"] == 0 or c["after"] != c["before"] + c["synthetic"]]
-    ok = bool(counts) and not bad
-    detail = ", ".join(f"{k}: {v['before']}→{v['after']}" for k, v in sorted(counts.items()))
-    return CheckResult("image.class_counts", ok, detail if ok else f"inconsistent classes {bad or 'none'}; {detail}",
-                       observed=dict(counts))
-
-
-def _check_corrupt(cfg: DatasetConfig, shards: list[ShardResult]) -> CheckResult:
-    inputs = sum(int(s.extra.get("inputs", 0)) for s in shards)
-    rejected = sum(len(s.rejected) for s in shards)
-    share = rejected / inputs if inputs else 0.0
-    limit = cfg.source.max_corrupt_share
-    return CheckResult("image.corrupt_share", share <= limit,
-                       f"{rejected} of {inputs} inputs rejected ({share:.1%}; limit {limit:.1%})", observed=share)
-
-
-def grid_png(tar_uris: list[str], path: str, n: int = 16, tile: int = 160) -> bool:
-    """Draw up to `n` augmented samples (boxes in red, labels) into one PNG; False if none."""
-    from PIL import Image, ImageDraw
-
-    tiles = []
-    for uri in tar_uris:
-        for _, parts in iter_tar(uri):
-            rec = json.loads(parts.get("json", b"{}"))
-            if not rec.get("synthetic"):
-                continue
-            img_bytes = parts.get("jpg") or parts.get("png")
-            im = Image.open(io.BytesIO(img_bytes)).convert("RGB")
-            s = tile / max(im.size)
-            im = im.resize((max(1, round(im.width * s)), max(1, round(im.height * s))))
-            dr = ImageDraw.Draw(im)
-            for b, lb in zip(rec["boxes"], rec["box_labels"], strict=False):
-                dr.rectangle([v * s for v in b], outline=(255, 0, 0), width=2)
-                dr.text((b[0] * s + 2, b[1] * s + 1), str(lb), fill=(255, 255, 0))
-            tiles.append(im)
-            if len(tiles) >= n:
-                break
-        if len(tiles) >= n:
-            break
-    if not tiles:
-        return False
-    cols = min(4, len(tiles))
-    rows = (len(tiles) + cols - 1) // cols
-    grid = Image.new("RGB", (cols * tile, rows * tile), (32, 32, 32))
-    for k, t in enumerate(tiles):
-        grid.paste(t, ((k % cols) * tile, (k // cols) * tile))
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    grid.save(path)
-    return True

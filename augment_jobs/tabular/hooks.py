@@ -1,11 +1,10 @@
-"""Frame hooks for the tabular modality: source validation and the constraints gate check."""
+"""Frame hooks for the tabular modality: source validation."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from augment_jobs.errors import InputError
-from augment_jobs.modality import CheckResult
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,19 +31,3 @@ def prepare(df: pd.DataFrame, cfg: DatasetConfig) -> pd.DataFrame:
         )
     check_columns(df, cfg.constraints, where=f"{where}: constraints")
     return df
-
-
-def checks(cfg: DatasetConfig, source_df: pd.DataFrame, out_df: pd.DataFrame) -> list[CheckResult]:
-    """`constraints_held`: every published row satisfies every configured constraint."""
-    from augment_jobs.tabular.constraints import violations
-
-    if not cfg.constraints:
-        return [CheckResult("constraints_held", True, "no constraints configured", {})]
-    masks = violations(out_df, cfg.constraints, reference=source_df)
-    counts = {name: int(m.sum()) for name, m in masks.items()}
-    bad = {name: n for name, n in counts.items() if n}
-    if bad:
-        detail = "; ".join(f"{name} broken by {n} of {len(out_df)} rows" for name, n in bad.items())
-    else:
-        detail = f"{len(counts)} constraints held by all {len(out_df)} rows"
-    return [CheckResult("constraints_held", not bad, detail, counts)]

@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from augment_jobs.cli import main
-from augment_jobs.demo import write_credit
 from augment_jobs.publish import latest_version
 from augment_jobs.reader import open_dataset
+from augment_jobs.tabular.demo import write_credit
 
 REPO = Path(__file__).resolve().parents[2]
 D1, D2 = "2026-11-01", "2026-11-02"

@@ -59,7 +59,7 @@ def test_written_manifest_and_report_carry_schema_version_and_lead_with_the_verd
     m = Manifest.parse({k: v for k, v in LEGACY.items()}, where="test")
     assert commit(store_for(pub), pub, m)
     raw = json.loads(Path(manifest_uri(pub, m.version)).read_text())
-    assert raw["schema_version"] == 1
+    assert list(raw)[:3] == ["schema_version", "dataset", "version"] and raw["schema_version"] == 1
     report = GateReport.build(checks=[CheckResult("a", True), CheckResult("b", False, "too many")], summary="1 of 2 failed",
                               dataset="d", version="v", logical_date="2026-01-01")
     keys = list(report.to_json())

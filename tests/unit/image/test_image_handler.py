@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 from image_helpers import image_cfg, jpeg, make_plan, run_all, small_source, write_source
 
+from augment_jobs.checks import GateInput
 from augment_jobs.contract import FileEntry, Manifest
 from augment_jobs.errors import ConfigError, InputError
 from augment_jobs.image.handler import ImageHandler
+from augment_jobs.registry import modality_spec
 from augment_jobs.store import join
 
 
@@ -58,7 +60,7 @@ def test_shard_output_meta_counts_and_checks(tmp_path: Path) -> None:
     frame = h.gate_frame(cfg, plan, results)
     assert len(frame) == 24 and frame["key"].is_unique
     assert frame["synthetic"].sum() == 14
-    checks = {c.name: c for c in h.checks(cfg, plan, results, frame)}
+    checks = {c.name: c for c in image_checks(cfg, plan, results, frame)}
     assert all(c.passed for c in checks.values()), checks
     grid = h.artifacts(cfg, plan, results, str(tmp_path / "art"))
     assert len(grid) == 1 and Path(grid[0]).stat().st_size > 0
@@ -163,7 +165,7 @@ def test_corrupt_and_oversized_inputs_rejected_by_key(tmp_path: Path) -> None:
     assert "truncated" in rejected["trunc.jpg"] or "corrupt" in rejected["trunc.jpg"]
     assert results[0].counts["x"] == {"before": 6, "after": 12, "synthetic": 6}
     h = ImageHandler()
-    checks = {c.name: c for c in h.checks(cfg, plan, results, h.gate_frame(cfg, plan, results))}
+    checks = {c.name: c for c in image_checks(cfg, plan, results, h.gate_frame(cfg, plan, results))}
     assert not checks["image.corrupt_share"].passed  # 4 of 10 > 5%
     assert checks["image.decodable"].passed
 
@@ -240,3 +242,9 @@ def test_import_is_light() -> None:
             "print(time.perf_counter() - t, 'torch' in sys.modules, 'PIL' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out[1:] == ["False", "False"] and float(out[0]) < 0.2
+
+
+def image_checks(cfg, plan, results, frame):
+    """The checks the image modality registered, as the gate runs them."""
+    g = GateInput(cfg, plan, results, frame)
+    return [r for check in modality_spec("image").checks for r in check(g)]

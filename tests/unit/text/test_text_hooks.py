@@ -8,14 +8,16 @@ import pytest
 from great_expectations.core import ExpectationSuite
 from test_text_eda import REPO, cfg_for, demo_frame, frame, run
 
+from augment_jobs.checks import GateInput
+from augment_jobs.checks.text import text_checks
 from augment_jobs.errors import InputError
 from augment_jobs.frames import hooks_for
-from augment_jobs.text.hooks import checks, prepare
+from augment_jobs.text.hooks import prepare
 
 
 def test_registered() -> None:
     h = hooks_for("text")
-    assert h.prepare is prepare and h.checks is checks and h.compare_columns is not None
+    assert h.prepare is prepare and h.compare_columns is not None
 
 
 def test_prepare_rejects_missing_column_and_non_strings() -> None:
@@ -53,3 +55,8 @@ def test_demo_suite_round_trips() -> None:
     with open(REPO / "expectations" / "support_tickets.json") as f:
         suite = ExpectationSuite(**json.load(f))
     assert len(suite.expectations) >= 5 and suite.name == "support_tickets"
+
+
+def checks(cfg, src, out):
+    """The text checks on `out` (whose real rows are `src`)."""
+    return text_checks(GateInput(cfg, None, [], out))

@@ -9,13 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from augment_jobs.checks import GateInput
+from augment_jobs.checks.timeseries import timeseries_checks
 from augment_jobs.config import DatasetConfig, load_config
 from augment_jobs.errors import ConfigError, InputError
 from augment_jobs.frames import hooks_for
-from augment_jobs.registry import AugmentContext, get_method
+from augment_jobs.registry import AugmentContext, get_method, modality_spec
 from augment_jobs.timeseries import ops as K
 from augment_jobs.timeseries.demo import readings
-from augment_jobs.timeseries.hooks import checks, prepare
+from augment_jobs.timeseries.hooks import prepare
 
 REPO = Path(__file__).resolve().parents[3]
 SPEC_OPS = [
@@ -153,7 +155,7 @@ def test_spec_example_and_demo_config_load() -> None:
 # --- hooks and bad inputs -------------------------------------------------------------------------
 def test_hooks_registered_and_compare_columns() -> None:
     h = hooks_for("timeseries")
-    assert h.prepare is prepare and h.checks is checks
+    assert h.prepare is prepare and timeseries_checks in modality_spec("timeseries").checks
     assert h.compare_columns(cfg_for(), frame(2, 5)) == ["temperature", "vibration"]
 
 
@@ -211,3 +213,8 @@ def test_more_than_one_label_per_series() -> None:
     df.loc[df.index[df["machine_id"] == "M000"][0], "status"] = "failure"
     with pytest.raises(InputError, match="series 'M000' has more than one 'status'"):
         prepare(df, cfg_for())
+
+
+def checks(cfg, src, out):
+    """The time-series checks on `out` (whose real rows are `src`)."""
+    return timeseries_checks(GateInput(cfg, None, [], out))

@@ -1,7 +1,7 @@
-"""The quality gate (SPEC section 6): the dataset's Great Expectations suite plus platform checks.
+"""The dataset's Great Expectations 1.x suite, run on the staged output (docs/gate.md).
 
-GX reports a failed validation without raising; the gate turns any failed check into `GateFailed`
-(after the stage has quarantined the output), so a bad output can never be published.
+GX reports a failed validation without raising; the gate turns any failed expectation into a failed
+check, so a bad output can never be published.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from augment_jobs.checks import CheckResult, GateInput
 from augment_jobs.errors import ConfigError
-from augment_jobs.modality import CheckResult
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -65,8 +65,9 @@ def check_suite(cfg: DatasetConfig) -> None:
         load_suite(cfg.resolve_path(cfg.quality.suite))
 
 
-def run_suite(cfg: DatasetConfig, frame: pd.DataFrame) -> list[CheckResult]:
-    """Validate `frame` with the config's suite; one CheckResult per expectation."""
+def run_suite(g: GateInput) -> list[CheckResult]:
+    """Validate the output table with the config's suite; one CheckResult per expectation."""
+    cfg, frame = g.cfg, g.frame
     if not cfg.quality.suite:
         return []
     path = cfg.resolve_path(cfg.quality.suite)
@@ -145,43 +146,5 @@ def _is_list(value: Any) -> bool:
     return isinstance(value, list | tuple) or type(value).__name__ == "ndarray"
 
 
-def synthetic_share(cfg: DatasetConfig, counts: dict[str, dict[str, int]]) -> CheckResult:
-    after = sum(c["after"] for c in counts.values())
-    synthetic = sum(c["synthetic"] for c in counts.values())
-    share = synthetic / after if after else 0.0
-    limit = cfg.limits.max_synthetic_ratio
-    return CheckResult(
-        "synthetic_share", share <= limit + 1e-12,
-        f"{synthetic} of {after} published rows are synthetic ({share:.1%}; limit {limit:.0%})", round(share, 6),
-    )
-
-
-def row_limit(cfg: DatasetConfig, counts: dict[str, dict[str, int]]) -> CheckResult | None:
-    """`limits.max_rows`: a guard against a runaway augmentation (None when not configured)."""
-    if cfg.limits.max_rows is None:
-        return None
-    after = sum(c["after"] for c in counts.values())
-    return CheckResult("max_rows", after <= cfg.limits.max_rows, f"{after} rows (limit {cfg.limits.max_rows})", after)
-
-
-def label_set(counts: dict[str, dict[str, int]]) -> CheckResult:
-    before = {k for k, c in counts.items() if c["before"] > 0}
-    after = {k for k, c in counts.items() if c["after"] > 0}
-    added, lost = sorted(after - before), sorted(before - after)
-    ok = not added and not lost
-    detail = "label set unchanged" if ok else f"labels added {added}, lost {lost}"
-    return CheckResult("label_set_unchanged", ok, detail, sorted(after))
-
-
 def _jsonable(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=str))
-
-
-def summarize(checks: list[CheckResult]) -> str:
-    """One line naming the failed checks and why."""
-    failed = [c for c in checks if not c.passed]
-    if not failed:
-        return f"all {len(checks)} checks passed"
-    parts = [f"{c.name} ({c.detail})" for c in failed[:3]]
-    more = f" and {len(failed) - 3} more" if len(failed) > 3 else ""
-    return f"{len(failed)} of {len(checks)} checks failed: " + "; ".join(parts) + more

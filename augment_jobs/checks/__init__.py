@@ -1,0 +1,91 @@
+"""Gate checks, one module per concern (docs/gate.md).
+
+Every check is a small function `check(g: GateInput) -> list[CheckResult]`. The gate stage runs
+`COMMON` for every dataset, then the checks its modality registered (`ModalitySpec.checks`), then
+the dataset's Great Expectations suite (`run_checks`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from augment_jobs.contract import CheckResult
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from augment_jobs.config import DatasetConfig
+    from augment_jobs.modality import RunPlan, ShardResult
+
+__all__ = ["COMMON", "FRAME", "Check", "CheckResult", "GateInput", "merge_counts", "run_checks", "summarize"]
+
+
+@dataclass(frozen=True)
+class GateInput:
+    """What a check may read: the config, the run plan, the augmented shards and the output table."""
+
+    cfg: DatasetConfig
+    plan: RunPlan
+    shards: list[ShardResult]
+    frame: pd.DataFrame  # the staged output (frame modalities) or per-sample metadata (images)
+
+    @cached_property
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Per class: {before, after, synthetic}, summed over shards."""
+        return merge_counts(self.shards)
+
+    @cached_property
+    def source(self) -> pd.DataFrame:
+        """The real (not synthetic) rows of the output table."""
+        return self.frame[~self.frame["_synthetic"].astype(bool)]
+
+
+Check = Callable[[GateInput], list[CheckResult]]
+
+
+def merge_counts(shards: list[ShardResult]) -> dict[str, dict[str, int]]:
+    """Per class: {before, after, synthetic}, summed over shards."""
+    counts: dict[str, dict[str, int]] = {}
+    for s in shards:
+        for cls, c in s.counts.items():
+            acc = counts.setdefault(cls, {"before": 0, "after": 0, "synthetic": 0})
+            for k in acc:
+                acc[k] += c.get(k, 0)
+    return dict(sorted(counts.items()))
+
+
+def run_checks(g: GateInput, modality_checks: tuple[Check, ...]) -> list[CheckResult]:
+    """The gate's checks in report order: the common ones, the modality's, then the GX suite."""
+    from augment_jobs.checks.suite import run_suite
+
+    return [r for check in (*COMMON, *modality_checks, run_suite) for r in check(g)]
+
+
+def summarize(checks: list[CheckResult]) -> str:
+    """One line naming the failed checks and why."""
+    failed = [c for c in checks if not c.passed]
+    if not failed:
+        return f"all {len(checks)} checks passed"
+    parts = [f"{c.name} ({c.detail})" for c in failed[:3]]
+    more = f" and {len(failed) - 3} more" if len(failed) > 3 else ""
+    return f"{len(failed)} of {len(checks)} checks failed: " + "; ".join(parts) + more
+
+
+def _common() -> tuple[Check, ...]:
+    from augment_jobs.checks import share
+
+    return share.synthetic_share, share.label_set, share.row_limit
+
+
+def _frame() -> tuple[Check, ...]:
+    from augment_jobs.checks import missing, similarity
+
+    return missing.no_new_nan, similarity.similarity
+
+
+COMMON: tuple[Check, ...] = _common()
+#: checks every frame modality (tabular, text, time series) registers besides its own
+FRAME: tuple[Check, ...] = _frame()
