@@ -6,7 +6,6 @@ deterministic, so running the demo twice for one date is a no-op the second time
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,8 +34,9 @@ def demo_configs(folder: Path | None = None) -> list[Path]:
 
 
 def _writer(dataset: str) -> Callable[[str, str], None]:
-    module, _, name = writers()[dataset].partition(":")
-    return getattr(importlib.import_module(module), name)
+    from augment_jobs.modality import resolve
+
+    return resolve(writers()[dataset])
 
 
 def write_demo_raw(ds: str, configs_dir: str | None = None) -> list[str]:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from augment_jobs.config import DatasetConfig
     from augment_jobs.contract import Manifest
+    from augment_jobs.modality import ProbeItem
 
 #: Columns every published frame row carries (SPEC section 5), plus `_params` (drawn op params, JSON).
 PLATFORM_COLUMNS = ("_id", "_synthetic", "_source_ids", "_method", "_params")
@@ -31,6 +32,28 @@ def hooks_for(modality: str) -> FrameHooks:
     from augment_jobs.registry import modality_spec
 
     return modality_spec(modality).frame_hooks or FrameHooks()
+
+
+def example_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Source rows with the platform columns, as `load_frame` hands them to methods (contract tests)."""
+    df = df.reset_index(drop=True)
+    df["_id"] = [f"example.parquet#{i}" for i in range(len(df))]
+    df["_synthetic"] = False
+    df["_source_ids"] = None
+    df["_method"] = "source"
+    df["_params"] = None
+    return df
+
+
+def probe(out: pd.DataFrame, cfg: DatasetConfig) -> list[ProbeItem]:
+    """One ProbeItem per row of a method's output (contract tests)."""
+    from augment_jobs.modality import ProbeItem
+
+    label = out[cfg.label].astype(str) if cfg.label and cfg.label in out.columns else [None] * len(out)
+    return [
+        ProbeItem(str(k), bool(s), tuple(map(str, src)) if hasattr(src, "__len__") else (str(k),), lab, m)
+        for k, s, src, lab, m in zip(out["_id"], out["_synthetic"], out["_source_ids"], label, out["_method"], strict=True)
+    ]
 
 
 def feature_columns(df: pd.DataFrame, cfg: DatasetConfig) -> list[str]:

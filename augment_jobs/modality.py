@@ -148,10 +148,30 @@ class ModalitySpec:
     validate_config: Callable[[DatasetConfig], None] | None = None
     #: demo datasets: dataset name -> "module:function" writing that dataset's raw partition
     demo_writers: dict[str, str] = field(default_factory=dict)
+    #: for the method-contract tests: "module:function" (method, params) -> (config, input batch) ...
+    example: str | None = None
+    #: ... and "module:function" (output batch, config) -> one `ProbeItem` per item
+    probe: str | None = None
 
     def make_handler(self) -> Handler:
-        module, _, name = self.handler.partition(":")
-        return getattr(importlib.import_module(module), name)()
+        return resolve(self.handler)()
+
+
+@dataclass(frozen=True)
+class ProbeItem:
+    """What the method-contract tests read of one output item, the same for every modality."""
+
+    key: str
+    synthetic: bool
+    source_ids: tuple[str, ...]  # lineage: the items it was made from (empty: drawn from a model)
+    label: str | None
+    method: str | None
+
+
+def resolve(ref: str) -> Any:
+    """The object a "module:name" reference names."""
+    module, _, name = ref.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def handler_for(modality: str) -> Handler:

@@ -92,6 +92,8 @@ class MethodSpec:
     params_model: type[MethodParams]
     fn: Callable[[Any, Any, AugmentContext], Any]
     description: str = ""
+    #: small, fast params the method-contract tests run it with (its defaults when empty)
+    example: dict[str, Any] = field(default_factory=dict)
 
     def parse_params(self, params: dict[str, Any], *, where: str = "params") -> MethodParams:
         """Validate raw params; ConfigError names the key and the method."""
@@ -136,13 +138,16 @@ def modality_spec(name: str, *, where: str = "modality") -> ModalitySpec:
     return registered[name]
 
 
-def register(name: str, *, modality: str, params: type[MethodParams]) -> Callable[[Callable], Callable]:
-    """Decorator registering `fn` as method `name` of `modality`."""
+def register(
+    name: str, *, modality: str, params: type[MethodParams], example: dict[str, Any] | None = None
+) -> Callable[[Callable], Callable]:
+    """Decorator registering `fn` as method `name` of `modality`; `example` params keep its contract
+    test fast (e.g. few epochs)."""
 
     def wrap(fn: Callable) -> Callable:
         if name in _REGISTRY and _REGISTRY[name].fn is not fn:
             raise RuntimeError(f"method {name!r} registered twice")
-        _REGISTRY[name] = MethodSpec(name, modality, params, fn, (fn.__doc__ or "").strip().split("\n")[0])
+        _REGISTRY[name] = MethodSpec(name, modality, params, fn, (fn.__doc__ or "").strip().split("\n")[0], example or {})
         return fn
 
     return wrap

@@ -154,7 +154,8 @@ class ImagePolicyParams(MethodParams):
         return copies_for(self.copies_per_image, label)
 
 
-@register("image_policy", modality="image", params=ImagePolicyParams)
+@register("image_policy", modality="image", params=ImagePolicyParams, example={
+    "copies_per_image": 1, "ops": [{"op": "hflip", "p": 0.5}, {"op": "affine", "p": 0.9, "rotate": [-10, 10]}]})
 def image_policy(batch: ImageBatch, params: ImagePolicyParams, ctx: AugmentContext) -> ImageBatch:
     """Batched flips, affine, crop, colour jitter, noise, blur, cutout; boxes move with the image."""
     from augment_jobs.image.engine import run_policy
@@ -169,4 +170,6 @@ register_modality(ModalitySpec(
     publish_format="webdataset",
     checks=(images.decodable, images.boxes_valid, images.exposure, images.class_counts, images.corrupt_share),
     demo_writers={"shapes": "augment_jobs.image.demo:write_raw"},
+    example="augment_jobs.image.demo:example",
+    probe="augment_jobs.image.demo:probe",
 ))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+from typing import Any
 
 import numpy as np
 
@@ -74,3 +75,37 @@ def write_raw(source_uri: str, ds: str) -> None:
             lines.append(json.dumps({"file": name, "label": label, "boxes": boxes, "box_labels": labels}))
             n += 1
     store.write_bytes(join(source_uri, "annotations.jsonl"), ("\n".join(lines) + "\n").encode())
+
+
+def example(method: Any) -> tuple[Any, Any]:
+    """Eight small shape images with boxes, as one batch, and a config running `method` (contract tests)."""
+    import numpy as np
+    import torch
+
+    from augment_jobs.config import DatasetConfig
+    from augment_jobs.image.batch import ImageBatch
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(30, 220, size=(8, 3, 48, 64), dtype=np.uint8)
+    images[:, :, 12:24, 16:32] = 250
+    cfg = DatasetConfig(
+        dataset="example", modality="image", source={"uri": "example/", "format": "images"}, label="label",
+        augment=[{"method": method.name, "params": method.example}],
+        publish={"uri": "example-out", "format": "webdataset"},
+    )
+    batch = ImageBatch(
+        images=torch.from_numpy(images), boxes=[np.array([[16.0, 12.0, 32.0, 24.0]]) for _ in range(8)],
+        box_labels=[["square"] for _ in range(8)], keys=[f"img_{i}" for i in range(8)], copies=[0] * 8,
+    )
+    return cfg, batch
+
+
+def probe(out: Any, cfg: Any) -> list[Any]:
+    """One ProbeItem per augmented image: its source key is its lineage, its box labels its labels."""
+    from augment_jobs.modality import ProbeItem
+
+    assert len(out.params) == len(out.seeds) == len(out.keys), "a method must record params and a seed per image"
+    return [
+        ProbeItem(f"{k}-a{c}", True, (k,), ",".join(sorted(set(labels))), cfg.augment[0].method)
+        for k, c, labels in zip(out.keys, out.copies, out.box_labels, strict=True)
+    ]

@@ -36,4 +36,6 @@ register_modality(ModalitySpec(
         "transactions": "augment_jobs.tabular.demo:write_transactions",
         "transactions_copula": "augment_jobs.tabular.demo:write_transactions",
     },
+    example="augment_jobs.tabular.demo:example",
+    probe="augment_jobs.frames:probe",
 ))

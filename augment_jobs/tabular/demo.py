@@ -85,3 +85,29 @@ def write_credit(source_uri: str, ds: str, rows: int = 5000) -> None:
         "default": np.where(default, 1, 0),
     })
     _write_table(source_uri, "credit.csv", df, fmt="csv")
+
+
+def example(method: Any) -> tuple[Any, Any]:
+    """A small credit-like table and a config running `method` on it (method-contract tests)."""
+    import numpy as np
+    import pandas as pd
+
+    from augment_jobs.config import DatasetConfig
+    from augment_jobs.frames import example_frame
+
+    rng = np.random.default_rng(0)
+    n = 240
+    y = rng.random(n) < 0.2
+    df = pd.DataFrame({
+        "limit_bal": np.round(rng.lognormal(10.5, 0.6, n), -2),
+        "utilization": np.round(rng.beta(np.where(y, 5, 2), 3), 4),
+        "late_payments": rng.poisson(np.where(y, 2.5, 0.4)),
+        "default": np.where(y, 1, 0),
+    })
+    if "categorical_features" in method.params_model.model_fields:
+        df.insert(3, "region", rng.choice(["north", "south", "east"], n))
+    cfg = DatasetConfig(
+        dataset="example", modality="tabular", source={"uri": "example/"}, label="default",
+        augment=[{"method": method.name, "params": method.example}], publish={"uri": "example-out"},
+    )
+    return cfg, example_frame(df)

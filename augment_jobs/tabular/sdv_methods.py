@@ -44,7 +44,7 @@ def gaussian_copula(df: pd.DataFrame, params: GaussianCopulaParams, ctx: Augment
     return _run(df, params, ctx, "gaussian_copula", make)
 
 
-@register("ctgan", modality="tabular", params=CtganParams)
+@register("ctgan", modality="tabular", params=CtganParams, example={"epochs": 2, "batch_size": 50})
 def ctgan(df: pd.DataFrame, params: CtganParams, ctx: AugmentContext) -> pd.DataFrame:
     """SDV CTGANSynthesizer per class: a conditional GAN (CPU here; slow, keep epochs modest)."""
 
@@ -61,7 +61,7 @@ def ctgan(df: pd.DataFrame, params: CtganParams, ctx: AugmentContext) -> pd.Data
     return _run(df, params, ctx, "ctgan", make)
 
 
-@register("tvae", modality="tabular", params=TvaeParams)
+@register("tvae", modality="tabular", params=TvaeParams, example={"epochs": 2, "batch_size": 50})
 def tvae(df: pd.DataFrame, params: TvaeParams, ctx: AugmentContext) -> pd.DataFrame:
     """SDV TVAESynthesizer per class: a variational autoencoder for tables."""
 

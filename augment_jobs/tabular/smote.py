@@ -61,7 +61,7 @@ def adasyn(df: pd.DataFrame, params: AdasynParams, ctx: AugmentContext) -> pd.Da
         sampling_strategy=t, random_state=ctx.seed32("adasyn"), n_neighbors=k))
 
 
-@register("smotenc", modality="tabular", params=SmoteNCParams)
+@register("smotenc", modality="tabular", params=SmoteNCParams, example={"categorical_features": ["region"]})
 def smotenc(df: pd.DataFrame, params: SmoteNCParams, ctx: AugmentContext) -> pd.DataFrame:
     """SMOTE-NC: SMOTE on numeric features; categorical ones take their neighbours' majority value."""
     from augment_jobs.tabular._samplers import RecordingSMOTENC

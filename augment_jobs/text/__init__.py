@@ -29,4 +29,6 @@ register_modality(ModalitySpec(
     frame_hooks=FrameHooks(prepare=prepare, compare_columns=compare_columns),
     validate_config=_config,
     demo_writers={"support_tickets": "augment_jobs.text.demo:write_raw"},
+    example="augment_jobs.text.demo:example",
+    probe="augment_jobs.frames:probe",
 ))

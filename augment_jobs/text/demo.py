@@ -6,6 +6,7 @@ Deterministic for a logical date, so writing twice is a no-op for the pipeline's
 from __future__ import annotations
 
 import json
+from typing import Any
 
 # (intent, share, templates); slots: {order} {email} {handle} {product} {amount} {url}
 INTENTS: list[tuple[str, float, list[str]]] = [
@@ -73,3 +74,17 @@ def write_raw(source_uri: str, ds: str) -> None:
 
     body = "".join(json.dumps(t, sort_keys=True) + "\n" for t in tickets(ds))
     store_for(source_uri).write_bytes(join(source_uri, "tickets.jsonl"), body.encode())
+
+
+def example(method: Any) -> tuple[Any, Any]:
+    """A few support tickets and a config running `method` on them (method-contract tests)."""
+    import pandas as pd
+
+    from augment_jobs.config import DatasetConfig
+    from augment_jobs.frames import example_frame
+
+    cfg = DatasetConfig(
+        dataset="example", modality="text", source={"uri": "example/", "format": "jsonl"}, label="intent",
+        text_column="text", augment=[{"method": method.name, "params": method.example}], publish={"uri": "example-out"},
+    )
+    return cfg, example_frame(pd.DataFrame(tickets("2026-01-01", rows=60)))

@@ -271,7 +271,7 @@ def _bump(ctx: AugmentContext, key: str, n: int) -> None:
     ctx.metrics[f"eda.{key}"] = ctx.metrics.get(f"eda.{key}", 0) + n
 
 
-@register(METHOD, modality="text", params=EdaParams)
+@register(METHOD, modality="text", params=EdaParams, example={"n_aug": 1})
 def eda(df: pd.DataFrame, params: EdaParams, ctx: AugmentContext) -> pd.DataFrame:
     """Easy Data Augmentation with a domain thesaurus; protected spans never altered."""
     import pandas as pd

@@ -29,4 +29,6 @@ register_modality(ModalitySpec(
     frame_hooks=FrameHooks(prepare=prepare, compare_columns=compare_columns, count_units=count_units),
     validate_config=_config,
     demo_writers={"sensors": "augment_jobs.timeseries.demo:write_raw"},
+    example="augment_jobs.timeseries.demo:example",
+    probe="augment_jobs.frames:probe",
 ))

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 def readings(ds: str, n_series: int = 60, points: int = 200):  # -> pd.DataFrame
     """Long-format readings: machine_id, ts, temperature, vibration, status."""
@@ -55,3 +57,18 @@ def write_raw(source_uri: str, ds: str) -> None:
     buf = io.BytesIO()
     pq.write_table(pa.Table.from_pandas(readings(ds), preserve_index=False), buf, compression="zstd")
     store_for(source_uri).write_bytes(join(source_uri, "readings.parquet"), buf.getvalue())
+
+
+def example(method: Any) -> tuple[Any, Any]:
+    """A few sensor series and a config running `method` on them (method-contract tests)."""
+    from augment_jobs.config import DatasetConfig
+    from augment_jobs.frames import example_frame
+    from augment_jobs.timeseries.hooks import prepare
+
+    df = readings("2026-01-01", n_series=8, points=40)
+    cfg = DatasetConfig(
+        dataset="example", modality="timeseries", source={"uri": "example/"}, label="status",
+        series={"id_column": "machine_id", "time_column": "ts", "value_columns": ["temperature", "vibration"]},
+        augment=[{"method": method.name, "params": method.example}], publish={"uri": "example-out"},
+    )
+    return cfg, prepare(example_frame(df), cfg)

@@ -145,7 +145,8 @@ def _copies_per_series(params: TsPolicyParams, ctx: AugmentContext, labels: list
     return [copies_for(params.copies, lab) for lab in labels]
 
 
-@register(METHOD, modality="timeseries", params=TsPolicyParams)
+@register(METHOD, modality="timeseries", params=TsPolicyParams, example={
+    "copies": 1, "ops": [{"op": "jitter", "sigma": 0.03}, {"op": "magnitude_warp", "sigma": 0.2, "knots": 4}]})
 def ts_policy(df: pd.DataFrame, params: TsPolicyParams, ctx: AugmentContext) -> pd.DataFrame:
     """Per-series jitter, scaling, magnitude warp, time warp and window slicing (vectorised)."""
     import numpy as np
