@@ -14,17 +14,39 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from augment_jobs.errors import InputError
-from augment_jobs.modality import FrameHooks, Handler, RunPlan, ShardResult
+from augment_jobs.modality import FrameHooks, Handler, ModalitySpec, RunPlan, ShardResult
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from augment_jobs.checks import Check
     from augment_jobs.config import DatasetConfig
     from augment_jobs.contract import Manifest
     from augment_jobs.modality import ProbeItem
 
 #: Columns every published frame row carries (SPEC section 5), plus `_params` (drawn op params, JSON).
 PLATFORM_COLUMNS = ("_id", "_synthetic", "_source_ids", "_method", "_params")
+
+
+def frame_modality(
+    name: str, *, requires: tuple[str, str], checks: tuple[Check, ...], hooks: FrameHooks,
+    demo_writers: dict[str, str], example: str,
+) -> ModalitySpec:
+    """The ModalitySpec of a frame modality: read Parquet/CSV/JSONL, publish Parquet, run the shared
+    frame checks then `checks`; `requires` = (config key it needs, the one-line message when missing)."""
+    from augment_jobs.checks import FRAME
+
+    key, message = requires
+
+    def validate(cfg: DatasetConfig) -> None:
+        if getattr(cfg, key) in (None, ""):
+            raise ValueError(message)
+
+    return ModalitySpec(
+        name=name, handler="augment_jobs.frames:FrameHandler", source_formats=("parquet", "csv", "jsonl"),
+        publish_format="parquet", checks=(*FRAME, *checks), frame_hooks=hooks, validate_config=validate,
+        demo_writers=demo_writers, example=example, probe="augment_jobs.frames:probe",
+    )
 
 
 def hooks_for(modality: str) -> FrameHooks:
