@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from tiny_tabular import write_tiny_tabular
 
 from augment_jobs import publish
 from augment_jobs.errors import AugmentError, GateFailed, NotFound, StorageError
@@ -185,31 +185,12 @@ def test_retention_within_policy_deletes_nothing(dataset: str) -> None:
 
 
 # --- quarantine ----------------------------------------------------------------------------------
-def _tiny_tabular(root: Path, ds: str, max_synthetic_ratio: float) -> Path:
-    """A 60-row imbalanced CSV partition and a SMOTE config for it (no suite: no GX)."""
-    part = root / "raw" / "tiny" / ds
-    part.mkdir(parents=True)
-    lines = ["x,y,label"] + [f"{i * 0.5},{(i * 7) % 11},{1 if i % 6 == 0 else 0}" for i in range(60)]
-    (part / "part.csv").write_text("\n".join(lines) + "\n")
-    cfg = {
-        "dataset": "tiny", "modality": "tabular", "seed": 3, "label": "label",
-        "source": {"uri": "{store}/raw/tiny/{ds}/", "format": "csv"},
-        "augment": [{"method": "smote", "params": {"sampling_strategy": 1.0, "k_neighbors": 3}}],
-        "limits": {"max_synthetic_ratio": max_synthetic_ratio},
-        "publish": {"uri": "{store}/published/tiny"},
-    }
-    (root / "configs").mkdir(exist_ok=True)
-    path = root / "configs" / "tiny.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
-
-
 def test_failing_gate_quarantines_and_publishes_nothing(store: Path) -> None:
     from augment_jobs import stages
 
     uri = str(store / "published" / "tiny")
     earlier, _ = publish_version(uri, "2026-06-01")  # the version readers have now
-    config = _tiny_tabular(store, "2026-06-02", max_synthetic_ratio=0.01)
+    config = write_tiny_tabular(store, "2026-06-02", max_synthetic_ratio=0.01)
 
     with pytest.raises(GateFailed, match="synthetic_share") as failed:
         stages.run(str(config), "2026-06-02")
