@@ -1,7 +1,9 @@
 # One image for every Airflow component, the Celery workers (CPU and GPU) and the MLflow server.
 #   docker build -t augment-jobs .                                    # CUDA torch (GPU worker)
 #   docker build --build-arg TORCH_INDEX_URL=<PyTorch CPU wheel index URL> -t augment-jobs .   # CPU-only
-FROM python:3.11-slim-bookworm
+#   docker build --build-arg PYTHON_VERSION=3.13 -t augment-jobs .   # any of 3.11, 3.12, 3.13
+ARG PYTHON_VERSION=3.11
+FROM python:${PYTHON_VERSION}-slim-bookworm
 
 ARG TORCH_INDEX_URL=""
 ENV PIP_NO_CACHE_DIR=1 \
@@ -21,8 +23,8 @@ WORKDIR /opt/augment
 # Dependencies first (cached layer), then the project.
 COPY pyproject.toml README.md ./
 COPY augment_jobs ./augment_jobs
-RUN pip install ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} \
-        . apache-airflow-providers-celery "celery>=5.5,<5.7" psycopg2-binary asyncpg redis
+# The production extras (Celery executor on Redis, PostgreSQL metadata DB) come from pyproject.toml.
+RUN pip install ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} ".[celery,postgres]"
 
 COPY dags ./dags
 COPY plugins ./plugins

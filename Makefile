@@ -27,8 +27,9 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/pytest -m "not gpu" -p no:cacheprovider
 
+## The fast suite: no servers (no moto, PostgreSQL, Redis), no slow trainings; local store in tmp folders.
 test-fast: install
-	$(BIN)/pytest -m "not gpu and not integration and not slow" -p no:cacheprovider
+	$(BIN)/pytest -m "not gpu and not integration and not slow" -p no:cacheprovider -q
 
 lint: install
 	$(BIN)/ruff check .

@@ -2,8 +2,8 @@
 
 Bulk data goes through pyarrow filesystems (`Store.arrow_fs`); commit points (`_manifest.json`,
 `_latest`, locks) go through conditional writes: boto3 `IfNoneMatch="*"` / `IfMatch=<etag>` on S3,
-exclusive create and atomic rename under a lock file locally. URIs are plain local paths or
-`s3://bucket/key`.
+exclusive create and atomic rename under a lock file locally. URIs are plain local paths,
+`file:///absolute/path` (RFC 8089; the same folder as `/absolute/path`) or `s3://bucket/key`.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote, urlsplit
 
-from augment_jobs.errors import AugmentError, StorageError
+from augment_jobs.errors import AugmentError, ConfigError, StorageError
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,29 @@ def join(uri: str, *parts: str) -> str:
     for p in parts:
         out = f"{out}/{p.strip('/')}"
     return out
+
+
+def is_file_uri(uri: str) -> bool:
+    """Whether `uri` uses the `file:` scheme (any case)."""
+    return uri[:5].lower() == "file:"
+
+
+def local_path_of(uri: str) -> str:
+    """The filesystem path a local URI names: a plain path as it is; `file:///abs/path`,
+    `file://localhost/abs/path` and `file:/abs/path` as `/abs/path` (percent-escapes decoded).
+
+    A `file:` URI with a relative path or another host (`file://tmp/x`, `file:x`) is a ConfigError:
+    `file://tmp/x` would otherwise silently mean the host `tmp`, or a folder named `file:`.
+    """
+    if not is_file_uri(uri):
+        return uri
+    parts = urlsplit(uri)
+    if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+        raise ConfigError(
+            f"{uri}: a file: URI needs an absolute path, e.g. file:///data/lake (three slashes); "
+            "use an absolute path"
+        )
+    return unquote(parts.path)
 
 
 def relpath(uri: str, base: str) -> str:
@@ -192,10 +216,23 @@ def dumps(obj: Any, *, sort_keys: bool = True) -> bytes:
 
 # --- local folder ------------------------------------------------------------------------------
 class LocalStore(Store):
-    """A folder on local disk. Atomic writes by temp file + rename; CAS under an flock."""
+    """A folder on local disk. Atomic writes by temp file + rename; CAS under an flock.
+
+    URIs are plain paths or `file:` URIs; listings answer in the form they were asked in, so
+    `relpath(listed, prefix)` works for both.
+    """
 
     def _p(self, uri: str) -> Path:
-        return Path(uri)
+        return Path(local_path_of(uri))
+
+    @staticmethod
+    def _uri_of(path: Path, prefix: str, root: Path) -> str:
+        """The URI of `path` (found under `root`, the folder or file `prefix` names) in `prefix`'s form."""
+        if not is_file_uri(prefix):
+            return str(path)
+        if path == root:
+            return prefix
+        return prefix.rstrip("/") + "/" + quote(path.relative_to(root).as_posix())
 
     def read_bytes(self, uri: str) -> bytes:
         try:
@@ -272,7 +309,9 @@ class LocalStore(Store):
             files = [p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")]
         else:
             return []
-        return sorted((ObjectInfo(str(p), p.stat().st_size, _md5_file(p)) for p in files), key=lambda o: o.uri)
+        return sorted(
+            (ObjectInfo(self._uri_of(p, prefix, root), p.stat().st_size, _md5_file(p)) for p in files), key=lambda o: o.uri
+        )
 
     def list_dirs(self, prefix: str) -> list[str]:
         root = self._p(prefix)
@@ -286,7 +325,7 @@ class LocalStore(Store):
 
     def move(self, src: str, dst: str) -> None:
         self._p(dst).parent.mkdir(parents=True, exist_ok=True)
-        os.replace(src, dst)
+        os.replace(self._p(src), self._p(dst))
 
     def arrow_fs(self) -> tuple[Any, str]:
         import pyarrow.fs as pafs
@@ -450,8 +489,13 @@ def store_for(uri: str) -> Store:
     """The store that serves `uri` (cached per kind)."""
     if uri.startswith("s3://"):
         kind = "s3"
-    elif "://" in uri and not uri.startswith("file://"):
-        raise StorageError(f"{uri}: unsupported scheme; use a local path or s3://bucket/prefix", retryable=False)
+    elif is_file_uri(uri):
+        local_path_of(uri)  # a relative or remote-host file: URI fails here, before anything is written
+        kind = "local"
+    elif "://" in uri:
+        raise StorageError(
+            f"{uri}: unsupported scheme; use a local path, file:///absolute/path or s3://bucket/prefix", retryable=False
+        )
     else:
         kind = "local"
     if kind not in _STORES:
@@ -464,4 +508,6 @@ def reset_stores() -> None:
     _STORES.clear()
 
 
-__all__ = ["ObjectInfo", "Store", "LocalStore", "S3Store", "store_for", "join", "relpath", "dumps"]
+__all__ = [
+    "ObjectInfo", "Store", "LocalStore", "S3Store", "store_for", "join", "relpath", "dumps", "is_file_uri", "local_path_of",
+]
