@@ -1,4 +1,4 @@
-"""The `augment` command line (SPEC section 4).
+"""The `augment` command line (docs/cli.md).
 
 Exit codes: 0 published (or already was), 2 bad config or input, 3 quality gate failed, 1 other.
 Every error is one line on stderr naming the file, key, column or value and what to do.
@@ -32,7 +32,10 @@ def _progress(msg: str) -> None:
 def _dataset_uri(arg: str) -> str:
     """A publish URI, or a bare dataset name under `{store}/published/`."""
     from augment_jobs.config import DATASET_NAME, store_root
+    from augment_jobs.store import is_file_uri
 
+    if is_file_uri(arg):
+        return arg  # the store resolves it, and refuses a relative one in one line
     if "://" in arg or os.sep in arg or Path(arg).exists():
         return arg if "://" in arg else str(Path(arg).resolve())
     if DATASET_NAME.match(arg):

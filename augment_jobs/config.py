@@ -1,4 +1,4 @@
-"""Dataset configs (SPEC section 3): pydantic models, strict about unknown keys.
+"""Dataset configs (docs/config.md): pydantic models, strict about unknown keys.
 
 `load_config(path)` is the only entry point: it parses YAML, validates, resolves the paths inside
 the config (suite, thesaurus) against the parent of the config's folder, validates every step's
@@ -229,7 +229,11 @@ class DatasetConfig(Strict):
 
 def store_root() -> str:
     """`AUGMENT_STORE`, or the embedded default: a local folder in the working directory."""
+    from augment_jobs.store import is_file_uri, local_path_of
+
     root = os.environ.get("AUGMENT_STORE") or DEFAULT_STORE
+    if is_file_uri(root):  # file:///data/lake is the folder /data/lake (MLflow's default lives beside it)
+        root = local_path_of(root)
     if "://" not in root:
         root = str(Path(root).resolve())
     return root.rstrip("/")
@@ -285,7 +289,7 @@ def _format_validation(path: str, e: ValidationError) -> str:
     err = next((x for x in errors if x["type"] == "extra_forbidden"), errors[0])
     key = _loc(err)
     if err["type"] == "extra_forbidden":
-        return f"{path}: unknown key {key!r}; remove it or check its spelling (see SPEC section 3)"
+        return f"{path}: unknown key {key!r}; remove it or check its spelling (see docs/config.md)"
     if err["type"] == "literal_error":
         return f"{path}: {key} = {err.get('input')!r} is not allowed; {err['msg'].replace('Input should be', 'use')}"
     if err["type"] == "missing":

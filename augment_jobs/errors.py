@@ -1,4 +1,4 @@
-"""Domain errors. Each carries the CLI exit code of SPEC section 4 and a one-line message that
+"""Domain errors. Each carries the CLI exit code of docs/cli.md and a one-line message that
 names the file, key, column or value at fault and says what to do."""
 
 from __future__ import annotations

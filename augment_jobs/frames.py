@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from augment_jobs.contract import Manifest
     from augment_jobs.modality import ProbeItem
 
-#: Columns every published frame row carries (SPEC section 5), plus `_params` (drawn op params, JSON).
+#: Columns every published frame row carries (docs/store.md), plus `_params` (drawn op params, JSON).
 PLATFORM_COLUMNS = ("_id", "_synthetic", "_source_ids", "_method", "_params")
 
 

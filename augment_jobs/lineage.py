@@ -1,4 +1,4 @@
-"""MLflow lineage (SPEC section 7): one run per dataset run, manifest and run pointing at each other.
+"""MLflow lineage (docs/metrics.md): one run per dataset run, manifest and run pointing at each other.
 
 The run is opened by the publish stage (its id goes into the manifest) and filled and closed by the
 lineage stage. Runs are found again by the `augment.version` tag, so a retried stage reuses its run.

@@ -1,4 +1,4 @@
-"""Versions, manifests and `_latest` (SPEC section 5).
+"""Versions, manifests and `_latest` (docs/store.md).
 
 Layout under a dataset's publish URI:
 

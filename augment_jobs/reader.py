@@ -1,4 +1,4 @@
-"""Reading published datasets (SPEC section 9).
+"""Reading published datasets (docs/reader.md).
 
     from augment_jobs.reader import open_dataset
     ds = open_dataset("s3://bucket/published/credit_default")     # follows `latest`

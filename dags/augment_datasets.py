@@ -1,4 +1,4 @@
-"""One Airflow DAG per dataset config: `augment__<dataset>` (SPEC section 8).
+"""One Airflow DAG per dataset config: `augment__<dataset>` (docs/README.md, "Airflow").
 
 Wiring only. Every task calls one function of `augment_jobs.stages` (the same code path as
 `augment run`) and passes URIs through XCom, never data:

@@ -142,7 +142,7 @@ GEOMETRIC_OPS = frozenset({"hflip", "vflip", "affine", "resized_crop"})
 
 
 class ImagePolicyParams(MethodParams):
-    """Params of `image_policy` (SPEC section 3, image)."""
+    """Params of `image_policy` (docs/config.md, image)."""
 
     copies_per_image: Copies = 1
     min_box_visibility: float = Field(0.3, ge=0, le=1)

@@ -1,4 +1,4 @@
-"""Params models shared by the tabular methods (SPEC section 3: imbalanced-learn semantics)."""
+"""Params models shared by the tabular methods (docs/config.md; sampling vocabulary in augment_jobs/sampling.py)."""
 
 from __future__ import annotations
 

@@ -56,7 +56,7 @@ class Protect(MethodParams):
 
 
 class EdaParams(MethodParams):
-    """Params of `eda` (SPEC section 3)."""
+    """Params of `eda` (docs/config.md)."""
 
     n_aug: int | None = Field(None, ge=0, le=100)
     sampling_strategy: SamplingStrategy | None = None

@@ -67,7 +67,7 @@ Op = Annotated[Jitter | Scaling | MagnitudeWarp | TimeWarp | WindowSlice, Field(
 
 
 class TsPolicyParams(MethodParams):
-    """Params of `ts_policy` (SPEC section 3)."""
+    """Params of `ts_policy` (docs/config.md)."""
 
     copies: Copies = 1
     ops: list[Op] = Field(min_length=1)

@@ -32,7 +32,7 @@ def test_shapes_publish_read_and_trace(store: Path, capsys: pytest.CaptureFixtur
     assert all(f["path"].startswith("shard-") and f["path"].endswith(".tar") for f in m["files"])
     assert m["counts"]["triangle"]["synthetic"] > 0
 
-    # stock webdataset reads the shards; every sample carries the SPEC's json fields
+    # stock webdataset reads the shards; every sample carries the json fields of docs/store.md
     samples = list(webdataset.WebDataset(ds.files, shardshuffle=False, empty_check=False))
     assert len(samples) == m["rows"]
     assert len({s["__key__"] for s in samples}) == len(samples)

@@ -10,6 +10,7 @@ from tiny_tabular import write_tiny_tabular
 
 from augment_jobs import publish
 from augment_jobs.cli import main
+from augment_jobs.contract import Manifest
 from augment_jobs.errors import AugmentError, ConfigError
 from augment_jobs.store import join, local_path_of, relpath, store_for
 
@@ -85,7 +86,8 @@ def test_publish_protocol_on_file_uri(tmp_path: Path, cwd: Path) -> None:
     uri = (tmp_path / "published" / "sales").as_uri()
     store = store_for(uri)
     for ds in ("2026-01-02", "2026-01-01"):
-        m = {"dataset": "sales", "version": f"{ds}.aaaaaaaa", "logical_date": ds, "created_at": ds, "files": []}
+        m = Manifest(dataset="sales", version=f"{ds}.aaaaaaaa", logical_date=ds, created_at=ds, modality="tabular",
+                     format="parquet", rows=0, files=[], gate={"passed": True})
         assert publish.commit(store, uri, m)
         publish.advance_latest(uri, m)
     assert publish.latest_version(uri) == "2026-01-02.aaaaaaaa"

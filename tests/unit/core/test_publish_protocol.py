@@ -21,6 +21,7 @@ import pytest
 from tiny_tabular import write_tiny_tabular
 
 from augment_jobs import publish
+from augment_jobs.contract import Manifest
 from augment_jobs.errors import AugmentError, GateFailed, NotFound, StorageError
 from augment_jobs.store import Store, join, store_for
 
@@ -33,15 +34,15 @@ def dataset(tmp_path: Path) -> str:
     return str(tmp_path / "published" / "sales")
 
 
-def manifest_for(ds: str, tag: str = "aaaaaaaa", created_at: str | None = None) -> dict[str, Any]:
-    """The fields of a manifest the protocol reads (versions, order, retention)."""
-    return {
-        "dataset": "sales", "version": f"{ds}.{tag}", "logical_date": ds,
-        "created_at": created_at or f"{ds}T12:00:00+00:00", "rows": 1, "files": [],
-    }
+def manifest_for(ds: str, tag: str = "aaaaaaaa", created_at: str | None = None, rows: int = 1) -> Manifest:
+    """A minimal valid manifest: the fields the protocol reads (versions, order, retention)."""
+    return Manifest(
+        dataset="sales", version=f"{ds}.{tag}", logical_date=ds, created_at=created_at or f"{ds}T12:00:00+00:00",
+        modality="tabular", format="parquet", rows=rows, files=[], gate={"passed": True},
+    )
 
 
-def publish_version(uri: str, ds: str, tag: str = "aaaaaaaa", *, created_at: str | None = None) -> tuple[dict[str, Any], bool]:
+def publish_version(uri: str, ds: str, tag: str = "aaaaaaaa", *, created_at: str | None = None) -> tuple[Manifest, bool]:
     """Commit a version (a data file, then the manifest) and advance `_latest` as the stage does."""
     store = store_for(uri)
     manifest = manifest_for(ds, tag, created_at)
@@ -63,7 +64,7 @@ def test_commit_is_put_if_absent_and_never_overwrites(dataset: str) -> None:
     assert publish.is_committed(dataset, first["version"])
     written = store.read_bytes(publish.manifest_uri(dataset, first["version"]))
 
-    second = {**first, "created_at": f"{D2}T00:00:00+00:00", "rows": 999}  # a racing run's manifest
+    second = manifest_for(D1, created_at=f"{D2}T00:00:00+00:00", rows=999)  # a racing run's manifest
     assert publish.commit(store, dataset, second) is False
     assert store.read_bytes(publish.manifest_uri(dataset, first["version"])) == written
     assert publish.read_manifest(dataset, first["version"])["rows"] == 1
