@@ -48,6 +48,7 @@ class Step(Strict):
 
 class Limits(Strict):
     max_synthetic_ratio: float = Field(0.5, ge=0, le=1)
+    max_skipped_share: float = Field(0.5, ge=0, le=1)  # items a method could not use / source items
     max_rows: int | None = Field(None, ge=1)
 
 

@@ -148,6 +148,7 @@ class GateReport(_Model):
     version: str
     logical_date: str
     counts: dict[str, ClassCount] = Field(default_factory=dict)
+    skipped: dict[str, int] = Field(default_factory=dict)
     checks: list[CheckResult] = Field(default_factory=list)
 
     @classmethod
@@ -170,6 +171,8 @@ class Manifest(_Model):
     rows: int
     files: list[FileEntry]
     counts: dict[str, ClassCount] = Field(default_factory=dict)
+    #: items published as real because a method could not use them, by reason ("<method>: <reason>")
+    skipped: dict[str, int] = Field(default_factory=dict)
     gate: GateSummary
     mlflow: MlflowRef = Field(default_factory=MlflowRef)
     fingerprint: str = ""

@@ -17,7 +17,9 @@ from augment_jobs.errors import InputError
 from augment_jobs.modality import FrameHooks, Handler, ModalitySpec, RunPlan, ShardResult
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
+    import pyarrow as pa
 
     from augment_jobs.checks import Check
     from augment_jobs.config import DatasetConfig
@@ -109,7 +111,7 @@ def synthetic_rows(
     return pd.DataFrame(out).reset_index(drop=True)
 
 
-def read_source(obj_uri: str, cfg: DatasetConfig) -> pd.DataFrame:
+def read_source(obj_uri: str, cfg: DatasetConfig) -> pa.Table:
     """Read one source file (parquet | csv | jsonl) through the store; InputError on unreadable data."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -134,39 +136,77 @@ def read_source(obj_uri: str, cfg: DatasetConfig) -> pd.DataFrame:
     except (pa.ArrowInvalid, OSError) as e:
         msg = str(e).strip().splitlines()[0]
         raise InputError(f"{obj_uri}: not a readable {fmt} file ({msg}); re-export it or remove it from the partition") from None
-    df = table.to_pandas()
-    if fmt == "csv" and len(df.columns) == 1 and cfg.label and cfg.label not in df.columns:
+    names = table.column_names
+    if fmt == "csv" and len(names) == 1 and cfg.label and cfg.label not in names:
         raise InputError(
-            f"{obj_uri}: CSV parsed into a single column {df.columns[0]!r}; the delimiter is probably not "
+            f"{obj_uri}: CSV parsed into a single column {names[0]!r}; the delimiter is probably not "
             f"{cfg.source.csv_delimiter!r}: set source.csv_delimiter"
         )
-    return df
+    return table
 
 
-def load_frame(cfg: DatasetConfig, plan: RunPlan, shard: int) -> pd.DataFrame:
+def unify_schema(schema: pa.Schema | None, first_uri: str, table: pa.Table, uri: str) -> pa.Schema:
+    """The partition's schema so far, widened by one more file; InputError naming both files and the
+    column when a column is missing from one or has incompatible types."""
+    import pyarrow as pa
+
+    if schema is None:
+        return table.schema
+    if set(table.schema.names) != set(schema.names):
+        missing = sorted(set(schema.names) - set(table.schema.names))
+        extra = sorted(set(table.schema.names) - set(schema.names))
+        what = f"lacks column {missing[0]!r}" if missing else f"has an extra column {extra[0]!r}"
+        raise InputError(f"{uri}: {what} that {first_uri} has not; all files of a partition need one schema")
+    fields = []
+    for field in schema:
+        other = table.schema.field(field.name).type
+        if other == field.type or pa.types.is_null(other):
+            fields.append(field)
+            continue
+        if pa.types.is_null(field.type):
+            fields.append(pa.field(field.name, other))
+            continue
+        try:
+            fields.append(pa.unify_schemas([pa.schema([field]), pa.schema([pa.field(field.name, other)])],
+                                           promote_options="permissive").field(0))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, NotImplementedError):
+            raise InputError(
+                f"{uri}: column {field.name!r} is {other} but {field.type} in {first_uri}; "
+                "all files of a partition need one schema"
+            ) from None
+        widened_to_text = pa.types.is_string(fields[-1].type) or pa.types.is_large_string(fields[-1].type)
+        if widened_to_text and not (pa.types.is_string(other) or pa.types.is_large_string(other)):
+            raise InputError(
+                    f"{uri}: column {field.name!r} is {other} but {field.type} in {first_uri}; "
+                    "all files of a partition need one schema"
+                )
+    return pa.schema(fields)
+
+
+def load_frame(cfg: DatasetConfig, plan: RunPlan, shard: int) -> tuple[pd.DataFrame, pa.Schema]:
     """The shard's source files as one frame with the platform columns, ids from `source.id_column`
-    or `<file name>#<row number>`."""
+    or `<file name>#<row number>`; and the source's Arrow schema, which the published files keep."""
     import pandas as pd
 
     parts = []
-    columns: list[str] | None = None
+    schema = None
+    first = ""
     for obj in plan.shard_objects(shard):
-        df = read_source(obj.uri, cfg)
-        if columns is not None and list(df.columns) != columns:
-            raise InputError(
-                f"{obj.uri}: columns {list(df.columns)} differ from the partition's first file {columns}; "
-                "all files of a partition need one schema"
-            )
-        columns = list(df.columns)
+        table = read_source(obj.uri, cfg)
+        schema = unify_schema(schema, first, table, obj.uri)
+        first = first or obj.uri
+        df = table.to_pandas()
         name = obj.uri.rsplit("/", 1)[-1]
         if cfg.source.id_column:
             if cfg.source.id_column not in df.columns:
-                raise InputError(f"{obj.uri}: id column {cfg.source.id_column!r} not found; columns: {columns}")
+                raise InputError(f"{obj.uri}: id column {cfg.source.id_column!r} not found; columns: {list(df.columns)}")
             df["_id"] = df[cfg.source.id_column].astype(str)
         else:
             df["_id"] = pd.Index(range(len(df))).astype(str).map(f"{name}#".__add__)
         parts.append(df)
-    frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    assert schema is not None  # the snapshot never plans a shard without files
+    columns = schema.names
+    frame = pd.concat([p[[*columns, "_id"]] for p in parts], ignore_index=True) if len(parts) > 1 else parts[0]
     if len(frame) == 0:
         raise InputError(f"{plan.source_uri}: the source partition has no rows; check the upstream export for {plan.ds}")
     dup = frame["_id"].duplicated()
@@ -183,7 +223,7 @@ def load_frame(cfg: DatasetConfig, plan: RunPlan, shard: int) -> pd.DataFrame:
     frame["_source_ids"] = None  # a real row's lineage is itself: written as [_id] (see _source_ids_array)
     frame["_method"] = "source"
     frame["_params"] = None
-    return frame
+    return frame, schema
 
 
 def _encode_datetimes(df: pd.DataFrame) -> dict[str, Any]:
@@ -223,7 +263,7 @@ class FrameHandler(Handler):
 
         hooks = hooks_for(cfg.modality)
         t0 = time.perf_counter()
-        df = load_frame(cfg, plan, shard)
+        df, schema = load_frame(cfg, plan, shard)
         if hooks.prepare:
             df = hooks.prepare(df, cfg)
         before = _class_counts(df, cfg)
@@ -240,9 +280,12 @@ class FrameHandler(Handler):
             result.metrics[f"step{i}_{step.method}_rows_added"] = len(df) - n
             result.metrics.update({f"step{i}_{k}": v for k, v in ctx.metrics.items()})
             result.notes += [f"augment[{i}] {step.method}: {note}" for note in ctx.notes]
+            for reason, n in ctx.skipped.items():
+                key = f"{step.method}: {reason}"
+                result.skipped[key] = result.skipped.get(key, 0) + n
         _decode_datetimes(df, encoded)
         t_write = time.perf_counter()
-        result.files = self._write(cfg, plan, shard, df)
+        result.files = self._write(cfg, plan, shard, df, schema)
         result.metrics.update(load_seconds=round(t_load, 3), write_seconds=round(time.perf_counter() - t_write, 3))
         after = _class_counts(df, cfg)
         synth = _class_counts(df[df["_synthetic"]], cfg)
@@ -252,8 +295,10 @@ class FrameHandler(Handler):
         }
         return result
 
-    def _write(self, cfg: DatasetConfig, plan: RunPlan, shard: int, df: pd.DataFrame) -> list[dict[str, Any]]:
-        """Deterministic Parquet parts: fixed row groups, no writer timestamps."""
+    def _write(self, cfg: DatasetConfig, plan: RunPlan, shard: int, df: pd.DataFrame, schema: pa.Schema
+               ) -> list[dict[str, Any]]:
+        """Deterministic Parquet parts: fixed row groups, no writer timestamps; every source column
+        keeps its Arrow type (docs/manifest.md, "Published rows")."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -262,8 +307,14 @@ class FrameHandler(Handler):
         store = store_for(plan.data_uri)
         fs, _ = store.arrow_fs()
         position = list(df.columns).index("_source_ids")
-        table = pa.Table.from_pandas(df.drop(columns=["_source_ids"]), preserve_index=False)
+        plain = df.drop(columns=["_source_ids"])
+        for col in id_columns(cfg):
+            if col in plain.columns and plain[col].dtype == object:  # methods write string ids: one type for Arrow
+                plain[col] = plain[col].astype("string")
+        table = pa.Table.from_pandas(plain, preserve_index=False)
         table = table.add_column(position, "_source_ids", _source_ids_array(df))
+        # The Arrow types are the contract: drop pandas' metadata, which would restore the in-memory dtypes.
+        table = keep_source_types(table, schema, id_columns(cfg)).replace_schema_metadata(None)
         # Dictionary-encoding high-cardinality columns (floats, ids) costs 5x the write time for
         # nothing: only low-cardinality columns get it.
         dictionary = [c for c in table.column_names if _low_cardinality(table.column(c))]
@@ -339,6 +390,67 @@ class FrameHandler(Handler):
             "note": None if parent_ids or not row["_synthetic"] else
             "drawn from a fitted generative model: its lineage is the model logged in the MLflow run",
         }
+
+
+def id_columns(cfg: DatasetConfig) -> list[str]:
+    """The user's identity columns: `source.id_column`, and a time series' `series.id_column`."""
+    cols = [cfg.source.id_column] if cfg.source.id_column else []
+    if cfg.series is not None:
+        cols.append(cfg.series.id_column)
+    return cols
+
+
+def keep_source_types(table: pa.Table, schema: pa.Schema, ids: list[str]) -> pa.Table:
+    """Cast every source column back to its source type (pandas widens ints with nulls to floats,
+    methods may write ids as strings). In an identity column a synthetic row gets a value of the
+    column's type: its own identity string in a string column, a new integer above the source's
+    largest in an integer column (numbered in output order), null otherwise."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    synthetic = table.column("_synthetic").to_numpy(zero_copy_only=False)
+    for field in schema:
+        if field.name not in table.column_names:
+            continue
+        i = table.column_names.index(field.name)
+        col = table.column(i)
+        if field.name in ids and synthetic.any():
+            col = _synthetic_ids(col, table.column("_id"), synthetic, field.type)
+        if col.type != field.type:
+            try:
+                col = pc.cast(col, field.type, safe=False) if not pa.types.is_null(field.type) else col
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+                raise InputError(
+                    f"column {field.name!r}: the output cannot keep the source type {field.type} "
+                    f"({str(e).splitlines()[0]}); check the method's params for this column"
+                ) from None
+        table = table.set_column(i, field.name, col)
+    return table
+
+
+def _synthetic_ids(col: pa.ChunkedArray, ids: pa.ChunkedArray, synthetic: np.ndarray, kind: pa.DataType) -> pa.Array:
+    """An identity column with the synthetic rows' values replaced as `keep_source_types` says."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    values = col.to_pandas().astype(object).to_numpy()
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        written = values[synthetic]
+        own = ids.to_numpy(zero_copy_only=False)[synthetic]
+        values[synthetic] = [w if isinstance(w, str) else o for w, o in zip(written, own, strict=True)]
+        return pa.array(values, type=kind, from_pandas=True)
+    if pa.types.is_integer(kind):
+        real = pd.to_numeric(pd.Series(values[~synthetic]), errors="coerce")
+        top = int(real.max()) if real.notna().any() else 0
+        written = pd.Series(values[synthetic])
+        keys = written.where(written.notna(), pd.Series(ids.to_numpy(zero_copy_only=False)[synthetic]))
+        codes, _ = pd.factorize(keys.astype(str))
+        out = pd.array(values, dtype=object)
+        out[np.flatnonzero(synthetic)] = (top + 1 + codes).tolist()
+        return pa.array(pd.to_numeric(pd.Series(out), errors="coerce").astype("Int64"), type=kind)
+    values[synthetic] = None
+    return pa.array(values, type=kind, from_pandas=True) if not pa.types.is_null(kind) else pa.nulls(len(values))
 
 
 def _source_ids_array(df: pd.DataFrame) -> Any:

@@ -74,6 +74,7 @@ class ShardResult:
     metrics: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     rejected: list[dict[str, str]] = field(default_factory=list)  # inputs skipped: {key, reason}
+    skipped: dict[str, int] = field(default_factory=dict)  # items published as real, not augmented, by reason
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -59,6 +59,7 @@ class AugmentContext:
     step: int = 0
     metrics: dict[str, float] = field(default_factory=dict)  # logged to MLflow and the manifest
     notes: list[str] = field(default_factory=list)  # adaptations made (e.g. k_neighbors lowered)
+    skipped: dict[str, int] = field(default_factory=dict)  # items not augmented, by reason (published as real)
     artifact_uri: str | None = None  # staging folder for artifacts logged to MLflow by the lineage stage
 
     @property
@@ -68,6 +69,13 @@ class AugmentContext:
     @property
     def label(self) -> str | None:
         return self.cfg.label
+
+    def skip(self, reason: str, n: int = 1) -> None:
+        """Count `n` items this method cannot use: they stay in the output as real, not augmented.
+        The reason names what the config or data has (the op, column, series), e.g.
+        "series shorter than the 3 points time_warp needs"."""
+        if n:
+            self.skipped[reason] = self.skipped.get(reason, 0) + n
 
     def rng(self, *keys: object) -> np.random.Generator:
         """A generator private to (seed, ds, step, *keys)."""

@@ -202,7 +202,7 @@ def gate(run_uri: str) -> str:
         checks = run_checks(g, spec.checks)
         report = GateReport.build(
             checks=checks, summary=summarize(checks),
-            dataset=plan.dataset, version=plan.version, logical_date=plan.ds, counts=counts,
+            dataset=plan.dataset, version=plan.version, logical_date=plan.ds, counts=counts, skipped=g.skipped,
         )
         store = store_for(report_uri)
         store.write_bytes(report_uri, report.to_bytes())
@@ -269,7 +269,7 @@ def publish(run_uri: str) -> dict[str, Any]:
             config_sha256=plan.config_sha256, config_path=plan.config_path, fingerprint=plan.fingerprint,
             seed=plan.seed, platform_version=plan.platform_version, modality=plan.modality,
             format=cfg.publish.format, source_uri=plan.source_uri, source=plan.source,
-            files=files, rows=sum(f["rows"] for f in files), counts=merge_counts(shards),
+            files=files, rows=sum(f["rows"] for f in files), counts=merge_counts(shards), skipped=report.skipped,
             steps=[s.model_dump(mode="json") for s in cfg.augment],
             notes=[n for s in shards for n in s.notes],
             rejected=[r for s in shards for r in s.rejected],
@@ -352,6 +352,12 @@ def _metrics(plan: RunPlan, shards: list[ShardResult], counts: dict[str, dict[st
         for k, v in s.metrics.items():
             key = k if len(shards) == 1 else f"shard{s.shard}.{k}"
             m[_metric_key(key)] = v
+    skipped: dict[str, int] = {}
+    for s in shards:
+        for reason, n in s.skipped.items():
+            skipped[reason] = skipped.get(reason, 0) + n
+    m["skipped.total"] = sum(skipped.values())
+    m.update({f"skipped.{_metric_key(r)}": n for r, n in skipped.items()})
     for c in checks:
         if c.name == "similarity" and isinstance(c.observed, dict):
             m.update({f"similarity.{_metric_key(k)}": v for k, v in c.observed.items()})

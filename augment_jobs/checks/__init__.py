@@ -38,6 +38,15 @@ class GateInput:
         return merge_counts(self.shards)
 
     @cached_property
+    def skipped(self) -> dict[str, int]:
+        """Items published as real, not augmented, by reason, summed over shards."""
+        out: dict[str, int] = {}
+        for s in self.shards:
+            for reason, n in s.skipped.items():
+                out[reason] = out.get(reason, 0) + n
+        return dict(sorted(out.items()))
+
+    @cached_property
     def source(self) -> pd.DataFrame:
         """The real (not synthetic) rows of the output table."""
         return self.frame[~self.frame["_synthetic"].astype(bool)]
@@ -77,13 +86,13 @@ def summarize(checks: list[CheckResult]) -> str:
 def _common() -> tuple[Check, ...]:
     from augment_jobs.checks import share
 
-    return share.synthetic_share, share.label_set, share.row_limit
+    return share.synthetic_share, share.label_set, share.row_limit, share.skipped_share
 
 
 def _frame() -> tuple[Check, ...]:
     from augment_jobs.checks import missing, similarity
 
-    return missing.no_new_nan, similarity.similarity
+    return missing.missing_share, similarity.similarity
 
 
 COMMON: tuple[Check, ...] = _common()

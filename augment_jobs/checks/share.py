@@ -26,6 +26,21 @@ def row_limit(g: GateInput) -> list[CheckResult]:
     return [CheckResult("max_rows", after <= g.cfg.limits.max_rows, f"{after} rows (limit {g.cfg.limits.max_rows})", after)]
 
 
+def skipped_share(g: GateInput) -> list[CheckResult]:
+    """`limits.max_skipped_share`: items a method could not use (published as real) / source items."""
+    before = sum(c["before"] for c in g.counts.values())
+    skipped = sum(g.skipped.values())
+    share = skipped / before if before else 0.0
+    limit = g.cfg.limits.max_skipped_share
+    worst = max(g.skipped.items(), key=lambda kv: kv[1]) if g.skipped else None
+    reason = f"; most: {worst[1]} × {worst[0]}" if worst else ""
+    return [CheckResult(
+        "skipped_share", share <= limit + 1e-12,
+        f"{skipped} of {before} source items not augmented ({share:.1%}; limit {limit:.0%}, limits.max_skipped_share){reason}",
+        {"share": round(share, 6), "by_reason": g.skipped},
+    )]
+
+
 def label_set(g: GateInput) -> list[CheckResult]:
     """No class appears or disappears."""
     before = {k for k, c in g.counts.items() if c["before"] > 0}

@@ -12,6 +12,9 @@ from augment_jobs.sampling import SamplingStrategy
 
 class SmoteParams(MethodParams):
     sampling_strategy: SamplingStrategy = "auto"
+    # rows with a missing feature value: left out of the interpolation (published as real, counted),
+    # or filled with the column's median (most frequent value for a categorical) before interpolating
+    missing: Literal["skip", "impute_median"] = "skip"
     k_neighbors: int = Field(5, ge=1)
 
 
@@ -26,6 +29,7 @@ class BorderlineSmoteParams(SmoteParams):
 
 class AdasynParams(MethodParams):
     sampling_strategy: SamplingStrategy = "auto"
+    missing: Literal["skip", "impute_median"] = "skip"
     n_neighbors: int = Field(5, ge=1)
 
 

@@ -75,8 +75,14 @@ def _run(df: pd.DataFrame, params: Any, ctx: AugmentContext, method: str, make: 
     import numpy as np
 
     cfg = ctx.cfg
-    y = labels(df, ctx, method)
+    whole = df
     features = feature_columns(df, cfg)
+    empty = [c for c in features if df[c].isna().all()]
+    if empty:  # no value to interpolate: synthetic rows get it missing, as every real row has it
+        ctx.notes.append(f"{method}: column(s) {', '.join(map(repr, empty))} entirely missing: left out of the interpolation")
+        features = [c for c in features if c not in empty]
+    df = _learning_rows(df, features, params.missing, ctx, method)
+    y = labels(df, ctx, method)
     check_columns(df, cfg.constraints)
     categorical: list[str] = list(getattr(params, "categorical_features", []))
     for col in categorical:
@@ -141,11 +147,39 @@ def _run(df: pd.DataFrame, params: Any, ctx: AugmentContext, method: str, make: 
     ids = df["_id"].to_numpy()
     with no_gc():
         src = [[a, b] for a, b in zip(ids[base].tolist(), ids[partner].tolist(), strict=True)]
-        out = synthetic_rows(df, values, method=method, ids=synthetic_ids(ctx, method, len(values)), source_ids=src)
+        out = synthetic_rows(whole, values, method=method, ids=synthetic_ids(ctx, method, len(values)), source_ids=src)
         # Same text json.dumps(..., sort_keys=True) writes, built without a dict per row (1M-row inputs).
         out["_params"] = [f'{{"step": {s!r}}}' for s in np.round(steps, 6).tolist()]
     ctx.metrics[f"{method}_rows_added"] = float(len(out))
-    return append(df, out)
+    return append(whole, out)
+
+
+def _learning_rows(df: pd.DataFrame, features: list[str], missing: str, ctx: AugmentContext, method: str) -> pd.DataFrame:
+    """The rows SMOTE learns from. A row with a missing label is never used; a row with a missing
+    feature is left out (`missing: skip`, counted per column) or has it filled (`impute_median`:
+    the column's median, or its most frequent value when not numeric). Published rows are untouched."""
+    import pandas as pd
+
+    label = ctx.cfg.label
+    no_label = df[label].isna()
+    ctx.skip(f"row with a missing label {label!r}", int(no_label.sum()))
+    rows = df[~no_label]
+    gaps = rows[features].isna()
+    if not gaps.to_numpy().any():
+        return rows if no_label.any() else df
+    if missing == "skip":
+        first = gaps.idxmax(axis=1)[gaps.any(axis=1)]  # each row counted once, under its first gap
+        for col, n in first.value_counts(sort=False).items():
+            ctx.skip(f"row with a missing value in {col!r} (params.missing: skip)", int(n))
+        return rows[~gaps.any(axis=1)]
+    rows = rows.copy()
+    for col in gaps.columns[gaps.any(axis=0)]:
+        s = rows[col]
+        numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+        fill = s.median() if numeric else s.mode(dropna=True).iloc[0]
+        rows[col] = s.fillna(fill)
+        ctx.notes.append(f"{method}: {int(gaps[col].sum())} missing values in {col!r} filled with {fill!r} to interpolate")
+    return rows
 
 
 def _first_non_numeric(df: pd.DataFrame, columns: list[str]) -> str:

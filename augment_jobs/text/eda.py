@@ -15,7 +15,6 @@ their order or the batch, and asking for more copies keeps the first ones.
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -298,23 +297,20 @@ def eda(df: pd.DataFrame, params: EdaParams, ctx: AugmentContext) -> pd.DataFram
     if bad is not None:
         raise InputError(f"column {col!r} must hold strings; row {ids[bad]} has {type(texts[bad]).__name__} {texts[bad]!r}")
     toks: list[Tokens | None] = []
-    skipped = Counter()
     for i, x in enumerate(texts):
         if i in null_set:
             toks.append(None)
-            skipped["null_skipped"] += 1
+            ctx.skip(f"null text in {col!r}")
             continue
         t = tokenizer.tokenize(x)
         if len(t.toks) > params.max_tokens:
-            skipped["too_long_skipped"] += 1
+            ctx.skip(f"text longer than max_tokens={params.max_tokens}")
             toks.append(None)
         elif t.n_words() == 0:
-            skipped["no_words_skipped"] += 1
+            ctx.skip("text has no word an op can edit (empty, or only protected spans, URLs, numbers)")
             toks.append(None)
         else:
             toks.append(t)
-    for k, n in skipped.items():
-        _bump(ctx, k, n)
 
     copies = _copies(ctx, params, real, [t is not None for t in toks])
     out_pos: list[int] = []
@@ -327,6 +323,7 @@ def eda(df: pd.DataFrame, params: EdaParams, ctx: AugmentContext) -> pd.DataFram
             continue
         r = _Uniforms(ctx.rng(METHOD, ids[i]), 16 + 4 * len(t.toks))
         src_text = texts[i]
+        made = len(out_pos)
         for k in range(n):
             text, ops, tries = "", [], 0
             while tries < params.max_tries:
@@ -342,8 +339,9 @@ def eda(df: pd.DataFrame, params: EdaParams, ctx: AugmentContext) -> pd.DataFram
             out_text.append(text)
             out_ids.append(f"{ids[i]}~aug{ctx.step}.{k}")
             out_params.append({"copy": k, "tries": tries, "ops": ops})
-    if unchanged:
-        _bump(ctx, "unchanged_dropped", unchanged)
+        if len(out_pos) == made:
+            ctx.skip(f"text unchanged after max_tries={params.max_tries} draws (nothing an op could edit)")
+    _bump(ctx, "unchanged_copies_dropped", unchanged)
     _bump(ctx, "synthetic_rows", len(out_text))
     if not out_text:
         return df

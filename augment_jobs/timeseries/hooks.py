@@ -19,7 +19,8 @@ def _cols(df: pd.DataFrame) -> str:
 
 def prepare(df: pd.DataFrame, cfg: DatasetConfig) -> pd.DataFrame:
     """Check columns and types, make series ids strings, sort by (id, time), reject duplicate
-    timestamps, missing values and series with more than one label."""
+    timestamps and series with more than one label. Missing values are kept: such a series is
+    published as it is and not augmented (counted by ts_policy)."""
     import pandas as pd
     from pandas.api import types as pt
 
@@ -45,12 +46,6 @@ def prepare(df: pd.DataFrame, cfg: DatasetConfig) -> pd.DataFrame:
                     "cast or clean it upstream"
                 )
             df[col] = num
-        if df[col].isna().any():
-            pos = df[col].isna().idxmax()
-            raise InputError(
-                f"value column {col!r} has {int(df[col].isna().sum())} missing values (first: series "
-                f"{df[idc].loc[pos]!r} at {df[tc].loc[pos]}); fill or drop them upstream"
-            )
     if df[idc].isna().any():
         raise InputError(f"series.id_column {idc!r} has missing ids (first: row {df['_id'][df[idc].isna()].iloc[0]})")
     t = df[tc]

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 METHOD = "ts_policy"
 MIN_POINTS = 3
+#: points a series needs per op: a spread (std) needs two, a warp curve or a window three
+OP_MIN_POINTS = {"jitter": 2, "scaling": 2, "magnitude_warp": 3, "time_warp": 3, "window_slice": 3}
 
 
 class _Op(MethodParams):
@@ -145,6 +147,37 @@ def _copies_per_series(params: TsPolicyParams, ctx: AugmentContext, labels: list
     return [copies_for(params.copies, lab) for lab in labels]
 
 
+def min_points(params: TsPolicyParams) -> tuple[int, str]:
+    """The fewest points a series needs for the configured ops, and the op that needs them."""
+    need, op_name = 0, params.ops[0].op
+    for op in params.ops:
+        n = OP_MIN_POINTS.get(op.op, MIN_POINTS)
+        if op.op == "window_slice" and op.size is not None:
+            n = max(n, op.size)
+        if n > need:
+            need, op_name = n, op.op
+    return need, op_name
+
+
+def _skip_unusable(ctx: AugmentContext, params: TsPolicyParams, vals: np.ndarray, starts: np.ndarray,
+                   lengths: np.ndarray, copies: list[int], vcols: list[str]) -> list[int]:
+    """Series too short for the ops, or with missing values, are published as real, not augmented."""
+    import numpy as np
+
+    need, op_name = min_points(params)
+    wanted = np.asarray(copies) > 0
+    short = wanted & (lengths < need)
+    ctx.skip(f"series shorter than the {need} points {op_name} needs", int(short.sum()))
+    row_nan = np.isnan(vals)
+    for j, col in enumerate(vcols):
+        # a series with any missing value in this column (and not already skipped)
+        has_nan = np.add.reduceat(row_nan[:, j].astype(np.int64), starts) > 0 if len(starts) else np.zeros(0, bool)
+        bad = wanted & ~short & has_nan
+        ctx.skip(f"series with missing values in {col!r}", int(bad.sum()))
+        short |= bad
+    return [0 if s else c for s, c in zip(short, copies, strict=True)]
+
+
 @register(METHOD, modality="timeseries", params=TsPolicyParams, example={
     "copies": 1, "ops": [{"op": "jitter", "sigma": 0.03}, {"op": "magnitude_warp", "sigma": 0.2, "knots": 4}]})
 def ts_policy(df: pd.DataFrame, params: TsPolicyParams, ctx: AugmentContext) -> pd.DataFrame:
@@ -166,19 +199,8 @@ def ts_policy(df: pd.DataFrame, params: TsPolicyParams, ctx: AugmentContext) -> 
     labels = real[ctx.cfg.label].to_numpy()[starts].tolist() if ctx.cfg.label in real.columns else None
     copies = _copies_per_series(params, ctx, labels, len(starts))
 
-    need = MIN_POINTS
-    for op in params.ops:
-        if op.op == "window_slice" and op.size is not None:
-            need = max(need, op.size)
-    short = np.flatnonzero((lengths < need) & (np.asarray(copies) > 0))
-    if len(short):
-        j = short[0]
-        raise InputError(
-            f"series {series_ids[j]!r} has {lengths[j]} points, fewer than the {need} a window needs "
-            f"({len(short)} series affected); drop short series upstream or lower window_slice size"
-        )
-
     vals = real[vcols].to_numpy(dtype=float)
+    copies = _skip_unusable(ctx, params, vals, starts, lengths, copies, vcols)
     row_ids = real["_id"].astype(str).to_numpy()
     # Samples in canonical order (series, copy); each group of equal length is one batch.
     results: dict[tuple[int, int], np.ndarray] = {}

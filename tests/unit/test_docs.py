@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from augment_jobs.cli import build_parser
 from augment_jobs.config import DatasetConfig
-from augment_jobs.registry import methods
+from augment_jobs.registry import MODALITY_PACKAGES, methods
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -46,7 +46,10 @@ def test_every_config_key_is_in_config_md() -> None:
 
 def test_every_method_and_param_is_in_config_md() -> None:
     documented = _documented("config.md")
+    shipped = {m.rsplit(".", 1)[-1] for m in MODALITY_PACKAGES}  # not a test's toy modality
     for name, spec in methods().items():
+        if spec.modality not in shipped:
+            continue
         assert name in documented, name
         missing = sorted(_keys(spec.params_model) - documented - {"op", "p"})
         assert not missing, f"docs/config.md does not document {name} params {missing}"

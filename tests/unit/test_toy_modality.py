@@ -30,7 +30,7 @@ def test_toy_modality_publishes_through_the_shared_stages(store: Path, tmp_path:
     df = ds.to_pandas()
     assert len(df) == 6 and df["_synthetic"].sum() == 3 and ds.manifest.counts["a"].after == 4
     assert all(c.passed for c in ds.manifest.gate.checks) and {c.name for c in ds.manifest.gate.checks} >= {
-        "synthetic_share", "similarity", "no_new_nan_or_inf"}
+        "synthetic_share", "similarity", "missing_share", "skipped_share"}
     assert main(["lineage", str(store / "published" / "toys"), ds.version, "toys.csv#0~dup0", "--json"]) == 0
     assert "toys.csv#0" in capsys.readouterr().out
 

@@ -49,14 +49,26 @@ def test_smotenc_continuous_column_not_numeric(make_frame, make_ctx):
 
 
 @pytest.mark.parametrize("name", [*SMOTE_FAMILY, "smotenc"])
-def test_nan_in_features(name, make_frame, make_ctx):
+def test_missing_features_skip_or_impute(name, make_frame, make_ctx):
     df = make_frame(categorical=name == "smotenc")
     df.loc[[3, 5, 8], "score"] = np.nan
+    df.loc[[4], "label"] = None  # a missing label: never interpolated
+    df["empty"] = np.nan  # a column missing everywhere: left out, missing in synthetic rows too
     raw = {"categorical_features": ["country", "currency"]} if name == "smotenc" else {}
-    with pytest.raises(InputError) as e:
-        run(name, df, raw, make_ctx())
-    msg = one_line(e)
-    assert "'score'" in msg and "3 missing" in msg
+    ctx = make_ctx()
+    out = run(name, df, raw, ctx)
+    assert ctx.skipped == {"row with a missing label 'label'": 1,
+                           "row with a missing value in 'score' (params.missing: skip)": 3}
+    syn = out[out["_synthetic"]]
+    skipped_ids = set(df.loc[[3, 4, 5, 8], "_id"])
+    assert len(syn) and not any(set(p) & skipped_ids for p in syn["_source_ids"])
+    assert out.loc[:len(df) - 1, "score"].isna().sum() == 3  # real rows published as they are
+    assert syn["score"].notna().all() and syn["empty"].isna().all()
+    ctx = make_ctx()
+    out = run(name, df, {**raw, "missing": "impute_median"}, ctx)
+    assert ctx.skipped == {"row with a missing label 'label'": 1}
+    assert any("3 missing values in 'score' filled" in n for n in ctx.notes)
+    assert out[out["_synthetic"]]["score"].notna().all()
 
 
 @pytest.mark.parametrize("name", SMOTE_FAMILY)

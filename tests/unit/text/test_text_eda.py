@@ -149,7 +149,7 @@ def test_max_tokens_and_null_texts_skipped_and_counted() -> None:
     out, ctx = run(cfg_for(max_tokens=20), df)
     syn = out[out["_synthetic"]]
     assert set(syn["_source_ids"].str[0]) == {"t.jsonl#2"}
-    assert ctx.metrics["eda.null_skipped"] == 1 and ctx.metrics["eda.too_long_skipped"] == 1
+    assert ctx.skipped == {"null text in 'text'": 1, "text longer than max_tokens=20": 1}
     assert all(len(Tokenizer().tokenize(t).toks) <= 20 for t in syn["text"])
 
 

@@ -184,12 +184,28 @@ def test_duplicate_timestamp_names_series_and_time() -> None:
         prepare(pd.concat([df, dup], ignore_index=True), cfg_for())
 
 
-def test_series_shorter_than_window_named() -> None:
+def test_short_series_skipped_and_counted_naming_the_op() -> None:
     df = frame(3, 10)
     df = df[~((df["machine_id"] == "M002") & (df["ts"] > df["ts"].min() + pd.Timedelta(minutes=3)))]
-    cfg = cfg_for(ops=[{"op": "window_slice", "size": 8}])
-    with pytest.raises(InputError, match=r"series 'M002' has 4 points, fewer than the 8 a window needs"):
-        run(cfg, prepare(df, cfg))
+    cfg = cfg_for(ops=[{"op": "window_slice", "size": 8}], copies=1)
+    out, ctx = run(cfg, prepare(df, cfg))
+    assert ctx.skipped == {"series shorter than the 8 points window_slice needs": 1}
+    assert set(out.loc[out["_synthetic"], "machine_id"].str[:4]) == {"M000", "M001"}  # M002 kept, not augmented
+    one = frame(3, 10)
+    one = one[~((one["machine_id"] == "M001") & (one["ts"] > one["ts"].min()))]  # a series of one point
+    cfg = cfg_for(ops=[{"op": "jitter", "sigma": 0.03}, {"op": "time_warp", "sigma": 0.2, "knots": 4}], copies=1)
+    out, ctx = run(cfg, prepare(one, cfg))
+    assert ctx.skipped == {"series shorter than the 3 points time_warp needs": 1}
+    assert (out["machine_id"] == "M001").sum() == 1
+
+
+def test_series_with_missing_values_published_but_not_augmented() -> None:
+    df = frame(3, 10)
+    df.loc[df.index[(df["machine_id"] == "M001").to_numpy()][2], "vibration"] = float("nan")
+    cfg = cfg_for(copies=1)
+    out, ctx = run(cfg, prepare(df, cfg))
+    assert ctx.skipped == {"series with missing values in 'vibration'": 1}
+    assert out["vibration"].isna().sum() == 1 and not out.loc[out["_synthetic"], "machine_id"].str.startswith("M001").any()
 
 
 def test_non_numeric_values_name_the_column() -> None:
