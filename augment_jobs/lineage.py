@@ -38,6 +38,9 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")
 
 EXPERIMENT_KIND = "custom_model_development"  # MLflow 3's UI shows classic runs for this kind
+#: MLflow 3.17's UI also has a global GenAI / model-training switch (GenAI by default) that wins over the
+#: experiment kind; links carry this query so they open on the runs, not on an empty traces view
+ML_VIEW = "workflowType=machine_learning"
 #: Airflow's task environment (set by the task runner for every task) → run tag
 AIRFLOW_TAGS = {
     "AIRFLOW_CTX_DAG_ID": "airflow.dag_id",
@@ -84,7 +87,7 @@ def run_link(experiment_id: str | None, run_id: str | None) -> str | None:
     base = mlflow_ui_url()
     if not (base and experiment_id and run_id):
         return None
-    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
+    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}?{ML_VIEW}"
 
 
 def airflow_link(dag_id: str | None, run_id: str | None, task_id: str | None = None) -> str | None:
