@@ -478,6 +478,7 @@ def log_run(
     _attach_report_html(client, run_id, manifest["manifest_uri"].rsplit("/", 1)[0])
     version = manifest["version"]
     _run_tags(client, run_id, {
+        "mlflow.runName": f"{manifest['version']} published",  # the runs list answers "which version?"
         "augment.gate": "passed", "augment.failed_checks": "none", "augment.version": version,
         "augment.manifest_uri": manifest.get("manifest_uri", ""),
         "mlflow.note.content": run_description(
@@ -504,6 +505,7 @@ def log_failed_gate(plan: dict[str, Any], config: dict[str, Any], report: dict[s
     _attach_report_html(client, run_id, quarantine_uri)
     names = [c["name"] for c in failed_checks(report)]
     _run_tags(client, run_id, {
+        "mlflow.runName": f"{plan['version']} QUARANTINED",
         "augment.gate": "failed", "augment.failed_checks": ", ".join(names) or "none",
         "augment.version": plan["version"], "augment.manifest_uri": f"none (quarantined at {quarantine_uri})",
         "augment.quarantine_uri": quarantine_uri,

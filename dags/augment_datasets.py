@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,10 +40,25 @@ T = TypeVar("T")
 
 
 def logical_ds(context: dict[str, Any]) -> str:
-    """The run's partition key YYYY-MM-DD (manual runs without a logical date use run_after)."""
+    """The run's partition key YYYY-MM-DD: the logical date; for a run triggered by an Asset event the
+    event's `ds` (the demo feed's); else run_after (manual runs without a logical date)."""
     run = context["dag_run"]
+    for events in (context.get("triggering_asset_events") or {}).values():
+        if events and (events[-1].extra or {}).get("ds"):
+            return str(events[-1].extra["ds"])
     when = run.logical_date or run.run_after
     return when.strftime("%Y-%m-%d")
+
+
+def schedule_for(cfg: DatasetConfig) -> Any:
+    """The config's schedule; in demo mode (`AUGMENT_DEMO=1`) a demo dataset runs when `demo_feed`
+    lands its raw partition instead (unpausing it in the UI then works without hand-made data)."""
+    if os.environ.get("AUGMENT_DEMO") == "1":
+        from augment_jobs.demo import WRITERS, raw_asset
+
+        if cfg.dataset in WRITERS:
+            return raw_asset(cfg)
+    return cfg.schedule
 
 
 def check_conf(conf: dict[str, Any] | None) -> None:
@@ -78,6 +94,11 @@ def call_stage(fn: Callable[..., T], *args: Any, cfg: DatasetConfig, config_path
         raise AirflowFailException(line) from None
 
 
+def _schedule_text(cfg: DatasetConfig) -> str:
+    schedule = schedule_for(cfg)
+    return f"`{schedule}`" if isinstance(schedule, str | None) else f"when `demo_feed` lands `{schedule.uri}` (demo mode)"
+
+
 def doc_md(cfg: DatasetConfig, config_name: str) -> str:
     """The DAG's doc: what the config reads, does, checks and publishes, and where a failure is explained."""
     steps = "\n".join(f"- `{s.method}` {s.params or ''}" for s in cfg.augment)
@@ -89,7 +110,7 @@ def doc_md(cfg: DatasetConfig, config_name: str) -> str:
         f"- config: `{config_name}`, seed {cfg.seed}\n"
         f"- source: `{cfg.source.uri}` ({cfg.source.format})\n"
         f"- publish: `{cfg.publish_uri()}` ({cfg.publish.format}); emits Asset `{cfg.asset_uri()}`\n"
-        f"- schedule: `{cfg.schedule}`, catchup: {cfg.airflow.catchup}\n\n"
+        f"- schedule: {_schedule_text(cfg)}, catchup: {cfg.airflow.catchup}\n\n"
         f"**Methods**\n\n{steps}\n\n"
         f"**Gate**: {limits}{'; ' + quality if quality else ''}\n\n"
         "A failed task's first error line says what failed (value and limit), the config key to change and "
@@ -110,7 +131,7 @@ def build_dag(cfg: DatasetConfig, config_path: str) -> Any:
 
     @dag(
         dag_id=f"{DAG_PREFIX}{cfg.dataset}",
-        schedule=cfg.schedule,
+        schedule=schedule_for(cfg),
         start_date=datetime.fromisoformat(af.start_date).replace(tzinfo=UTC),
         catchup=af.catchup,
         max_active_runs=af.max_active_runs,

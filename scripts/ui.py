@@ -13,6 +13,7 @@ Exit codes: 0 stopped by Ctrl-C, 2 a port is taken, 1 a server failed to start.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -97,20 +98,14 @@ def stop(procs: dict[str, subprocess.Popen[bytes]], grace_s: float = 15.0) -> No
     """SIGTERM every process group, then SIGKILL what is still there after `grace_s`."""
     for proc in procs.values():
         if proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
     deadline = time.monotonic() + grace_s
     for proc in procs.values():
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pass
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)  # workers left behind by the group leader
-        except ProcessLookupError:
-            pass
 
 
 def healthy(url: str) -> bool:
