@@ -134,6 +134,7 @@ def _client() -> Any:
     quiet_libraries()
     import mlflow
 
+    quiet_libraries()  # mlflow sets its loggers up on import
     check_reachable()
     mlflow.set_tracking_uri(tracking_uri())
     return mlflow.MlflowClient(tracking_uri())

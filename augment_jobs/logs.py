@@ -41,6 +41,10 @@ def quiet_libraries(level: int = logging.WARNING) -> None:
     """Raise the level of noisy library loggers (before they are imported: GX logs while importing)."""
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(level)
+    # libraries that set levels on their own child loggers (GX does) would log past the parent's level
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if isinstance(logger, logging.Logger) and name.startswith(NOISY_LOGGERS) and logger.level < level:
+            logger.setLevel(level)
 
 
 def config_key(check: str) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,7 +30,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from augment_jobs.config import DatasetConfig, load_configs
 from augment_jobs.errors import AugmentError
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("augment.dag")  # a readable name in task logs (DAG modules get a mangled one)
 
 DAG_PREFIX = "augment__"
 ALLOWED_CONF_KEYS = ("force",)
@@ -83,8 +84,13 @@ def call_stage(fn: Callable[..., T], *args: Any, cfg: DatasetConfig, config_path
     from augment_jobs.logs import failure_line, quiet_libraries
 
     quiet_libraries()  # before the stage imports GX / SDV / MLflow, which log at import time
+    log.info("%s of %s for %s: starting (config %s)", fn.__name__, cfg.dataset, ds, Path(config_path).name)
+    t0 = time.perf_counter()
     try:
-        return fn(*args, **kwargs)
+        result = fn(*args, **kwargs)
+        log.info("%s of %s for %s: done in %.1f s: %s", fn.__name__, cfg.dataset, ds, time.perf_counter() - t0,
+                 result)
+        return result
     except AugmentError as e:
         line = failure_line(e, config=Path(config_path).name, dataset=cfg.dataset, ds=ds)
         if e.retryable:

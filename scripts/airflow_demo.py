@@ -192,7 +192,9 @@ def main(argv: list[str] | None = None) -> int:
                 line = f"{store}{sys.executable} {line[len('python '):]}"
             print(f"  {line}")
     print("\nOpen the UIs (Airflow with the scheduler, and MLflow, on these stores; Ctrl-C stops them):")
-    print(f"  cd {ROOT} && make ui")
+    env = " ".join(f"{k}={os.environ[k]}" for k in ("AIRFLOW_HOME", "AUGMENT_STORE", "MLFLOW_TRACKING_URI")
+                   if k in os.environ)
+    print(f"  cd {ROOT} && {env} make ui")
     print(f"  # Airflow {os.environ['AUGMENT_AIRFLOW_URL']} (login printed by make ui), "
           f"MLflow {os.environ['AUGMENT_MLFLOW_URL']}  (tracking store {tracking_uri()})")
     return 1 if failed else 0
