@@ -92,7 +92,9 @@ def call_stage(fn: Callable[..., T], *args: Any, cfg: DatasetConfig, config_path
                  result)
         return result
     except AugmentError as e:
-        line = failure_line(e, config=Path(config_path).name, dataset=cfg.dataset, ds=ds)
+        # `configs/<name>.yaml`: the path from the project folder, as an operator types it
+        config = str(Path(config_path).relative_to(Path(config_path).parent.parent))
+        line = failure_line(e, config=config, dataset=cfg.dataset, ds=ds)
         if e.retryable:
             log.warning("transient failure, Airflow will retry: %s", line)
             raise
