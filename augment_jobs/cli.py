@@ -192,6 +192,7 @@ def cmd_lineage(a: argparse.Namespace) -> int:
         print(f"note       {info['note']}")
     ml = info["mlflow"]
     print(f"mlflow     run {ml['run_id']} (experiment {ml['experiment_id']}) at {ml['tracking_uri']}")
+    _print_links(manifest["manifest_uri"])
     return 0
 
 
