@@ -77,8 +77,8 @@ def mlflow_ui_url() -> str | None:
 
 
 def airflow_ui_url() -> str | None:
-    """Base URL of the Airflow UI: `AUGMENT_AIRFLOW_URL`, else Airflow's own `[api] base_url`."""
-    url = os.environ.get("AUGMENT_AIRFLOW_URL") or os.environ.get("AIRFLOW__API__BASE_URL")
+    """Base URL of the Airflow UI as a browser reaches it (`AUGMENT_AIRFLOW_URL`; `make ui` sets it)."""
+    url = os.environ.get("AUGMENT_AIRFLOW_URL")
     return url.rstrip("/") if url else None
 
 
