@@ -38,6 +38,7 @@ def airflow_env() -> None:
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("AUGMENT_DEMO", "1")  # dags/demo_feed.py lands each day's raw data
+    os.environ.setdefault("TQDM_DISABLE", "1")  # SDV sampling progress bars are not for this console
     # where `make ui` serves the UIs: MLflow runs link to their Airflow run, the CLI prints run links
     os.environ.setdefault("AUGMENT_AIRFLOW_URL", f"http://127.0.0.1:{os.environ.get('AIRFLOW_UI_PORT', '8080')}")
     os.environ.setdefault("AUGMENT_MLFLOW_URL", f"http://127.0.0.1:{os.environ.get('MLFLOW_UI_PORT', '5000')}")
