@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo demo-cli test test-fast lint bench clean
+.PHONY: install demo demo-cli ui chromium test test-fast lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,21 @@ demo: install
 demo-cli: install
 	$(BIN)/augment demo
 
-## Lint, then the whole suite (unit, integration with moto / PostgreSQL / Redis, Airflow end to end).
-test: install
+## The Airflow UI (scheduler included) and an MLflow server on the demo's stores, on 127.0.0.1.
+## Ports: AIRFLOW_UI_PORT (8080), MLFLOW_UI_PORT (5000). Ctrl-C stops both.
+ui: install
+	$(BIN)/python scripts/ui.py
+
+## Headless Chromium for the browser test (Debian packages; skipped quietly where apt cannot install).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && \
+	   apt-get install -y -q chromium >/dev/null 2>&1)); } || \
+	  echo "chromium is not installed and could not be: the browser test (tests/ui) will be skipped"
+
+## Lint, then the whole suite (unit, integration with moto / PostgreSQL / Redis, Airflow end to end,
+## the UIs in headless Chromium).
+test: install chromium
 	$(BIN)/ruff check .
 	$(BIN)/pytest -m "not gpu" -p no:cacheprovider
 

@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from augment_jobs.errors import AugmentError
+from augment_jobs.errors import AugmentError, GateFailed
 
 if TYPE_CHECKING:
     from augment_jobs.contract import GateReport
@@ -52,7 +52,29 @@ def cmd_run(a: argparse.Namespace) -> int:
     print(f"latest    {result['latest']}")
     if result.get("mlflow_run_id"):
         print(f"mlflow    run {result['mlflow_run_id']}")
+    _print_links(result["manifest_uri"])
     return 0
+
+
+def _print_links(manifest_uri: str) -> None:
+    """The MLflow run's page (and the Airflow run it came from) when a UI URL is configured."""
+    from augment_jobs import lineage
+    from augment_jobs.store import store_for
+
+    try:
+        ml = store_for(manifest_uri).read_json(manifest_uri).get("mlflow") or {}
+    except FileNotFoundError:
+        return
+    link = lineage.run_link(ml.get("experiment_id"), ml.get("run_id"))
+    if link:
+        print(f"mlflow ui {link}")
+    if ml.get("run_id") and lineage.airflow_ui_url():
+        try:  # the Airflow run that produced the version is the MLflow run's source
+            source = lineage.run_source(ml["run_id"])
+        except Exception:  # a link is a convenience: never fail the command over it
+            source = None
+        if source and source.startswith(("http://", "https://")):
+            print(f"airflow   {source}")
 
 
 def cmd_versions(a: argparse.Namespace) -> int:
@@ -60,13 +82,32 @@ def cmd_versions(a: argparse.Namespace) -> int:
 
     uri = _dataset_uri(a.dataset_uri)
     latest = latest_version(uri)
-    manifests = committed_versions(uri)
-    if not manifests:
-        raise AugmentError(f"{uri}: no committed versions; check the URI (publish.uri of the config)")
-    for m in manifests:
+    rows: list[tuple[str, str]] = []
+    for m in committed_versions(uri):
         mark = "* latest" if m.version == latest else ""
-        print(f"{m.version:<22} {m.created_at:<26} rows={m.rows:<9} synthetic={m.synthetic_rows:<9} {mark}")
+        rows.append((m.version, f"{m.version:<22} {m.created_at:<26} rows={m.rows:<9} synthetic={m.synthetic_rows:<9} {mark}"))
+    for report in quarantined_reports(uri):
+        after = sum(c.after for c in report.counts.values())
+        rows.append((report.version, f"{report.version:<22} {'QUARANTINED (gate failed)':<26} rows={after:<9} "
+                                     f"failed: {', '.join(report.failed_checks) or '?'}   "
+                                     f"(augment show {a.dataset_uri} {report.version})"))
+    if not rows:
+        raise AugmentError(f"{uri}: no committed or quarantined versions; check the URI (publish.uri of the config)")
+    for _, line in sorted(rows, reverse=True):  # versions start with the logical date: newest first
+        print(line)
     return 0
+
+
+def quarantined_reports(uri: str) -> list[GateReport]:
+    """The gate reports of the versions kept under `quarantine/` (outputs that failed their gate)."""
+    from augment_jobs.store import join, store_for
+
+    out = []
+    for name in store_for(uri).list_dirs(join(uri, "quarantine")):
+        report = _quarantine_report(uri, name)
+        if report is not None:
+            out.append(report)
+    return out
 
 
 def cmd_show(a: argparse.Namespace) -> int:
@@ -87,6 +128,8 @@ def cmd_show(a: argparse.Namespace) -> int:
         print(json.dumps(report.to_json(), indent=2) if a.json else describe_quarantined(report))
         return 3
     print(json.dumps(manifest.to_json(), indent=2) if a.json else describe(manifest, latest))
+    if not a.json:
+        _print_links(manifest.manifest_uri)
     return 0
 
 
@@ -155,6 +198,7 @@ def cmd_lineage(a: argparse.Namespace) -> int:
         print(f"note       {info['note']}")
     ml = info["mlflow"]
     print(f"mlflow     run {ml['run_id']} (experiment {ml['experiment_id']}) at {ml['tracking_uri']}")
+    _print_links(manifest.manifest_uri)
     return 0
 
 
@@ -240,7 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.fn(args)
     except AugmentError as e:
-        _err(str(e))
+        from augment_jobs.logs import failure_line
+
+        _err(failure_line(e) if isinstance(e, GateFailed) else str(e))
         return e.exit_code
     except BrokenPipeError:  # output piped into `head`: not an error
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keep interpreter shutdown from writing again

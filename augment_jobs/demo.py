@@ -33,6 +33,15 @@ def demo_configs(folder: Path | None = None) -> list[Path]:
     return out
 
 
+def raw_asset(cfg: Any) -> Any:
+    """The Airflow Asset `demo_feed` announces when it lands a dataset's raw partition (the source
+    folder without the date)."""
+    from airflow.sdk import Asset
+
+    uri = cfg.source_uri("DS").split("DS")[0].rstrip("/")
+    return Asset(uri if "://" in uri else Path(uri).as_uri())
+
+
 def _writer(dataset: str) -> Callable[[str, str], None]:
     from augment_jobs.modality import resolve
 

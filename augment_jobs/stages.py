@@ -76,8 +76,18 @@ def _fault(point: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _timed(plan: RunPlan, stage: str, seconds: float) -> None:
-    store_for(plan.staging_uri).write_json(join(plan.staging_uri, "timings", f"{stage}.json"), {"seconds": seconds})
+def _timed(plan: RunPlan, stage: str, seconds: float, **extra: Any) -> None:
+    store_for(plan.staging_uri).write_json(
+        join(plan.staging_uri, "timings", f"{stage}.json"), {"seconds": seconds, **extra}
+    )
+
+
+def _started_at(plan: RunPlan) -> float | None:
+    """Wall-clock start of the run's snapshot (the MLflow run spans the refresh from there)."""
+    try:
+        return store_for(plan.staging_uri).read_json(join(plan.staging_uri, "timings", "snapshot.json")).get("started_at")
+    except FileNotFoundError:
+        return None
 
 
 def load_plan(run_uri: str) -> RunPlan:
@@ -102,7 +112,7 @@ def _done(plan: RunPlan) -> bool:
 # --- snapshot ------------------------------------------------------------------------------------
 def snapshot(config_path: str, ds: str, *, force: bool = False) -> dict[str, Any]:
     """List the source partition (keys + ETags/sizes), fix the version, write the run plan."""
-    t0 = time.perf_counter()
+    t0, started_at = time.perf_counter(), time.time()
     _check_date(ds)
     cfg = load_config(config_path)
     handler = handler_for(cfg.modality)
@@ -144,7 +154,7 @@ def snapshot(config_path: str, ds: str, *, force: bool = False) -> dict[str, Any
     with _run_lock(publish_uri, ds):
         # written even for a committed version, so every later stage finds its plan (and no-ops)
         store_for(run_uri).write_json(run_uri, plan.to_dict())
-        _timed(plan, "snapshot", time.perf_counter() - t0)
+        _timed(plan, "snapshot", time.perf_counter() - t0, started_at=started_at)
     return {
         "run_uri": run_uri, "version": version, "published": published and not force,
         "shards": list(range(len(plan.shards))), "publish_uri": publish_uri,
@@ -208,11 +218,15 @@ def gate(run_uri: str) -> str:
         store.write_bytes(report_uri, report.to_bytes())
         _timed(plan, "gate", time.perf_counter() - t0)
         if not report.passed:
+            metrics, started_at = _metrics(plan, shards, counts, checks), _started_at(plan)  # before staging moves
             where = _quarantine(plan)
             with contextlib.suppress(Exception):  # lineage of a failure must not hide the failure itself
                 from augment_jobs import lineage
 
-                lineage.log_failed_gate(plan.dataset, plan.version, plan.ds, report, _metrics(plan, shards, counts, checks))
+                lineage.log_failed_gate(
+                    plan.to_dict(), {**cfg.model_dump(mode="json"), "config_path": plan.config_path}, report.to_json(),
+                    metrics, quarantine_uri=where, started_at=started_at,
+                )
             raise GateFailed(
                 f"{plan.dataset} {plan.version}: quality gate failed: {report.summary}; "
                 f"nothing published, output quarantined at {where}",
@@ -274,7 +288,10 @@ def publish(run_uri: str) -> dict[str, Any]:
             notes=[n for s in shards for n in s.notes],
             rejected=[r for s in shards for r in s.rejected],
             gate=GateSummary(passed=True, summary=report.summary, checks=report.checks, report_uri=final_report_uri),
-            mlflow=lineage.ensure_run(plan.dataset, plan.version, plan.ds),
+            mlflow=lineage.run_ref(  # no run ids when the tracking server is down: lineage makes the run
+                plan.dataset, plan.version, plan.ds, started_at=_started_at(plan),
+                config={**cfg.model_dump(mode="json"), "config_path": plan.config_path},
+            ),
             manifest_uri=manifest_uri(plan.publish_uri, plan.version),
         )
         if not commit(store, plan.publish_uri, manifest):
@@ -337,42 +354,22 @@ def _published(plan: RunPlan, note: str = "already published") -> dict[str, Any]
 
 # --- lineage -------------------------------------------------------------------------------------
 def _metrics(plan: RunPlan, shards: list[ShardResult], counts: dict[str, dict[str, int]],
-             checks: list[CheckResult]) -> dict[str, float]:
+             checks: list[CheckResult]) -> dict[str, Any]:
+    """The run's metrics, named as docs/metrics.md says (`augment_jobs.lineage.run_metrics`)."""
+    from augment_jobs.lineage import run_metrics
+
     store = store_for(plan.staging_uri)
-    m: dict[str, float] = {
-        "rows_in": sum(c["before"] for c in counts.values()),
-        "rows_out": sum(c["after"] for c in counts.values()),
-        "rows_synthetic": sum(c["synthetic"] for c in counts.values()),
-    }
-    m["synthetic_share"] = m["rows_synthetic"] / m["rows_out"] if m["rows_out"] else 0.0
-    for cls, c in counts.items():
-        for k, v in c.items():
-            m[f"count.{_metric_key(cls)}.{k}"] = v
-    for s in shards:
-        for k, v in s.metrics.items():
-            key = k if len(shards) == 1 else f"shard{s.shard}.{k}"
-            m[_metric_key(key)] = v
+    timings: dict[str, float] = {}
+    for stage in ("snapshot", "gate", "publish"):
+        with contextlib.suppress(FileNotFoundError):
+            timings[stage] = store.read_json(join(plan.staging_uri, "timings", f"{stage}.json"))["seconds"]
+    if started := _started_at(plan):
+        timings["total"] = round(time.time() - started, 3)
     skipped: dict[str, int] = {}
     for s in shards:
         for reason, n in s.skipped.items():
             skipped[reason] = skipped.get(reason, 0) + n
-    m["skipped.total"] = sum(skipped.values())
-    m.update({f"skipped.{_metric_key(r)}": n for r, n in skipped.items()})
-    for c in checks:
-        if c.name == "similarity" and isinstance(c.observed, dict):
-            m.update({f"similarity.{_metric_key(k)}": v for k, v in c.observed.items()})
-        m[f"gate.{_metric_key(c.name)}"] = 1.0 if c.passed else 0.0
-    for stage in ("snapshot", "gate", "publish"):
-        with contextlib.suppress(FileNotFoundError):
-            m[f"seconds.{stage}"] = store.read_json(join(plan.staging_uri, "timings", f"{stage}.json"))["seconds"]
-    m["seconds.augment"] = sum(s.metrics.get("augment_seconds", 0.0) for s in shards)
-    if m["seconds.augment"]:
-        m["samples_per_s"] = m["rows_out"] / m["seconds.augment"]
-    return m
-
-
-def _metric_key(s: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_\-. /]", "_", str(s))
+    return run_metrics(counts, [s.metrics for s in shards], [c.to_dict() for c in checks], timings, skipped)
 
 
 def lineage(run_uri: str) -> str:
@@ -400,8 +397,12 @@ def lineage(run_uri: str) -> str:
             artifacts.append(str(p))
         artifacts += handler_for(cfg.modality).artifacts(cfg, plan, shards, tmp)
         metrics = _metrics(plan, shards, merge_counts(shards), report.checks)
-        ml.log_run(run_id, config=cfg.model_dump(mode="json"), manifest=manifest, report=report,
-                   metrics=metrics, artifacts=artifacts)
+        config = {**cfg.model_dump(mode="json"), "config_path": plan.config_path}
+        if run_id is None:  # the tracking server was down at publish time
+            run_id = ml.ensure_run(plan.dataset, plan.version, plan.ds, started_at=_started_at(plan),
+                                   config=config)["run_id"]
+        ml.log_run(run_id, config=config, manifest=manifest.to_json(), report=report.to_json(), metrics=metrics,
+                   artifacts=artifacts)
     _fault("lineage:before_cleanup")
     store.delete_prefix(plan.staging_uri)
     return run_id

@@ -15,7 +15,10 @@ imported inside the tasks.
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,7 +30,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from augment_jobs.config import DatasetConfig, load_configs
 from augment_jobs.errors import AugmentError
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("augment.dag")  # a readable name in task logs (DAG modules get a mangled one)
 
 DAG_PREFIX = "augment__"
 ALLOWED_CONF_KEYS = ("force",)
@@ -38,10 +41,25 @@ T = TypeVar("T")
 
 
 def logical_ds(context: dict[str, Any]) -> str:
-    """The run's partition key YYYY-MM-DD (manual runs without a logical date use run_after)."""
+    """The run's partition key YYYY-MM-DD: the logical date; for a run triggered by an Asset event the
+    event's `ds` (the demo feed's); else run_after (manual runs without a logical date)."""
     run = context["dag_run"]
+    for events in (context.get("triggering_asset_events") or {}).values():
+        if events and (events[-1].extra or {}).get("ds"):
+            return str(events[-1].extra["ds"])
     when = run.logical_date or run.run_after
     return when.strftime("%Y-%m-%d")
+
+
+def schedule_for(cfg: DatasetConfig) -> Any:
+    """The config's schedule; in demo mode (`AUGMENT_DEMO=1`) a demo dataset runs when `demo_feed`
+    lands its raw partition instead (unpausing it in the UI then works without hand-made data)."""
+    if os.environ.get("AUGMENT_DEMO") == "1":
+        from augment_jobs.demo import WRITERS, raw_asset
+
+        if cfg.dataset in WRITERS:
+            return raw_asset(cfg)
+    return cfg.schedule
 
 
 def check_conf(conf: dict[str, Any] | None) -> None:
@@ -53,33 +71,58 @@ def check_conf(conf: dict[str, Any] | None) -> None:
         )
 
 
-def call_stage(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+def call_stage(fn: Callable[..., T], *args: Any, cfg: DatasetConfig, config_path: str, ds: str | None = None,
+               **kwargs: Any) -> T:
     """Run one stage; a non-retryable AugmentError fails the task at once (no retries).
 
-    Transient errors (retryable AugmentError, e.g. a store timeout) and unexpected exceptions are
-    re-raised so Airflow retries them with exponential backoff.
+    The failure is logged as one line (what failed with its value and limit, the config key to
+    change, the command that shows more) and raised without its chained traceback: the traceback of
+    an expected failure only buries that line. Transient errors (retryable AugmentError, e.g. a store
+    timeout) and unexpected exceptions are re-raised as they are, so Airflow retries them with
+    exponential backoff and the traceback stays for the unexpected ones.
     """
+    from augment_jobs.logs import failure_line, quiet_libraries
+
+    quiet_libraries()  # before the stage imports GX / SDV / MLflow, which log at import time
+    log.info("%s of %s for %s: starting (config %s)", fn.__name__, cfg.dataset, ds, Path(config_path).name)
+    t0 = time.perf_counter()
     try:
-        return fn(*args, **kwargs)
+        result = fn(*args, **kwargs)
+        log.info("%s of %s for %s: done in %.1f s: %s", fn.__name__, cfg.dataset, ds, time.perf_counter() - t0,
+                 result)
+        return result
     except AugmentError as e:
-        line = f"{type(e).__name__} (exit code {e.exit_code}): {e}"
+        # `configs/<name>.yaml`: the path from the project folder, as an operator types it
+        config = str(Path(config_path).relative_to(Path(config_path).parent.parent))
+        line = failure_line(e, config=config, dataset=cfg.dataset, ds=ds)
         if e.retryable:
             log.warning("transient failure, Airflow will retry: %s", line)
             raise
-        log.error("not retryable, failing the task now: %s", line)
-        raise AirflowFailException(line) from e
+        log.error("%s", line)
+        raise AirflowFailException(line) from None
+
+
+def _schedule_text(cfg: DatasetConfig) -> str:
+    schedule = schedule_for(cfg)
+    return f"`{schedule}`" if isinstance(schedule, str | None) else f"when `demo_feed` lands `{schedule.uri}` (demo mode)"
 
 
 def doc_md(cfg: DatasetConfig, config_name: str) -> str:
+    """The DAG's doc: what the config reads, does, checks and publishes, and where a failure is explained."""
     steps = "\n".join(f"- `{s.method}` {s.params or ''}" for s in cfg.augment)
+    limits = ", ".join(f"`{k}`: {v}" for k, v in cfg.limits.model_dump(mode="json").items() if v is not None)
+    quality = ", ".join(f"`{k}`: {v}" for k, v in cfg.quality.model_dump(mode="json").items() if v not in (None, {}, []))
     return (
         f"### {cfg.dataset} ({cfg.modality})\n\n"
         f"{cfg.description or ''}\n\n"
-        f"- config: `{config_name}`\n"
+        f"- config: `{config_name}`, seed {cfg.seed}\n"
         f"- source: `{cfg.source.uri}` ({cfg.source.format})\n"
         f"- publish: `{cfg.publish_uri()}` ({cfg.publish.format}); emits Asset `{cfg.asset_uri()}`\n"
-        f"- schedule: `{cfg.schedule}`, catchup: {cfg.airflow.catchup}\n\n"
+        f"- schedule: {_schedule_text(cfg)}, catchup: {cfg.airflow.catchup}\n\n"
         f"**Methods**\n\n{steps}\n\n"
+        f"**Gate**: {limits}{'; ' + quality if quality else ''}\n\n"
+        "A failed task's first error line says what failed (value and limit), the config key to change and "
+        "the command that shows more (`augment show DATASET VERSION`); a failed gate quarantines the output.\n\n"
         f'Trigger conf: `{{"force": true}}` republishes even if the version exists; other keys are rejected.\n'
     )
 
@@ -96,13 +139,13 @@ def build_dag(cfg: DatasetConfig, config_path: str) -> Any:
 
     @dag(
         dag_id=f"{DAG_PREFIX}{cfg.dataset}",
-        schedule=cfg.schedule,
+        schedule=schedule_for(cfg),
         start_date=datetime.fromisoformat(af.start_date).replace(tzinfo=UTC),
         catchup=af.catchup,
         max_active_runs=af.max_active_runs,
         description=(cfg.description or f"augment {cfg.dataset}")[:200],
         doc_md=doc_md(cfg, Path(config_path).name),
-        tags=sorted({"augment", cfg.modality, *af.tags}),
+        tags=sorted({"augment", cfg.modality, cfg.dataset, *af.tags}),
         params={"force": Param(False, type="boolean", description="republish even if the version exists")},
         default_args={
             "retries": af.retries,
@@ -112,15 +155,16 @@ def build_dag(cfg: DatasetConfig, config_path: str) -> Any:
         },
     )
     def pipeline() -> None:
+        stage = functools.partial(call_stage, cfg=cfg, config_path=config_path)
+
         @task
         def snapshot(**context: Any) -> list[int]:
             """Returns the shard list (mapped over); run_uri etc. go to their own XCom keys."""
             check_conf(context["dag_run"].conf)
             from augment_jobs import stages
 
-            snap = call_stage(
-                stages.snapshot, config_path, logical_ds(context), force=bool(context["params"]["force"])
-            )
+            ds = logical_ds(context)
+            snap = stage(stages.snapshot, config_path, ds, ds=ds, force=bool(context["params"]["force"]))
             log.info(
                 "snapshot of %s: version %s, shards %s, already published: %s",
                 cfg.dataset,
@@ -133,22 +177,22 @@ def build_dag(cfg: DatasetConfig, config_path: str) -> Any:
             return list(snap["shards"])
 
         @task(**mapped_opts)
-        def augment(run_uri: str, shard: int) -> str:
+        def augment(run_uri: str, shard: int, **context: Any) -> str:
             from augment_jobs import stages
 
-            return call_stage(stages.augment, run_uri, shard)
+            return stage(stages.augment, run_uri, shard, ds=logical_ds(context))
 
         @task
-        def gate(run_uri: str, staged: list[str]) -> str:
+        def gate(run_uri: str, staged: list[str], **context: Any) -> str:
             from augment_jobs import stages
 
-            return call_stage(stages.gate, run_uri)
+            return stage(stages.gate, run_uri, ds=logical_ds(context))
 
         @task(outlets=[dataset_asset])
         def publish(run_uri: str, report_uri: str, **context: Any) -> dict[str, Any]:
             from augment_jobs import stages
 
-            result = call_stage(stages.publish, run_uri)
+            result = stage(stages.publish, run_uri, ds=logical_ds(context))
             context["outlet_events"][dataset_asset].extra = {
                 "dataset": cfg.dataset,
                 "version": result["version"],
@@ -159,10 +203,10 @@ def build_dag(cfg: DatasetConfig, config_path: str) -> Any:
             return result
 
         @task
-        def lineage(run_uri: str, published: dict[str, Any]) -> str:
+        def lineage(run_uri: str, published: dict[str, Any], **context: Any) -> str:
             from augment_jobs import stages
 
-            return call_stage(stages.lineage, run_uri)
+            return stage(stages.lineage, run_uri, ds=logical_ds(context))
 
         shards = snapshot()
         run_uri = shards["run_uri"]  # the XCom key pushed by snapshot; Airflow maps only over return values

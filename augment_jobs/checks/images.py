@@ -85,5 +85,5 @@ def corrupt_share(g: GateInput) -> list[CheckResult]:
     share = rejected / inputs if inputs else 0.0
     limit = cfg.source.max_corrupt_share
     return [CheckResult("image.corrupt_share", share <= limit,
-                        f"{rejected} of {inputs} inputs rejected ({share:.1%}; limit {limit:.1%}, source.max_corrupt_share)",
+                        f"{rejected} of {inputs} inputs rejected ({share:.1%}; limit {limit:.1%})",
                         observed=share)]

@@ -13,7 +13,7 @@ def synthetic_share(g: GateInput) -> list[CheckResult]:
     limit = g.cfg.limits.max_synthetic_ratio
     return [CheckResult(
         "synthetic_share", share <= limit + 1e-12,
-        f"{synthetic} of {after} published rows are synthetic ({share:.1%}; limit {limit:.0%}, limits.max_synthetic_ratio)",
+        f"{synthetic} of {after} published rows are synthetic ({share:.1%}; limit {limit:.0%})",
         round(share, 6),
     )]
 
@@ -36,7 +36,7 @@ def skipped_share(g: GateInput) -> list[CheckResult]:
     reason = f"; most: {worst[1]} × {worst[0]}" if worst else ""
     return [CheckResult(
         "skipped_share", share <= limit + 1e-12,
-        f"{skipped} of {before} source items not augmented ({share:.1%}; limit {limit:.0%}, limits.max_skipped_share){reason}",
+        f"{skipped} of {before} source items not augmented ({share:.1%}; limit {limit:.0%}){reason}",
         {"share": round(share, 6), "by_reason": g.skipped},
     )]
 

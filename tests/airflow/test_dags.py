@@ -200,6 +200,12 @@ def test_dag_test_publishes_emits_asset_event_and_fails_fast(tmp_platform: dict)
     assert strict["tasks"]["gate"] == ["failed", 1]
     assert strict["tasks"]["publish"][0] == "upstream_failed"
     assert "GateFailed (exit code 3)" in output
+    # one line: what failed with value and limit, the key to change, the next command; no chained traceback
+    line = next(ln for ln in output.splitlines() if "GateFailed (exit code 3)" in ln)
+    assert "synthetic_share" in line and "limit" in line and "change limits.max_synthetic_ratio in configs/" in line
+    assert "more: augment show tiny_strict " in line
+    assert "direct cause of the following exception" not in output
+    assert "Skipping registering function" not in output  # library INFO noise stays out
     assert not (store / "published" / "tiny_strict" / "_latest").exists()
     assert any((store / "published" / "tiny_strict" / "quarantine").iterdir())
 
