@@ -229,6 +229,8 @@ def _blur(x: torch.Tensor, ds: list[dict[str, Any]]) -> torch.Tensor:
     import torch.nn.functional as F
 
     n, _, hh, ww = x.shape
+    if min(hh, ww) < 2:  # a 1-pixel-wide image has no neighbourhood to blur (and reflect padding needs one)
+        return x
     # Each sample's kernel depends on its own sigma only; taps beyond its radius weigh exactly 0
     # (adding 0.0 is exact), so the result does not depend on which samples share the batch.
     radii = [max(1, min(math.ceil(3 * d["sigma"]), hh - 1, ww - 1)) for d in ds]

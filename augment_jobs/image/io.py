@@ -99,15 +99,33 @@ def decode(raw: RawSample, store: Store | None = None) -> Decoded:
     w, h = im.size
     if w * h > MAX_PIXELS or w <= 0 or h <= 0:
         raise Rejected(f"declared size {w}x{h} exceeds the {MAX_PIXELS} pixel limit; not decoded")
+    # Annotations are drawn on the image as displayed: an EXIF orientation is applied to the pixels
+    # (and the bytes re-encoded without it), so boxes and pixels agree for every reader.
+    orientation = _orientation(im)
+    if orientation in (5, 6, 7, 8):
+        w, h = h, w
     validate_boxes(raw, w, h)
     try:
         im.load()
+        if orientation != 1:
+            from PIL import ImageOps
+
+            im = ImageOps.exif_transpose(im)
         arr = to_rgb8(im)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise Rejected(f"corrupt or truncated image: {e}") from None
-    passthrough = raw.ext in ("jpg", "png") and im.mode in ("L", "RGB")
+    passthrough = raw.ext in ("jpg", "png") and im.mode in ("L", "RGB") and orientation == 1
     raw.data = data if passthrough else None  # keep only what is published as is
     return Decoded(raw, arr, passthrough)
+
+
+def _orientation(im: Any) -> int:
+    """The EXIF orientation tag (1 = as stored; 5-8 swap width and height)."""
+    try:
+        value = im.getexif().get(0x0112, 1)
+    except (OSError, SyntaxError, ValueError):  # a damaged EXIF block: show the pixels as stored
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 def to_rgb8(im: Any) -> np.ndarray:

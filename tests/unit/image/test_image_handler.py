@@ -248,3 +248,56 @@ def image_checks(cfg, plan, results, frame):
     """The checks the image modality registered, as the gate runs them."""
     g = GateInput(cfg, plan, results, frame)
     return [r for check in modality_spec("image").checks for r in check(g)]
+
+
+def _img(mode: str, size: tuple[int, int], fmt: str, **save: Any) -> bytes:
+    from PIL import Image
+
+    im = Image.new("RGB", size, (200, 60, 30)).convert(mode) if mode != "I;16" else Image.new("I;16", size, 40000)
+    buf = io.BytesIO()
+    im.save(buf, format=fmt, **save)
+    return buf.getvalue()
+
+
+def test_awkward_real_world_images_publish(tmp_path: Path) -> None:
+    """A 1x1 image, a 16-bit PNG, a CMYK JPEG, a palette PNG with transparency and an RGBA PNG all
+    decode and augment; none is rejected."""
+    from PIL import Image
+
+    palette = io.BytesIO()
+    Image.new("P", (32, 24), 3).save(palette, format="PNG", transparency=0)
+    data = {
+        "tiny.png": _img("RGB", (1, 1), "PNG"), "deep.png": _img("I;16", (40, 30), "PNG"),
+        "cmyk.jpg": _img("CMYK", (40, 30), "JPEG"), "pal.png": palette.getvalue(), "rgba.png": _img("RGBA", (40, 30), "PNG"),
+    }
+    items = [{"file": f, "label": "x", "boxes": [], "box_labels": []} for f in data]
+    cfg = image_cfg(write_source(tmp_path / "src", items, data), tmp_path, params={"copies_per_image": 1})
+    plan = make_plan(cfg, tmp_path)
+    results = run_all(cfg, plan)
+    assert not [r for res in results for r in res.rejected]
+    assert sum(res.counts["x"]["after"] for res in results) == 10
+
+
+def test_exif_rotated_jpeg_boxes_follow_the_displayed_image(tmp_path: Path) -> None:
+    from PIL import Image
+
+    arr = np.zeros((48, 64, 3), np.uint8)  # stored 64 wide, 48 high; displayed (orientation 6) 48 x 64
+    arr[:, :8] = 255  # a white band on the stored left edge: the displayed top edge after rotating
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="JPEG", exif=exif.tobytes(), quality=95)
+    box = [4.0, 40.0, 44.0, 60.0]  # only valid in the displayed frame (y2 = 60 > 48)
+    items = [{"file": "rot.jpg", "label": "x", "boxes": [box], "box_labels": ["b"]}]
+    cfg = image_cfg(write_source(tmp_path / "src", items, {"rot.jpg": buf.getvalue()}), tmp_path,
+                    params={"copies_per_image": 1, "ops": []})
+    plan = make_plan(cfg, tmp_path)
+    results = run_all(cfg, plan)
+    s = samples(plan, results)
+    original = next(p for p in s.values() if not json.loads(p["json"])["synthetic"])
+    rec = json.loads(original["json"])
+    im = Image.open(io.BytesIO(original["jpg"]))
+    assert im.size == (48, 64) and (rec["width"], rec["height"]) == (48, 64) and rec["boxes"] == [box]
+    assert not im.getexif().get(0x0112)  # published without the tag: every reader sees the same pixels
+    top = np.asarray(im.convert("L"))[:6].mean()
+    assert top > 200  # the band is on top, as displayed
