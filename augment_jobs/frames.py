@@ -32,10 +32,11 @@ PLATFORM_COLUMNS = ("_id", "_synthetic", "_source_ids", "_method", "_params")
 
 def frame_modality(
     name: str, *, requires: tuple[str, str], checks: tuple[Check, ...], hooks: FrameHooks,
-    demo_writers: dict[str, str], example: str,
+    demo_writers: dict[str, str], example: str, handler: str = "augment_jobs.frames:FrameHandler",
 ) -> ModalitySpec:
     """The ModalitySpec of a frame modality: read Parquet/CSV/JSONL, publish Parquet, run the shared
-    frame checks then `checks`; `requires` = (config key it needs, the one-line message when missing)."""
+    frame checks then `checks`; `requires` = (config key it needs, the one-line message when missing);
+    `handler` = "module:Class" of a `FrameHandler` subclass when the modality needs its own."""
     from augment_jobs.checks import FRAME
 
     key, message = requires
@@ -45,7 +46,7 @@ def frame_modality(
             raise ValueError(message)
 
     return ModalitySpec(
-        name=name, handler="augment_jobs.frames:FrameHandler", source_formats=("parquet", "csv", "jsonl"),
+        name=name, handler=handler, source_formats=("parquet", "csv", "jsonl"),
         publish_format="parquet", checks=(*FRAME, *checks), frame_hooks=hooks, validate_config=validate,
         demo_writers=demo_writers, example=example, probe="augment_jobs.frames:probe",
     )

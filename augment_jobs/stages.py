@@ -154,6 +154,9 @@ def snapshot(config_path: str, ds: str, *, force: bool = False) -> dict[str, Any
     with _run_lock(publish_uri, ds):
         # written even for a committed version, so every later stage finds its plan (and no-ops)
         store_for(run_uri).write_json(run_uri, plan.to_dict())
+        prepare = getattr(handler, "prepare_run", None)  # e.g. tabular at scale: pass 1 and the fit, once
+        if prepare is not None and (not published or force):
+            prepare(cfg, plan)
         _timed(plan, "snapshot", time.perf_counter() - t0, started_at=started_at)
     return {
         "run_uri": run_uri, "version": version, "published": published and not force,

@@ -21,4 +21,5 @@ register_modality(frame_modality(
         "transactions_copula": "augment_jobs.tabular.demo:write_transactions",
     },
     example="augment_jobs.tabular.demo:example",
+    handler="augment_jobs.tabular.scale:TabularHandler",  # streams large tables (tabular/scale.py)
 ))

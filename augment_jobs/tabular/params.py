@@ -40,6 +40,8 @@ class SdvParams(MethodParams):
     enforce_min_max_values: bool = True
     enforce_rounding: bool = True
     min_class_rows: int = Field(2, ge=2)  # a class needs this many real rows to fit its model
+    # fit each class's model on at most this many of its rows (a seeded sample); None: all of them
+    max_fit_rows: int | None = Field(None, ge=2)
 
 
 class GaussianCopulaParams(SdvParams):

@@ -32,50 +32,41 @@ TABLE = "data"
 @register("gaussian_copula", modality="tabular", params=GaussianCopulaParams)
 def gaussian_copula(df: pd.DataFrame, params: GaussianCopulaParams, ctx: AugmentContext) -> pd.DataFrame:
     """SDV GaussianCopulaSynthesizer per class: marginals plus a Gaussian copula of their correlations."""
-
-    def make(metadata: Any, n_rows: int) -> Any:
-        from sdv.single_table import GaussianCopulaSynthesizer
-
-        return GaussianCopulaSynthesizer(
-            metadata, enforce_min_max_values=params.enforce_min_max_values,
-            enforce_rounding=params.enforce_rounding, default_distribution=params.default_distribution,
-        )
-
-    return _run(df, params, ctx, "gaussian_copula", make)
+    return _run(df, params, ctx, "gaussian_copula", maker("gaussian_copula", params))
 
 
 @register("ctgan", modality="tabular", params=CtganParams, example={"epochs": 2, "batch_size": 50})
 def ctgan(df: pd.DataFrame, params: CtganParams, ctx: AugmentContext) -> pd.DataFrame:
     """SDV CTGANSynthesizer per class: a conditional GAN (CPU here; slow, keep epochs modest)."""
-
-    def make(metadata: Any, n_rows: int) -> Any:
-        from sdv.single_table import CTGANSynthesizer
-
-        return CTGANSynthesizer(
-            metadata, enforce_min_max_values=params.enforce_min_max_values,
-            enforce_rounding=params.enforce_rounding, epochs=params.epochs,
-            batch_size=_batch_size(params.batch_size, n_rows, params.pac), pac=params.pac,
-            embedding_dim=params.embedding_dim, verbose=False, enable_gpu=_gpu(),
-        )
-
-    return _run(df, params, ctx, "ctgan", make)
+    return _run(df, params, ctx, "ctgan", maker("ctgan", params))
 
 
 @register("tvae", modality="tabular", params=TvaeParams, example={"epochs": 2, "batch_size": 50})
 def tvae(df: pd.DataFrame, params: TvaeParams, ctx: AugmentContext) -> pd.DataFrame:
     """SDV TVAESynthesizer per class: a variational autoencoder for tables."""
+    return _run(df, params, ctx, "tvae", maker("tvae", params))
+
+
+def maker(method: str, params: Any) -> Any:
+    """`make(metadata, n_rows)` building the method's unfitted SDV synthesizer."""
 
     def make(metadata: Any, n_rows: int) -> Any:
-        from sdv.single_table import TVAESynthesizer
+        from sdv.single_table import CTGANSynthesizer, GaussianCopulaSynthesizer, TVAESynthesizer
 
+        common = {"enforce_min_max_values": params.enforce_min_max_values, "enforce_rounding": params.enforce_rounding}
+        if method == "gaussian_copula":
+            return GaussianCopulaSynthesizer(metadata, **common, default_distribution=params.default_distribution)
+        if method == "ctgan":
+            return CTGANSynthesizer(
+                metadata, **common, epochs=params.epochs, batch_size=_batch_size(params.batch_size, n_rows, params.pac),
+                pac=params.pac, embedding_dim=params.embedding_dim, verbose=False, enable_gpu=_gpu(),
+            )
         return TVAESynthesizer(
-            metadata, enforce_min_max_values=params.enforce_min_max_values,
-            enforce_rounding=params.enforce_rounding, epochs=params.epochs,
-            batch_size=_batch_size(params.batch_size, n_rows, 2), embedding_dim=params.embedding_dim,
-            verbose=False, enable_gpu=_gpu(),
+            metadata, **common, epochs=params.epochs, batch_size=_batch_size(params.batch_size, n_rows, 2),
+            embedding_dim=params.embedding_dim, verbose=False, enable_gpu=_gpu(),
         )
 
-    return _run(df, params, ctx, "tvae", make)
+    return make
 
 
 def _gpu() -> bool:
@@ -118,6 +109,9 @@ def _run(df: pd.DataFrame, params: SdvParams, ctx: AugmentContext, method: str, 
                 f"{method}: class {show(cls)} of column {cfg.label!r} has {len(rows)} rows; fitting its model needs "
                 f"{params.min_class_rows}+: add rows or leave the class out of sampling_strategy"
             )
+        if params.max_fit_rows and len(rows) > params.max_fit_rows:
+            rows = fit_sample(rows, params.max_fit_rows, ctx.rng(method, "fit_rows", str(cls)))
+            ctx.notes.append(f"{method}: class {show(cls)} fitted on {len(rows)} of its rows (params.max_fit_rows)")
         sample = _fit_sample(rows, n, cls, metadata, constraints, make, ctx, method)
         sample[cfg.label] = np.repeat(np.asarray([cls], dtype=object), len(sample))
         parts.append(sample)
@@ -129,6 +123,14 @@ def _run(df: pd.DataFrame, params: SdvParams, ctx: AugmentContext, method: str, 
     )
     ctx.metrics[f"{method}_rows_added"] = float(len(out))
     return append(df, out)
+
+
+def fit_sample(rows: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
+    """`n` of `rows`, drawn without replacement, kept in their source order."""
+    import numpy as np
+
+    keep = np.sort(rng.choice(len(rows), size=n, replace=False))
+    return rows.iloc[keep].reset_index(drop=True)
 
 
 def _plan(y: np.ndarray, params: SdvParams, ctx: AugmentContext, method: str) -> dict[Any, int]:
@@ -172,6 +174,16 @@ def _metadata(df: pd.DataFrame, features: list[str], cfg: DatasetConfig) -> Any:
 def _fit_sample(rows: pd.DataFrame, n: int, cls: Any, metadata: Any, constraints: list[Any], make: Any,
                 ctx: AugmentContext, method: str) -> pd.DataFrame:
     """Fit one synthesizer on a class's rows, seeded from (seed, ds, step, class); draw n rows."""
+    synth = fit_synthesizer(rows, cls, metadata, constraints, make, ctx, method)
+    sample = draw(synth, n, ctx.seed32(method, str(cls)))
+    if len(sample) != n:
+        ctx.notes.append(f"{method}: class {show(cls)}: SDV returned {len(sample)} of {n} rows requested")
+    return sample
+
+
+def fit_synthesizer(rows: pd.DataFrame, cls: Any, metadata: Any, constraints: list[Any], make: Any,
+                    ctx: AugmentContext, method: str) -> Any:
+    """One synthesizer fitted on a class's rows, seeded from (seed, ds, step, class), staged for MLflow."""
     import random
     import warnings
 
@@ -191,6 +203,16 @@ def _fit_sample(rows: pd.DataFrame, n: int, cls: Any, metadata: Any, constraints
         np.random.seed(seed)
         torch.manual_seed(seed)
         synth.fit({TABLE: rows})
+    _save(synth, ctx, f"synthesizer-{ctx.step}-{cls}.pkl")
+    return synth
+
+
+def draw(synth: Any, n: int, seed: int) -> pd.DataFrame:
+    """`n` rows from a fitted synthesizer, the draw fixed by `seed`."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         # sample() reseeds from SDV's fixed seed unless one is set; set ours so the draw depends on
         # the date and step too. (`_set_random_state` is private: pinned to sdv==2.0.0.)
         synth._set_random_state(seed)
@@ -201,9 +223,6 @@ def _fit_sample(rows: pd.DataFrame, n: int, cls: Any, metadata: Any, constraints
         finally:
             os.environ.pop("TQDM_DISABLE", None)
     sample = sample[TABLE] if isinstance(sample, dict) else sample
-    if len(sample) != n:
-        ctx.notes.append(f"{method}: class {show(cls)}: SDV returned {len(sample)} of {n} rows requested")
-    _save(synth, ctx, f"synthesizer-{ctx.step}-{cls}.pkl")
     return sample.reset_index(drop=True)
 
 

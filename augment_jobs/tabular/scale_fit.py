@@ -1,0 +1,329 @@
+"""Pass 1 and the fit of the streamed tabular path (`augment_jobs.tabular.scale`), run once at snapshot.
+
+Reads only the label (and id) columns of every part, then the rows a method learns from: whole
+oversampled classes for the SMOTE family, a seeded per-class sample of at most `max_fit_rows` rows
+for SDV. Stages the state, the learning rows, the neighbours or the fitted synthesizers.
+"""
+
+from __future__ import annotations
+
+import base64
+import pickle
+from typing import TYPE_CHECKING, Any
+
+from augment_jobs.errors import InputError
+from augment_jobs.tabular.scale import (
+    SDV_METHODS,
+    Part,
+    State,
+    _open,
+    class_key,
+    json_value,
+    rows_per_task,
+    save_arrays,
+    save_state,
+    state_uri,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
+
+    from augment_jobs.config import DatasetConfig
+    from augment_jobs.modality import RunPlan
+    from augment_jobs.registry import AugmentContext
+
+LEARN = "learn.parquet"
+
+
+def prepare(cfg: DatasetConfig, plan: RunPlan, parts: list[Part], schema: pa.Schema) -> None:
+    """Stage everything the augment tasks need (see the module docstring)."""
+    import math
+
+    import numpy as np
+
+    from augment_jobs.registry import AugmentContext, get_method
+    from augment_jobs.store import join
+
+    step = cfg.augment[0]
+    method = step.method
+    params = get_method(method).parse_params(step.params)
+    ctx = AugmentContext(cfg=cfg, ds=plan.ds, step=0, artifact_uri=join(plan.staging_uri, "artifacts"))
+    label = cfg.label
+    where = cfg.config_path or cfg.dataset
+    if label not in schema.names:
+        cols = ", ".join(n for n in schema.names if not n.startswith("_"))
+        raise InputError(f"{where}: label column {label!r} not found in the source; available columns: {cols}")
+    total = sum(p.rows for p in parts)
+    if total == 0:
+        raise InputError(f"{plan.source_uri}: the source partition has no rows; check the upstream export for {plan.ds}")
+
+    y = _column(parts, label)  # one array over the whole source, in source order
+    id_top = _check_ids(cfg, parts, schema)
+    valid = ~_is_null(y)
+    null_label = int(len(y) - valid.sum())
+    values, counts = np.unique(y[valid], return_counts=True) if valid.any() else (np.array([]), np.array([]))
+    if len(values) < 2:
+        from augment_jobs.tabular._common import show
+
+        only = f"only {show(values[0])}" if len(values) else "no values"
+        raise InputError(
+            f"{where}: label column {label!r} has {only}; oversampling needs 2+ classes: check the source "
+            f"partition or the label setting"
+        )
+    features = [n for n in schema.names if n not in (label, cfg.source.id_column)]
+    if not features:
+        raise InputError(f"{method}: no feature columns besides the label {label!r}; nothing to model")
+    y_counts = np.repeat(values, counts)  # the class sizes in the form class_targets takes
+    if method in SDV_METHODS:
+        if null_label:
+            raise InputError(f"{method}: label column {label!r} has {null_label} missing values; drop or fill them")
+        from augment_jobs.tabular.sdv_methods import _plan
+
+        targets = _plan(y_counts, params, ctx, method)
+    else:
+        from augment_jobs.sampling import class_targets
+
+        ctx.skip(f"row with a missing label {label!r}", null_label)
+        targets = class_targets(params.sampling_strategy, y_counts, method=method, label=label)
+    del y_counts
+    # Output order of the synthetic rows: by the label's text, so it does not depend on row order.
+    order = sorted(targets, key=str)
+    sizes = dict(zip(values.tolist(), counts.tolist(), strict=True))
+    classes = [{"key": class_key(c), "value": json_value(c), "count": int(sizes[c]), "synthetic": int(targets[c])}
+               for c in order]
+    rest = sorted((c for c in sizes if c not in targets), key=str)
+    classes += [{"key": class_key(c), "value": json_value(c), "count": int(sizes[c]), "synthetic": 0} for c in rest]
+    if not targets:
+        ctx.notes.append(f"{method}: sampling_strategy asks for no new rows")
+
+    state = State(
+        method=method, parts=[vars(p) for p in parts], schema=_output_schema(schema), n_real=total,
+        classes=classes, features=features, categorical=list(getattr(params, "categorical_features", [])),
+        k=0, dictionary=[], id_top=id_top, tasks=max(1, math.ceil(total / rows_per_task(cfg))),
+        rows_per_file=cfg.publish.rows_per_file, null_label=null_label,
+    )
+    if targets:
+        if method in SDV_METHODS:
+            _fit_sdv(cfg, plan, params, ctx, state, y, targets)
+        else:
+            _fit_smote(cfg, plan, params, ctx, state, y, targets, schema)
+    del y
+    from augment_jobs.tabular.scale_write import dictionary_columns
+
+    state.dictionary = dictionary_columns(cfg, state)
+    state.notes, state.skipped, state.metrics = ctx.notes, ctx.skipped, ctx.metrics
+    state.metrics["stream_tasks"] = float(state.tasks)
+    save_state(plan, state)
+
+
+def _column(parts: list[Part], name: str) -> np.ndarray:
+    """One column of every part as a numpy array (object for strings), in source order."""
+    import numpy as np
+    import pyarrow as pa
+
+    chunks = []
+    for p in parts:
+        if p.rows:
+            chunks.append(_open(p.uri).read(columns=[name]).column(0).combine_chunks())
+    if not chunks:
+        return np.array([])
+    arr = pa.concat_arrays([c.cast(chunks[0].type) for c in chunks]) if len(chunks) > 1 else chunks[0]
+    return arr.to_numpy(zero_copy_only=False)
+
+
+def _is_null(a: np.ndarray) -> np.ndarray:
+    import pandas as pd
+
+    return pd.isna(a)
+
+
+def _check_ids(cfg: DatasetConfig, parts: list[Part], schema: pa.Schema) -> int | None:
+    """Ids unique over the whole source (InputError naming a duplicate); the largest integer id."""
+    import numpy as np
+    import pyarrow as pa
+
+    col = cfg.source.id_column
+    if not col:
+        return None
+    if col not in schema.names:
+        raise InputError(f"{parts[0].uri}: id column {col!r} not found; columns: {schema.names}")
+    ids = _column(parts, col)
+    keys = ids.astype(str) if ids.dtype == object else ids
+    uniq, first, n = np.unique(keys, return_index=True, return_counts=True)
+    if (n > 1).any():
+        raise InputError(
+            f"{parts[0].uri.rsplit('/', 1)[0]}: id column {col!r} has duplicate value {str(uniq[n > 1][0])!r}; ids must be unique"
+        )
+    del first
+    if pa.types.is_integer(schema.field(col).type):
+        real = ids[~_is_null(ids)]
+        return int(real.max()) if len(real) else 0
+    return None
+
+
+def _output_schema(schema: pa.Schema) -> str:
+    import pyarrow as pa
+
+    out = pa.schema([
+        *schema, pa.field("_id", pa.string()), pa.field("_synthetic", pa.bool_()),
+        pa.field("_source_ids", pa.list_(pa.string())), pa.field("_method", pa.string()),
+        pa.field("_params", pa.string()),
+    ])
+    return base64.b64encode(out.serialize().to_pybytes()).decode()
+
+
+def gather(cfg: DatasetConfig, parts: list[Part], mask: np.ndarray, columns: list[str]) -> pa.Table:
+    """The rows where `mask` (over the whole source) is set, with `_id`, read row group by row group."""
+    import numpy as np
+    import pyarrow as pa
+
+    from augment_jobs.tabular.scale_write import real_ids
+
+    tables = []
+    if cfg.source.id_column and cfg.source.id_column not in columns:
+        columns = [*columns, cfg.source.id_column]  # the ids are made from it
+    for p in parts:
+        m = mask[p.offset:p.offset + p.rows]
+        if not m.any():
+            continue
+        f = _open(p.uri)
+        start = 0
+        for g in range(f.metadata.num_row_groups):
+            n = f.metadata.row_group(g).num_rows
+            sel = np.flatnonzero(m[start:start + n])
+            if len(sel):
+                t = f.read_row_group(g, columns=columns).take(pa.array(sel))
+                t = t.append_column("_id", real_ids(cfg, p, t, start + sel))
+                tables.append(t)
+            start += n
+    return pa.concat_tables(tables, promote_options="permissive")
+
+
+def _fit_smote(cfg: DatasetConfig, plan: RunPlan, params: Any, ctx: AugmentContext, state: State, y: np.ndarray,
+               targets: dict[Any, int], schema: pa.Schema) -> None:
+    """Learning rows = the oversampled classes (plus the smallest class for SMOTE-NC's scale);
+    same-class neighbours exactly as imbalanced-learn finds them."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    from sklearn.neighbors import NearestNeighbors
+
+    from augment_jobs.tabular.smote import NUMERIC_HINT, _adapt_k
+
+    method, label = state.method, cfg.label
+    categorical = state.categorical
+    for col in categorical:
+        if col not in state.features:
+            where = "is the label or id column" if col in schema.names else "is not a column of the data"
+            raise InputError(
+                f"{method}: categorical_features names {col!r}, which {where}; feature columns: {', '.join(state.features)}"
+            )
+    numeric = [c for c in state.features if c not in categorical]
+    if not numeric:
+        raise InputError(f"{method}: every feature is categorical; SMOTE-NC needs a numeric one: use gaussian_copula or ctgan")
+    for col in numeric:
+        t = schema.field(col).type
+        if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_null(t)):
+            hint = "add it to categorical_features" if categorical else NUMERIC_HINT.format(col=col)
+            raise InputError(f"{method}: column {col!r} is not numeric (type {t}); {hint}")
+    minority = min((c for c in state.classes), key=lambda c: (c["count"], c["key"]))
+    learn_classes = [c["value"] for c in state.classes if c["synthetic"]]
+    if categorical and minority["value"] not in learn_classes:
+        learn_classes.append(minority["value"])
+    mask = pd.Series(y).isin(learn_classes).to_numpy()
+    table = gather(cfg, [Part(**p) for p in state.parts], mask, [*state.features, label])
+    del mask
+    df = table.to_pandas()
+    # Entirely missing columns: nothing to interpolate; synthetic rows get them missing, as the real ones.
+    empty = [c for c in state.features if df[c].isna().all()]
+    if empty:
+        ctx.notes.append(f"{method}: column(s) {', '.join(map(repr, empty))} entirely missing: left out of the interpolation")
+    numeric = [c for c in numeric if c not in empty]
+    used = [c for c in state.features if c not in empty]
+    gaps = df[used].isna()
+    if gaps.to_numpy().any():
+        first = gaps.idxmax(axis=1)[gaps.any(axis=1)]  # each row counted once, under its first gap
+        for col, n in first.value_counts(sort=False).items():
+            ctx.skip(f"row with a missing value in {col!r} (params.missing: skip)", int(n))
+        keep = ~gaps.any(axis=1).to_numpy()
+        df, table = df[keep].reset_index(drop=True), table.filter(pa.array(keep))
+    y_learn = df[label].to_numpy()
+    k = params.k_neighbors
+    k = _adapt_k(y_learn, {c: n for c, n in targets.items()}, k, method, ctx)
+    state.k = k
+    X = df[numeric].to_numpy(np.float64)
+    scale = None
+    if categorical:
+        # SMOTE-NC (imbalanced-learn): one-hot categories scaled by half the median of the smallest
+        # class's numeric standard deviations, appended to the numeric features for the search.
+        small = X[np.asarray(df[label] == minority["value"])]
+        scale = float(np.median(np.sqrt(small.var(axis=0)))) / 2
+        ctx.metrics[f"{method}_median_std"] = scale * 2
+    arrays: dict[str, np.ndarray] = {}
+    for i, c in enumerate(state.classes):
+        if not c["synthetic"]:
+            continue
+        rows = np.flatnonzero(y_learn == c["value"])
+        Xc = X[rows]
+        if categorical:
+            onehot = [pd.get_dummies(df[col].iloc[rows].astype(str)).to_numpy(np.float64) * scale for col in categorical]
+            Xc = np.hstack([Xc, *onehot])
+        nn = NearestNeighbors(n_neighbors=k + 1).fit(Xc)
+        arrays[f"nns_{i}"] = nn.kneighbors(Xc, return_distance=False)[:, 1:].astype(np.int64)
+        arrays[f"rows_{i}"] = rows.astype(np.int64)
+        c["learn"] = len(rows)
+    state.features = used
+    state.metrics[f"{method}_learning_rows"] = float(len(df))
+    _write_table(state_uri(plan, LEARN), table.select([*used, label, "_id"]))
+    save_arrays(plan, "neighbours.npz", arrays)
+
+
+def _write_table(uri: str, table: pa.Table) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from augment_jobs.store import store_for
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    store_for(uri).write_bytes(uri, sink.getvalue().to_pybytes())
+
+
+def _fit_sdv(cfg: DatasetConfig, plan: RunPlan, params: Any, ctx: AugmentContext, state: State, y: np.ndarray,
+             targets: dict[Any, int]) -> None:
+    """One synthesizer per class with new rows, on all its rows or a seeded sample of `max_fit_rows`."""
+    import numpy as np
+
+    from augment_jobs.store import store_for
+    from augment_jobs.tabular._common import show
+    from augment_jobs.tabular.sdv_methods import _metadata, fit_synthesizer, maker
+
+    method, label = state.method, cfg.label
+    parts = [Part(**p) for p in state.parts]
+    make = maker(method, params)
+    metadata = None
+    for i, c in enumerate(state.classes):
+        if not c["synthetic"]:
+            continue
+        pos = np.flatnonzero(y == c["value"])
+        if len(pos) < params.min_class_rows:
+            raise InputError(
+                f"{method}: class {show(c['value'])} of column {label!r} has {len(pos)} rows; fitting its model needs "
+                f"{params.min_class_rows}+: add rows or leave the class out of sampling_strategy"
+            )
+        if params.max_fit_rows and len(pos) > params.max_fit_rows:
+            # the same rows the in-memory path picks: a draw over the class's rows in source order
+            pick = np.sort(ctx.rng(method, "fit_rows", str(c["value"])).choice(len(pos), size=params.max_fit_rows, replace=False))
+            pos = pos[pick]
+            ctx.notes.append(f"{method}: class {show(c['value'])} fitted on {len(pos)} of its rows (params.max_fit_rows)")
+        mask = np.zeros(len(y), dtype=bool)
+        mask[pos] = True
+        rows = gather(cfg, parts, mask, state.features).select(state.features).to_pandas()
+        del mask
+        if metadata is None:
+            metadata = _metadata(rows, state.features, cfg)
+        synth = fit_synthesizer(rows, c["value"], metadata, [], make, ctx, method)
+        uri = state_uri(plan, f"synthesizer-{i}.pkl")
+        store_for(uri).write_bytes(uri, pickle.dumps(synth))
+        c["learn"] = len(rows)

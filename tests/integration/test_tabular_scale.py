@@ -1,0 +1,197 @@
+"""Tabular at scale through the CLI on a real local store: the streamed path (several Parquet parts,
+mapped tasks) publishes the same bytes for any number of tasks, records parents as SMOTE does, and
+refuses bad partitions and unfittable plans with exit 2 and one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from augment_jobs.cli import main
+from augment_jobs.reader import open_dataset
+
+D1 = "2026-11-01"
+pytestmark = pytest.mark.integration
+
+
+def table(rows: int, seed: int = 0, minority: float = 0.05, categorical: bool = False) -> pa.Table:
+    """Floats, an int and a bool feature, an int label with a `minority` share of class 1."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(rows) < minority).astype(np.int64)
+    cols = {f"f{i}": rng.normal(size=rows) + 1.5 * y * (i % 2 == 0) for i in range(4)}
+    cols["count"] = rng.integers(0, 50, rows).astype(np.int32)
+    cols["flag"] = rng.random(rows) < 0.3
+    if categorical:
+        cols["region"] = rng.choice(["north", "south", "east"], rows)
+    cols["label"] = y
+    return pa.table(cols)
+
+
+def write_parts(store: Path, sizes: list[int], row_group: int = 700, **kw: object) -> Path:
+    folder = store / "raw" / "scale" / D1
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, n in enumerate(sizes):
+        pq.write_table(table(n, seed=i, **kw), folder / f"part-{i}.parquet", row_group_size=row_group)
+    return folder
+
+
+def config(tmp: Path, *, method: str = "smote", params: dict | None = None, **source: object) -> Path:
+    cfg = {
+        "dataset": "scale", "modality": "tabular", "seed": 3,
+        "source": {"uri": "{store}/raw/scale/{ds}/", "format": "parquet", **source},
+        "label": "label",
+        "augment": [{"method": method, "params": params or {"sampling_strategy": 0.25}}],
+        "limits": {"max_synthetic_ratio": 0.5},
+        "quality": {"suite": "expectations/scale.json"},
+        "publish": {"uri": f"{{store}}/published/scale-{tmp.name}", "rows_per_file": 1500},
+    }
+    (tmp / "configs").mkdir(parents=True, exist_ok=True)
+    (tmp / "expectations").mkdir(exist_ok=True)
+    (tmp / "expectations" / "scale.json").write_text(json.dumps({"name": "scale", "expectations": [
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "f0"}},
+        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "label", "value_set": [0, 1]}},
+    ]}))
+    path = tmp / "configs" / "scale.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def publish_dir(store: Path, tmp: Path) -> Path:
+    return store / "published" / f"scale-{tmp.name}"
+
+
+def file_digests(store: Path, tmp: Path) -> list[tuple[str, str]]:
+    m = open_dataset(str(publish_dir(store, tmp))).manifest
+    return [(f["path"], f["sha256"]) for f in m["files"]]
+
+
+def test_streamed_output_is_identical_for_any_task_count(store: Path, tmp_path: Path) -> None:
+    write_parts(store, [2500, 0, 1800, 3100])
+    digests = []
+    for n, per in enumerate((1000, 2000, 100_000)):
+        tmp = tmp_path / f"t{n}"
+        assert main(["run", str(config(tmp, rows_per_task=per)), "--date", D1]) == 0
+        digests.append(file_digests(store, tmp))
+        plan_shards = open_dataset(str(publish_dir(store, tmp))).manifest
+        assert plan_shards["rows"] > 7400
+    assert digests[0] == digests[1] == digests[2]
+    assert len(digests[0]) == 6  # 7400 real + 1 600-odd synthetic rows in files of 1500
+
+
+def test_streamed_smote_counts_types_and_parents(store: Path, tmp_path: Path) -> None:
+    write_parts(store, [2500, 1800, 3100])
+    assert main(["run", str(config(tmp_path, rows_per_task=2000)), "--date", D1]) == 0
+    ds = open_dataset(str(publish_dir(store, tmp_path)))
+    df, m = ds.to_pandas(), ds.manifest
+    src = pd.concat([table(n, seed=i).to_pandas() for i, n in enumerate([2500, 1800, 3100])], ignore_index=True)
+    n0, n1 = int((src["label"] == 0).sum()), int((src["label"] == 1).sum())
+    want = int(0.25 * n0) - n1
+    assert dict(m["counts"]["1"]) == {"before": n1, "after": n1 + want, "synthetic": want}
+    assert dict(m["counts"]["0"]) == {"before": n0, "after": n0, "synthetic": 0}
+    assert len(df) == m["rows"] == len(src) + want and df["_id"].is_unique
+    real, syn = df[~df["_synthetic"]], df[df["_synthetic"]]
+    # real rows untouched and first, in source order, with `<file>#<row>` ids
+    pd.testing.assert_frame_equal(real[src.columns].reset_index(drop=True), src, check_dtype=True)
+    assert real["_id"].iloc[2500] == "part-1.parquet#0"
+    schema = pq.read_schema(str(publish_dir(store, tmp_path) / "versions" / ds.version / "part-00000.parquet"))
+    assert schema.field("count").type == pa.int32() and schema.field("flag").type == pa.bool_()
+    # parents: two real minority rows; the synthetic row on the segment between them at `step`
+    by_id = real.set_index("_id")
+    for _, row in syn.sample(50, random_state=0).iterrows():
+        a, b = row["_source_ids"]
+        assert by_id.loc[a, "label"] == by_id.loc[b, "label"] == 1 and a != b
+        t = json.loads(row["_params"])["step"]
+        for col in ("f0", "f1"):
+            assert row[col] == pytest.approx(by_id.loc[a, col] + t * (by_id.loc[b, col] - by_id.loc[a, col]), abs=1e-5)
+    # SMOTE's neighbour semantics: every partner is among the base row's k=5 nearest same-class rows
+    from sklearn.neighbors import NearestNeighbors
+
+    minority = real[real["label"] == 1]
+    X = minority[["f0", "f1", "f2", "f3", "count", "flag"]].to_numpy(np.float64)
+    nn = NearestNeighbors(n_neighbors=6).fit(X).kneighbors(X, return_distance=False)[:, 1:]
+    pos = {k: i for i, k in enumerate(minority["_id"])}
+    for pair in syn["_source_ids"].head(200):
+        assert pos[pair[1]] in set(nn[pos[pair[0]]])
+    assert m["gate"]["passed"]
+
+
+def test_streamed_smotenc_and_integer_ids(store: Path, tmp_path: Path) -> None:
+    folder = write_parts(store, [1200, 1300], categorical=True)
+    for i, p in enumerate(sorted(folder.glob("*.parquet"))):
+        t = pq.read_table(p)
+        pq.write_table(t.append_column("row_id", pa.array(np.arange(len(t)) + 10_000 * i)), p)
+    cfg = config(tmp_path, method="smotenc", params={"sampling_strategy": 0.25, "categorical_features": ["region"]},
+                 rows_per_task=1000, id_column="row_id")
+    assert main(["run", str(cfg), "--date", D1]) == 0
+    df = open_dataset(str(publish_dir(store, tmp_path))).to_pandas()
+    syn = df[df["_synthetic"]]
+    assert set(syn["region"]) <= {"north", "south", "east"} and len(syn) > 0
+    assert df["row_id"].is_unique and syn["row_id"].min() == 10_000 + 1299 + 1
+    assert df.loc[~df["_synthetic"], "_id"].iloc[0] == "0"
+
+
+@pytest.mark.parametrize("bad", ["missing_column", "type_clash", "not_parquet"])
+def test_bad_partitions_exit_2_naming_the_files(store: Path, tmp_path: Path, bad: str,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    folder = write_parts(store, [1000, 1000])
+    second = folder / "part-1.parquet"
+    if bad == "missing_column":
+        pq.write_table(pq.read_table(second).drop_columns(["f2"]), second)
+    elif bad == "type_clash":
+        t = pq.read_table(second)
+        pq.write_table(t.set_column(t.column_names.index("count"), "count", pc_str(t.column("count"))), second)
+    else:
+        second.write_text("id,value\n1,2\n")
+    assert main(["run", str(config(tmp_path, rows_per_task=500)), "--date", D1]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    line = err[-1]
+    assert "part-1.parquet" in line
+    if bad != "not_parquet":
+        assert "part-0.parquet" in line and ("'f2'" in line or "'count'" in line)
+    else:
+        assert "not a readable parquet file" in line
+    assert not (publish_dir(store, tmp_path) / "versions").exists() or not any(
+        (publish_dir(store, tmp_path) / "versions").glob("*/_manifest.json"))
+
+
+def pc_str(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    import pyarrow.compute as pc
+
+    return pc.cast(col, pa.string())
+
+
+def test_copula_on_10m_rows_without_a_bound_fails_before_fitting(store: Path, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    folder = store / "raw" / "scale" / D1
+    folder.mkdir(parents=True)
+    n = 10_000_000
+    y = np.zeros(n, dtype=np.int8)
+    y[::50] = 1
+    zeros = np.zeros(n, dtype=np.float32)
+    pq.write_table(pa.table({**{f"f{i}": zeros for i in range(4)}, "label": y}), folder / "big.parquet",
+                   row_group_size=1_000_000)
+    cfg = config(tmp_path, method="gaussian_copula", params={"sampling_strategy": 0.25})
+    assert main(["run", str(cfg), "--date", D1]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "augment[0].params.max_fit_rows" in line and "10,000,000" in line
+
+
+def test_streamed_gaussian_copula_with_a_fit_bound(store: Path, tmp_path: Path) -> None:
+    write_parts(store, [1500, 1500])
+    params = {"sampling_strategy": 0.25, "max_fit_rows": 60}
+    digests = []
+    for n, per in enumerate((1000, 5000)):
+        tmp = tmp_path / f"t{n}"
+        assert main(["run", str(config(tmp, method="gaussian_copula", params=params, rows_per_task=per)),
+                     "--date", D1]) == 0
+        digests.append(file_digests(store, tmp))
+        m = open_dataset(str(publish_dir(store, tmp))).manifest
+        assert any("fitted on 60 of its rows" in note for note in m["notes"])
+    assert digests[0] == digests[1]
