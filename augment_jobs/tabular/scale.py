@@ -142,6 +142,8 @@ def stream_blocker(cfg: DatasetConfig, schema: pa.Schema | None = None) -> str |
         return f"{step.method} has no streamed path (use {', '.join(STREAMED)})"
     if cfg.constraints:
         return "constraints are configured"
+    if getattr(cfg, "split", None) is not None:  # a holdout must stay out of the learning rows
+        return "split is configured"
     params = get_method(step.method).parse_params(step.params)
     if getattr(params, "missing", "skip") != "skip":
         return "params.missing is impute_median"

@@ -1,0 +1,155 @@
+"""Tabular at scale (issue 10): `augment run` on the streamed path vs the bare library, side by side.
+
+    .venv/bin/python benchmarks/bench_tabular_scale.py                       # 1M, 5M, 20M smote + 1M smotenc
+    .venv/bin/python benchmarks/bench_tabular_scale.py --sizes 1000000       # one size
+    .venv/bin/python benchmarks/bench_tabular_scale.py --bare-max-rows 0     # platform side only
+
+Tables: `features` float columns (three of them categorical strings for smotenc), a binary
+`is_fraud` with a 2% minority, written in part files of 2M rows, 1M rows at a time (a 20M table
+never sits in memory). Every side runs in a fresh process, measured by wall time and peak RSS
+(os.wait4). The platform side is the real CLI with `source.rows_per_task: 1000000` (snapshot with
+pass 1 and the fit, augment mapped over the tasks in turn, gate, publish, MLflow lineage); the bare
+side is pyarrow + imbalanced-learn on the whole table, run only up to `--bare-max-rows`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_tabular import _child  # noqa: E402
+
+DS = "2026-01-01"
+PART_ROWS = 2_000_000
+CHUNK = 1_000_000
+CATEGORIES = ["a", "b", "c", "d", "e"]
+
+
+def make_table(folder: Path, rows: int, features: int = 20, categorical: int = 0, minority: float = 0.02) -> None:
+    """Part files of PART_ROWS rows, generated CHUNK rows at a time (seeded per chunk)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder.mkdir(parents=True, exist_ok=True)
+    writer, part = None, -1
+    for c, start in enumerate(range(0, rows, CHUNK)):
+        n = min(CHUNK, rows - start)
+        rng = np.random.default_rng([0, c])
+        y = (rng.random(n) < minority).astype(np.int64)
+        cols: dict[str, object] = {}
+        for i in range(features):
+            if i < categorical:
+                shift = (rng.random(n) < 0.3 * y).astype(np.int64)  # the minority leans to later categories
+                cols[f"c{i:02d}"] = np.asarray(CATEGORIES)[np.minimum(rng.integers(0, 4, n) + shift, 4)]
+            else:
+                cols[f"f{i:02d}"] = rng.normal(size=n) + 0.8 * y * (i % 3 == 0)
+        cols["is_fraud"] = y
+        t = pa.table(cols)
+        if start // PART_ROWS != part:
+            if writer is not None:
+                writer.close()
+            part = start // PART_ROWS
+            writer = pq.ParquetWriter(folder / f"part-{part:03d}.parquet", t.schema, compression="zstd")
+        writer.write_table(t, row_group_size=256 * 1024)
+    if writer is not None:
+        writer.close()
+
+
+def bare(method: str, src: str, out: str) -> None:
+    """What a data scientist would write: read the whole partition, fit_resample, write."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from imblearn.over_sampling import SMOTE, SMOTENC
+
+    df = pq.read_table(src).to_pandas()
+    X, y = df.drop(columns="is_fraud"), df["is_fraud"].to_numpy()
+    if method == "smotenc":
+        cats = [c for c in X.columns if c.startswith("c")]
+        sampler = SMOTENC(categorical_features=cats, sampling_strategy=0.25, random_state=0)
+        Xr, yr = sampler.fit_resample(X, y)
+        out_t = pa.Table.from_pandas(Xr.assign(is_fraud=yr), preserve_index=False)
+    else:
+        Xr, yr = SMOTE(sampling_strategy=0.25, random_state=0).fit_resample(X.to_numpy(), y)
+        out_t = pa.table({**{n: Xr[:, i] for i, n in enumerate(X.columns)}, "is_fraud": yr})
+    pq.write_table(out_t, out)
+
+
+def _config(tmp: Path, method: str, params: dict) -> Path:
+    (tmp / "configs").mkdir()
+    (tmp / "expectations").mkdir()
+    (tmp / "expectations" / "bench.json").write_text(json.dumps({"name": "bench", "expectations": [
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "f05"}},
+        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "is_fraud", "value_set": [0, 1]}},
+        {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "_id"}},
+    ]}))
+    cfg = tmp / "configs" / "bench.yaml"
+    cfg.write_text(json.dumps({
+        "dataset": "bench", "modality": "tabular", "seed": 1,
+        "source": {"uri": "{store}/raw/bench/{ds}/", "format": "parquet", "rows_per_task": 1_000_000},
+        "label": "is_fraud", "augment": [{"method": method, "params": params}],
+        "limits": {"max_synthetic_ratio": 0.5},
+        "quality": {"suite": "expectations/bench.json", "similarity": {"max_ks": 0.5, "max_tvd": 0.5}},
+        "publish": {"uri": "{store}/published/bench", "format": "parquet"},
+    }))
+    return cfg
+
+
+def measure(rows: int, method: str, bare_max_rows: int, categorical: int = 0) -> dict:
+    params: dict = {"sampling_strategy": 0.25, "k_neighbors": 5}
+    if method == "smotenc":
+        params["categorical_features"] = [f"c{i:02d}" for i in range(categorical)]
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as t:
+        tmp = Path(t)
+        raw = tmp / "store" / "raw" / "bench" / DS
+        make_table(raw, rows, categorical=categorical)
+        cfg = _config(tmp, method, params)
+        env = {**os.environ, "AUGMENT_STORE": str(tmp / "store"), "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}"}
+        # a platform's tracking store exists already: create the MLflow schema outside the timing
+        subprocess.run([sys.executable, "-c", "import mlflow; mlflow.MlflowClient("
+                        f"{env['MLFLOW_TRACKING_URI']!r}).search_experiments()"], check=True, capture_output=True)
+        out: dict = {"rows": rows, "method": method}
+        if rows <= bare_max_rows:
+            wall, rss, _ = _child([sys.executable, __file__, "--bare", method, str(raw), str(tmp / "bare.parquet")])
+            out["bare"] = {"wall_s": round(wall, 1), "peak_rss_mib": rss}
+            (tmp / "bare.parquet").unlink(missing_ok=True)
+        wall, rss, err = _child([sys.executable, "-m", "augment_jobs", "run", str(cfg), "--date", DS], env)
+        stages: dict[str, float] = {}
+        for name, sec in re.findall(r"\[\d/5\] (\w+) .*?\(([\d.]+)s\)", err):
+            stages[name] = round(stages.get(name, 0) + float(sec), 1)
+        out["augment"] = {"wall_s": round(wall, 1), "peak_rss_mib": rss, "stage_s": stages}
+        if "bare" in out:
+            out["wall_ratio"] = round(wall / out["bare"]["wall_s"], 2)
+        return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", type=int, nargs="*", default=[1_000_000, 5_000_000, 20_000_000])
+    ap.add_argument("--smotenc-rows", type=int, default=1_000_000, help="0: skip the smotenc case")
+    ap.add_argument("--bare-max-rows", type=int, default=5_000_000, help="largest table the bare side is run on")
+    ap.add_argument("--bare", nargs=3, metavar=("METHOD", "SRC", "OUT"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.bare:
+        bare(*args.bare)
+        return
+    results = [measure(n, "smote", args.bare_max_rows) for n in args.sizes]
+    if args.smotenc_rows:
+        results.append(measure(args.smotenc_rows, "smotenc", args.bare_max_rows, categorical=3))
+    print(f"{'method':<8} {'rows':>10} | {'bare s':>7} {'bare MiB':>8} | {'augment s':>9} {'augment MiB':>11} | ratio")
+    for r in results:
+        b = r.get("bare", {})
+        print(f"{r['method']:<8} {r['rows']:>10,} | {b.get('wall_s', '-'):>7} {b.get('peak_rss_mib', '-'):>8} | "
+              f"{r['augment']['wall_s']:>9} {r['augment']['peak_rss_mib']:>11} | {r.get('wall_ratio', '-')}")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
