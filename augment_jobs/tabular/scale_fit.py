@@ -40,8 +40,6 @@ def prepare(cfg: DatasetConfig, plan: RunPlan, parts: list[Part], schema: pa.Sch
     """Stage everything the augment tasks need (see the module docstring)."""
     import math
 
-    import numpy as np
-
     from augment_jobs.registry import AugmentContext, get_method
     from augment_jobs.store import join
 
@@ -58,11 +56,8 @@ def prepare(cfg: DatasetConfig, plan: RunPlan, parts: list[Part], schema: pa.Sch
     if total == 0:
         raise InputError(f"{plan.source_uri}: the source partition has no rows; check the upstream export for {plan.ds}")
 
-    y = _column(parts, label)  # one array over the whole source, in source order
+    values, counts, null_label = _label_counts(parts, label)
     id_top = _check_ids(cfg, parts, schema)
-    valid = ~_is_null(y)
-    null_label = int(len(y) - valid.sum())
-    values, counts = np.unique(y[valid], return_counts=True) if valid.any() else (np.array([]), np.array([]))
     if len(values) < 2:
         from augment_jobs.tabular._common import show
 
@@ -74,22 +69,21 @@ def prepare(cfg: DatasetConfig, plan: RunPlan, parts: list[Part], schema: pa.Sch
     features = [n for n in schema.names if n not in (label, cfg.source.id_column)]
     if not features:
         raise InputError(f"{method}: no feature columns besides the label {label!r}; nothing to model")
-    y_counts = np.repeat(values, counts)  # the class sizes in the form class_targets takes
     if method in SDV_METHODS:
         if null_label:
             raise InputError(f"{method}: label column {label!r} has {null_label} missing values; drop or fill them")
         from augment_jobs.tabular.sdv_methods import _plan
 
-        targets = _plan(y_counts, params, ctx, method)
+        targets = _by_class_sizes(values, counts, params.sampling_strategy, lambda y: _plan(y, params, ctx, method))
     else:
         from augment_jobs.sampling import class_targets
 
         ctx.skip(f"row with a missing label {label!r}", null_label)
-        targets = class_targets(params.sampling_strategy, y_counts, method=method, label=label)
-    del y_counts
+        targets = _by_class_sizes(values, counts, params.sampling_strategy, lambda y: class_targets(
+            params.sampling_strategy, y, method=method, label=label))
     # Output order of the synthetic rows: by the label's text, so it does not depend on row order.
     order = sorted(targets, key=str)
-    sizes = dict(zip(values.tolist(), counts.tolist(), strict=True))
+    sizes = dict(zip(values, counts, strict=True))
     classes = [{"key": class_key(c), "value": json_value(c), "count": int(sizes[c]), "synthetic": int(targets[c])}
                for c in order]
     rest = sorted((c for c in sizes if c not in targets), key=str)
@@ -105,10 +99,9 @@ def prepare(cfg: DatasetConfig, plan: RunPlan, parts: list[Part], schema: pa.Sch
     )
     if targets:
         if method in SDV_METHODS:
-            _fit_sdv(cfg, plan, params, ctx, state, y, targets)
+            _fit_sdv(cfg, plan, params, ctx, state, targets)
         else:
-            _fit_smote(cfg, plan, params, ctx, state, y, targets, schema)
-    del y
+            _fit_smote(cfg, plan, params, ctx, state, targets, schema)
     from augment_jobs.tabular.scale_write import dictionary_columns
 
     state.dictionary = dictionary_columns(cfg, state)
@@ -130,6 +123,69 @@ def _column(parts: list[Part], name: str) -> np.ndarray:
         return np.array([])
     arr = pa.concat_arrays([c.cast(chunks[0].type) for c in chunks]) if len(chunks) > 1 else chunks[0]
     return arr.to_numpy(zero_copy_only=False)
+
+
+def _label_counts(parts: list[Part], label: str) -> tuple[list[Any], list[int], int]:
+    """Class values (sorted), their row counts and the missing labels, one part at a time."""
+    import pyarrow.compute as pc
+
+    sizes: dict[Any, int] = {}
+    null = 0
+    for p in parts:
+        if not p.rows:
+            continue
+        col = _open(p.uri).read(columns=[label]).column(0)
+        null += col.null_count
+        for item in pc.value_counts(col.drop_null()).to_pylist():
+            sizes[item["values"]] = sizes.get(item["values"], 0) + item["counts"]
+    values = sorted(sizes)
+    return values, [sizes[v] for v in values], null
+
+
+def _by_class_sizes(values: list[Any], counts: list[int], strategy: Any, targets: Any) -> dict[Any, int]:
+    """`targets(y)` for a label array with these class sizes. imbalanced-learn's sampling logic
+    takes an array; int16 class codes keep it small (a {class: target} strategy names classes by
+    value, so it gets the values themselves)."""
+    import numpy as np
+
+    if isinstance(strategy, dict) or len(values) > 30_000:
+        return targets(np.repeat(np.array(values, dtype=object if isinstance(values[0], str) else None), counts))
+    out = targets(np.repeat(np.arange(len(values), dtype=np.int16), counts))
+    return {values[int(code)]: n for code, n in out.items()}
+
+
+def _select_classes(label: str, classes: list[Any]) -> Any:
+    """`select` for `gather`: the rows of these classes."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def select(col: pa.ChunkedArray) -> np.ndarray:
+        return pc.is_in(col, value_set=pa.array(classes).cast(col.type)).fill_null(False).to_numpy(zero_copy_only=False)
+
+    return select
+
+
+def _select_ranks(value: Any, ranks: np.ndarray) -> Any:
+    """`select` for `gather`: the rows of one class whose rank within the class (in source order)
+    is in sorted `ranks`; parts must come in order."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    seen = [0]
+
+    def select(col: pa.ChunkedArray) -> np.ndarray:
+        mine = pc.equal(col, pa.scalar(value).cast(col.type)).fill_null(False).to_numpy(zero_copy_only=False)
+        local = np.flatnonzero(mine)
+        r = seen[0] + np.arange(len(local))
+        seen[0] += len(local)
+        hit = np.searchsorted(ranks, r)
+        keep = local[(hit < len(ranks)) & (ranks[np.minimum(hit, len(ranks) - 1)] == r)]
+        out = np.zeros(len(col), dtype=bool)
+        out[keep] = True
+        return out
+
+    return select
 
 
 def _is_null(a: np.ndarray) -> np.ndarray:
@@ -173,8 +229,9 @@ def _output_schema(schema: pa.Schema) -> str:
     return base64.b64encode(out.serialize().to_pybytes()).decode()
 
 
-def gather(cfg: DatasetConfig, parts: list[Part], mask: np.ndarray, columns: list[str]) -> pa.Table:
-    """The rows where `mask` (over the whole source) is set, with `_id`, read row group by row group."""
+def gather(cfg: DatasetConfig, parts: list[Part], select: Any, columns: list[str]) -> pa.Table:
+    """The rows `select(label column of a part)` marks, with `_id`, read part by part, row group by
+    row group (only the label column of one part and the selected rows are ever in memory)."""
     import numpy as np
     import pyarrow as pa
 
@@ -184,10 +241,12 @@ def gather(cfg: DatasetConfig, parts: list[Part], mask: np.ndarray, columns: lis
     if cfg.source.id_column and cfg.source.id_column not in columns:
         columns = [*columns, cfg.source.id_column]  # the ids are made from it
     for p in parts:
-        m = mask[p.offset:p.offset + p.rows]
-        if not m.any():
+        if not p.rows:
             continue
         f = _open(p.uri)
+        m = select(f.read(columns=[cfg.label]).column(0))
+        if not m.any():
+            continue
         start = 0
         for g in range(f.metadata.num_row_groups):
             n = f.metadata.row_group(g).num_rows
@@ -200,7 +259,7 @@ def gather(cfg: DatasetConfig, parts: list[Part], mask: np.ndarray, columns: lis
     return pa.concat_tables(tables, promote_options="permissive")
 
 
-def _fit_smote(cfg: DatasetConfig, plan: RunPlan, params: Any, ctx: AugmentContext, state: State, y: np.ndarray,
+def _fit_smote(cfg: DatasetConfig, plan: RunPlan, params: Any, ctx: AugmentContext, state: State,
                targets: dict[Any, int], schema: pa.Schema) -> None:
     """Learning rows = the oversampled classes (plus the smallest class for SMOTE-NC's scale);
     same-class neighbours exactly as imbalanced-learn finds them."""
@@ -231,9 +290,7 @@ def _fit_smote(cfg: DatasetConfig, plan: RunPlan, params: Any, ctx: AugmentConte
     learn_classes = [c["value"] for c in state.classes if c["synthetic"]]
     if categorical and minority["value"] not in learn_classes:
         learn_classes.append(minority["value"])
-    mask = pd.Series(y).isin(learn_classes).to_numpy()
-    table = gather(cfg, [Part(**p) for p in state.parts], mask, [*state.features, label])
-    del mask
+    table = gather(cfg, [Part(**p) for p in state.parts], _select_classes(label, learn_classes), [*state.features, label])
     df = table.to_pandas()
     # Entirely missing columns: nothing to interpolate; synthetic rows get them missing, as the real ones.
     empty = [c for c in state.features if df[c].isna().all()]
@@ -290,7 +347,7 @@ def _write_table(uri: str, table: pa.Table) -> None:
     store_for(uri).write_bytes(uri, sink.getvalue().to_pybytes())
 
 
-def _fit_sdv(cfg: DatasetConfig, plan: RunPlan, params: Any, ctx: AugmentContext, state: State, y: np.ndarray,
+def _fit_sdv(cfg: DatasetConfig, plan: RunPlan, params: Any, ctx: AugmentContext, state: State,
              targets: dict[Any, int]) -> None:
     """One synthesizer per class with new rows, on all its rows or a seeded sample of `max_fit_rows`."""
     import numpy as np
@@ -306,21 +363,18 @@ def _fit_sdv(cfg: DatasetConfig, plan: RunPlan, params: Any, ctx: AugmentContext
     for i, c in enumerate(state.classes):
         if not c["synthetic"]:
             continue
-        pos = np.flatnonzero(y == c["value"])
-        if len(pos) < params.min_class_rows:
+        n = c["count"]
+        if n < params.min_class_rows:
             raise InputError(
-                f"{method}: class {show(c['value'])} of column {label!r} has {len(pos)} rows; fitting its model needs "
+                f"{method}: class {show(c['value'])} of column {label!r} has {n} rows; fitting its model needs "
                 f"{params.min_class_rows}+: add rows or leave the class out of sampling_strategy"
             )
-        if params.max_fit_rows and len(pos) > params.max_fit_rows:
+        ranks = np.arange(n)
+        if params.max_fit_rows and n > params.max_fit_rows:
             # the same rows the in-memory path picks: a draw over the class's rows in source order
-            pick = np.sort(ctx.rng(method, "fit_rows", str(c["value"])).choice(len(pos), size=params.max_fit_rows, replace=False))
-            pos = pos[pick]
-            ctx.notes.append(f"{method}: class {show(c['value'])} fitted on {len(pos)} of its rows (params.max_fit_rows)")
-        mask = np.zeros(len(y), dtype=bool)
-        mask[pos] = True
-        rows = gather(cfg, parts, mask, state.features).select(state.features).to_pandas()
-        del mask
+            ranks = np.sort(ctx.rng(method, "fit_rows", str(c["value"])).choice(n, size=params.max_fit_rows, replace=False))
+            ctx.notes.append(f"{method}: class {show(c['value'])} fitted on {len(ranks)} of its rows (params.max_fit_rows)")
+        rows = gather(cfg, parts, _select_ranks(c["value"], ranks), state.features).select(state.features).to_pandas()
         if metadata is None:
             metadata = _metadata(rows, state.features, cfg)
         synth = fit_synthesizer(rows, c["value"], metadata, [], make, ctx, method)

@@ -44,15 +44,7 @@ def real_rows(cfg: DatasetConfig, state: State, schema: pa.Schema, lo: int, hi: 
         a, b = max(lo, p.offset) - p.offset, min(hi, p.offset + p.rows) - p.offset
         if a >= b:
             continue
-        f = _open(p.uri)
-        start, groups, first = 0, [], None
-        for g in range(f.metadata.num_row_groups):
-            n = f.metadata.row_group(g).num_rows
-            if start < b and start + n > a:
-                groups.append(g)
-                first = start if first is None else first
-            start += n
-        t = f.read_row_groups(groups, columns=source.names).slice(a - first, b - a)
+        t = _read_rows(p, source.names, a, b)
         t = pa.table([_cast(t.column(fl.name), fl.type) for fl in source], schema=source)
         ids = real_ids(cfg, p, t, np.arange(a, b))
         n = b - a
@@ -60,6 +52,30 @@ def real_rows(cfg: DatasetConfig, state: State, schema: pa.Schema, lo: int, hi: 
                                      source_ids=pa.ListArray.from_arrays(pa.array(np.arange(n + 1, dtype=np.int32)), ids),
                                      params=pa.nulls(n, pa.string())))
     return pa.concat_tables(pieces) if pieces else schema.empty_table()
+
+
+def _read_rows(part: Part, columns: list[str], a: int, b: int) -> pa.Table:
+    """Rows [a, b) of one source file, decoded batch by batch from the row groups holding them (a
+    file written as one huge row group never sits in memory whole)."""
+    import pyarrow as pa
+
+    f = _open(part.uri)
+    start, groups, first = 0, [], None
+    for g in range(f.metadata.num_row_groups):
+        n = f.metadata.row_group(g).num_rows
+        if start < b and start + n > a:
+            groups.append(g)
+            first = start if first is None else first
+        start += n
+    pos, batches = first, []
+    for batch in f.iter_batches(batch_size=64 * 1024, row_groups=groups, columns=columns):
+        lo, hi = max(a, pos), min(b, pos + batch.num_rows)
+        if lo < hi:
+            batches.append(batch.slice(lo - pos, hi - lo))
+        pos += batch.num_rows
+        if pos >= b:
+            break
+    return pa.Table.from_batches(batches, schema=batches[0].schema)
 
 
 _PLATFORM = ("_id", "_synthetic", "_source_ids", "_method", "_params")
