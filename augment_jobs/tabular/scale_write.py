@@ -157,6 +157,7 @@ class Generator:
         """SMOTE draws as imbalanced-learn makes them: a uniform (row, neighbour) pair, a uniform step."""
         import numpy as np
         import pyarrow as pa
+        import pyarrow.compute as pc
 
         learn, arrays = self._learning()
         nns, rows = arrays[f"nns_{i}"], arrays[f"rows_{i}"]
@@ -184,11 +185,12 @@ class Generator:
             cols[name] = _cast(cats.take(pa.array(score.argmax(axis=1))), self.schema.field(name).type)
         label = self.cfg.label
         cols[label] = _cast(pa.repeat(pa.scalar(self.state.classes[i]["value"]), n), self.schema.field(label).type)
-        ids = learn["ids"]
-        pair = np.empty(2 * n, dtype=object)
-        pair[0::2], pair[1::2] = ids[gb], ids[gp]
-        src = pa.ListArray.from_arrays(pa.array(np.arange(0, 2 * n + 1, 2, dtype=np.int32)), pa.array(pair, pa.string()))
-        params = pa.array([f'{{"step": {s!r}}}' for s in np.round(steps, 6).tolist()], pa.string())
+        pair = np.empty(2 * n, dtype=np.int64)
+        pair[0::2], pair[1::2] = gb, gp
+        src = pa.ListArray.from_arrays(pa.array(np.arange(0, 2 * n + 1, 2, dtype=np.int32)), learn["ids"].take(pair))
+        # `{"step": t}` built by Arrow (shortest round-trip text of t rounded to 6 places), no Python string per row
+        text = pc.cast(pa.array(np.round(steps, 6)), pa.string())
+        params = pc.binary_join_element_wise('{"step": ', text, "}", "")
         return self._table(cols, n, src, params)
 
     def _sdv_block(self, i: int, blk: int, n: int) -> pa.Table:
@@ -260,7 +262,7 @@ class Generator:
                 codes[name] = pc.index_in(col, value_set=cats[name]).to_numpy(zero_copy_only=False)
                 cats[name] = _cast(cats[name], self.schema.field(name).type) if not pa.types.is_string(
                     self.schema.field(name).type) else cats[name]
-            ids = table.column("_id").to_numpy(zero_copy_only=False)
+            ids = table.column("_id").combine_chunks()
             self._learn = ({"X": X, "codes": codes, "cats": cats, "ids": ids}, load_arrays(self.plan, "neighbours.npz"))
         return self._learn
 
@@ -316,36 +318,29 @@ def augment_task(cfg: DatasetConfig, plan: RunPlan, state: State, shard: int) ->
     R = state.rows_per_file
     for j in state.files_of(shard):
         lo, hi = j * R, min((j + 1) * R, state.n_total)
-        pieces = []
-        if lo < state.n_real:
-            pieces.append(real_rows(cfg, state, schema, lo, min(hi, state.n_real)))
-        if hi > state.n_real:
-            pieces.append(gen.rows(max(lo, state.n_real) - state.n_real, hi - state.n_real))
-        table = pa.concat_tables(pieces) if len(pieces) > 1 else pieces[0]
         name = f"part-{j:06d}.parquet"
         uri = join(plan.data_uri, name)
         if store.local_path(uri):
             import os
 
             os.makedirs(os.path.dirname(store.local_path(uri)), exist_ok=True)
-        pq.write_table(table, store.arrow_path(uri), filesystem=fs, row_group_size=128 * 1024, compression="zstd",
-                       write_statistics=True, use_dictionary=state.dictionary)
-        result.files.append({"path": name, "rows": table.num_rows})
-        # counts, and the gate's sample: per-row draws fixed by the row's position in the output
-        cls = pc.index_in(table.column(cfg.label), value_set=keys).fill_null(len(state.classes)).to_numpy()
-        syn = table.column("_synthetic").to_numpy(zero_copy_only=False)
-        for is_syn in (False, True):
-            found = np.bincount(cls[syn == is_syn], minlength=len(state.classes) + 1)
-            for i, n in enumerate(found.tolist()):
-                if n:
-                    key = state.classes[i]["key"] if i < len(state.classes) else null_key
-                    acc = counts.setdefault(key, {"before": 0, "after": 0, "synthetic": 0})
-                    acc["after"] += n
-                    acc["synthetic" if is_syn else "before"] += n
-        u = _uniforms(cfg, plan, lo, hi)
-        keep = u < np.where(syn, p_syn[cls], p_real[cls])
-        if keep.any():
-            samples.append(table.drop_columns(["_source_ids"]).filter(pa.array(keep)))
+        # One row group at a time through one writer: the same bytes as writing the file's table
+        # with this row_group_size, with only one row group in memory.
+        with pq.ParquetWriter(store.arrow_path(uri), schema, filesystem=fs, compression="zstd",
+                              write_statistics=True, use_dictionary=state.dictionary) as writer:
+            for r0 in range(lo, hi, ROW_GROUP):
+                r1 = min(r0 + ROW_GROUP, hi)
+                table = _rows(cfg, state, schema, gen, r0, r1)
+                writer.write_table(table, row_group_size=ROW_GROUP)
+                _count(table, cfg, state, keys, null_key, counts)
+                # the gate's sample: per-row draws fixed by the row's position in the output
+                cls = pc.index_in(table.column(cfg.label), value_set=keys).fill_null(len(state.classes)).to_numpy()
+                syn = table.column("_synthetic").to_numpy(zero_copy_only=False)
+                keep = _uniforms(cfg, plan, r0, r1) < np.where(syn, p_syn[cls], p_real[cls])
+                if keep.any():
+                    samples.append(table.drop_columns(["_source_ids"]).filter(pa.array(keep)))
+                del table
+        result.files.append({"path": name, "rows": hi - lo})
     if samples:
         name = f"gate-sample-{shard:05d}.parquet"
         from augment_jobs.tabular.scale_fit import _write_table
@@ -360,6 +355,39 @@ def augment_task(cfg: DatasetConfig, plan: RunPlan, state: State, shard: int) ->
     result.metrics[f"step0_{state.method}_rows_added"] = float(sum(c["synthetic"] for c in counts.values()))
     result.metrics["write_seconds"] = round(time.perf_counter() - t0, 3)
     return result
+
+
+ROW_GROUP = 128 * 1024  # rows per Parquet row group, as the in-memory path writes them
+
+
+def _rows(cfg: DatasetConfig, state: State, schema: pa.Schema, gen: Generator, lo: int, hi: int) -> pa.Table:
+    """Output rows [lo, hi): real rows first, then synthetic ones."""
+    import pyarrow as pa
+
+    pieces = []
+    if lo < state.n_real:
+        pieces.append(real_rows(cfg, state, schema, lo, min(hi, state.n_real)))
+    if hi > state.n_real:
+        pieces.append(gen.rows(max(lo, state.n_real) - state.n_real, hi - state.n_real))
+    return pa.concat_tables(pieces) if len(pieces) > 1 else pieces[0]
+
+
+def _count(table: pa.Table, cfg: DatasetConfig, state: State, keys: pa.Array, null_key: str,
+           counts: dict[str, dict[str, int]]) -> None:
+    """Add a table's rows to the per-class {before, after, synthetic} counts."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    cls = pc.index_in(table.column(cfg.label), value_set=keys).fill_null(len(state.classes)).to_numpy()
+    syn = table.column("_synthetic").to_numpy(zero_copy_only=False)
+    for is_syn in (False, True):
+        found = np.bincount(cls[syn == is_syn], minlength=len(state.classes) + 1)
+        for i, n in enumerate(found.tolist()):
+            if n:
+                key = state.classes[i]["key"] if i < len(state.classes) else null_key
+                acc = counts.setdefault(key, {"before": 0, "after": 0, "synthetic": 0})
+                acc["after"] += n
+                acc["synthetic" if is_syn else "before"] += n
 
 
 def _uniforms(cfg: DatasetConfig, plan: RunPlan, lo: int, hi: int) -> np.ndarray:
