@@ -266,6 +266,8 @@ class TabularHandler(FrameHandler):
             pq.read_table(store.arrow_path(join(plan.staging_uri, STATE, s.extra["gate_sample"])), filesystem=fs).to_pandas()
             for s in shards if s.extra.get("gate_sample")
         ]
+        if not tables:
+            return state.arrow_schema().empty_table().drop_columns(["_source_ids"]).to_pandas()
         return pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
 
 

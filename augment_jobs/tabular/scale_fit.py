@@ -264,7 +264,6 @@ def _fit_smote(cfg: DatasetConfig, plan: RunPlan, params: Any, ctx: AugmentConte
     """Learning rows = the oversampled classes (plus the smallest class for SMOTE-NC's scale);
     same-class neighbours exactly as imbalanced-learn finds them."""
     import numpy as np
-    import pandas as pd
     import pyarrow as pa
     from sklearn.neighbors import NearestNeighbors
 
@@ -291,30 +290,37 @@ def _fit_smote(cfg: DatasetConfig, plan: RunPlan, params: Any, ctx: AugmentConte
     if categorical and minority["value"] not in learn_classes:
         learn_classes.append(minority["value"])
     table = gather(cfg, [Part(**p) for p in state.parts], _select_classes(label, learn_classes), [*state.features, label])
-    df = table.to_pandas()
+    # Arrow columns, no pandas frame: at 20M source rows the learning rows are 400k.
+    missing = {c: table.column(c).is_null(nan_is_null=True).to_numpy(zero_copy_only=False) for c in state.features}
     # Entirely missing columns: nothing to interpolate; synthetic rows get them missing, as the real ones.
-    empty = [c for c in state.features if df[c].isna().all()]
+    empty = [c for c in state.features if missing[c].all()]
     if empty:
         ctx.notes.append(f"{method}: column(s) {', '.join(map(repr, empty))} entirely missing: left out of the interpolation")
     numeric = [c for c in numeric if c not in empty]
     used = [c for c in state.features if c not in empty]
-    gaps = df[used].isna()
-    if gaps.to_numpy().any():
-        first = gaps.idxmax(axis=1)[gaps.any(axis=1)]  # each row counted once, under its first gap
-        for col, n in first.value_counts(sort=False).items():
-            ctx.skip(f"row with a missing value in {col!r} (params.missing: skip)", int(n))
-        keep = ~gaps.any(axis=1).to_numpy()
-        df, table = df[keep].reset_index(drop=True), table.filter(pa.array(keep))
-    y_learn = df[label].to_numpy()
+    first = np.full(table.num_rows, -1)
+    for j, col in enumerate(used):  # each row counted once, under its first gap
+        first[missing[col] & (first < 0)] = j
+    del missing
+    if (first >= 0).any():
+        for j, n in enumerate(np.bincount(first[first >= 0], minlength=len(used)).tolist()):
+            if n:
+                ctx.skip(f"row with a missing value in {used[j]!r} (params.missing: skip)", n)
+        table = table.filter(pa.array(first < 0))
+    table = table.select([*used, label, "_id"])
+    _write_table(state_uri(plan, LEARN), table)
+    y_learn = table.column(label).to_numpy()
     k = params.k_neighbors
     k = _adapt_k(y_learn, {c: n for c, n in targets.items()}, k, method, ctx)
     state.k = k
-    X = df[numeric].to_numpy(np.float64)
+    X = np.empty((table.num_rows, len(numeric)))
+    for j, col in enumerate(numeric):
+        X[:, j] = table.column(col).to_numpy()
     scale = None
     if categorical:
         # SMOTE-NC (imbalanced-learn): one-hot categories scaled by half the median of the smallest
         # class's numeric standard deviations, appended to the numeric features for the search.
-        small = X[np.asarray(df[label] == minority["value"])]
+        small = X[y_learn == minority["value"]]
         scale = float(np.median(np.sqrt(small.var(axis=0)))) / 2
         ctx.metrics[f"{method}_median_std"] = scale * 2
     arrays: dict[str, np.ndarray] = {}
@@ -322,29 +328,36 @@ def _fit_smote(cfg: DatasetConfig, plan: RunPlan, params: Any, ctx: AugmentConte
         if not c["synthetic"]:
             continue
         rows = np.flatnonzero(y_learn == c["value"])
-        Xc = X[rows]
+        Xc = X if len(rows) == len(X) else X[rows]
         if categorical:
-            onehot = [pd.get_dummies(df[col].iloc[rows].astype(str)).to_numpy(np.float64) * scale for col in categorical]
+            onehot = []
+            for col in categorical:
+                _, codes = np.unique(table.column(col).take(pa.array(rows)).to_numpy(zero_copy_only=False).astype(str),
+                                     return_inverse=True)
+                onehot.append(np.eye(codes.max() + 1)[codes] * scale)
             Xc = np.hstack([Xc, *onehot])
         nn = NearestNeighbors(n_neighbors=k + 1).fit(Xc)
         arrays[f"nns_{i}"] = nn.kneighbors(Xc, return_distance=False)[:, 1:].astype(np.int64)
         arrays[f"rows_{i}"] = rows.astype(np.int64)
         c["learn"] = len(rows)
+        del Xc, nn
     state.features = used
-    state.metrics[f"{method}_learning_rows"] = float(len(df))
-    _write_table(state_uri(plan, LEARN), table.select([*used, label, "_id"]))
+    state.metrics[f"{method}_learning_rows"] = float(table.num_rows)
     save_arrays(plan, "neighbours.npz", arrays)
 
 
 def _write_table(uri: str, table: pa.Table) -> None:
-    import pyarrow as pa
+    import os
+
     import pyarrow.parquet as pq
 
     from augment_jobs.store import store_for
 
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd")
-    store_for(uri).write_bytes(uri, sink.getvalue().to_pybytes())
+    store = store_for(uri)
+    if store.local_path(uri):
+        os.makedirs(os.path.dirname(store.local_path(uri)), exist_ok=True)
+    fs, _ = store.arrow_fs()
+    pq.write_table(table, store.arrow_path(uri), filesystem=fs, compression="zstd")
 
 
 def _fit_sdv(cfg: DatasetConfig, plan: RunPlan, params: Any, ctx: AugmentContext, state: State,
