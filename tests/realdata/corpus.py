@@ -133,17 +133,17 @@ def _paragraphs(text: str) -> list[str]:
 
 def sklearn_docs(out: Path) -> None:
     """scikit-learn's dataset descriptions, one paragraph a row: URLs, citations, reST markup,
-    integer ids; label: whether the paragraph is a reference."""
+    integer ids; label: the paragraph's reST form (field list, bullet list, directive or prose)."""
     from importlib import resources
 
     rows = []
     for f in sorted(resources.files("sklearn.datasets").joinpath("descr").iterdir(), key=lambda p: p.name):
         if not f.name.endswith(".rst"):
             continue
-        refs = False
         for para in _paragraphs(f.read_text(encoding="utf-8")):
-            refs = refs or para.lower().startswith(("references", ".. dropdown:: references", "|details-start|"))
-            rows.append({"para_id": len(rows) + 1, "source": f.name, "text": para, "kind": "reference" if refs else "body"})
+            kind = ("field" if para.startswith(":") else "list" if para.startswith(("-", "*", "|", "#."))
+                    else "directive" if para.startswith("..") else "prose")
+            rows.append({"para_id": len(rows) + 1, "source": f.name, "text": para, "kind": kind})
     (out / "docs.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
 
 
@@ -295,3 +295,70 @@ def build(store: Path, name: str, ds: str = DS) -> Path:
     """Write dataset `name`'s raw partition for `ds` into `store`; returns its config path."""
     CORPUS[name].build(raw_dir(store, name, ds))
     return config_path(name)
+
+
+def run_one(store: Path, name: str, ds: str = DS) -> dict[str, object]:
+    """Build and run one corpus dataset end to end (`augment_jobs.stages.run`); a summary row.
+
+    The store is `AUGMENT_STORE` (the caller sets it, and MLFLOW_TRACKING_URI). Failures are part
+    of the summary (`error`: the exception's type and first line), never raised.
+    """
+    import time
+
+    from augment_jobs.publish import latest_version
+    from augment_jobs.reader import open_dataset
+    from augment_jobs.stages import run
+
+    config = build(store, name, ds)
+    row: dict[str, object] = {"dataset": name, "modality": CORPUS[name].modality}
+    t = time.perf_counter()
+    try:
+        run(str(config), ds)
+    except Exception as e:  # the summary names any failure, whatever its type
+        row["error"] = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+    row["seconds"] = round(time.perf_counter() - t, 1)
+    published = store / "published" / name
+    row["published"] = "error" not in row and latest_version(str(published)) is not None
+    if row["published"]:
+        m = open_dataset(str(published)).manifest
+        row["rows"] = m["rows"]
+        row["synthetic"] = sum(c["synthetic"] for c in m["counts"].values())
+        row.update(gate_figures(m["gate"]))
+        row["skipped"] = skipped(m.get("notes", []))
+        row["quality"] = quality_of(m.get("mlflow") or {})
+    return row
+
+
+def skipped(notes: list[str]) -> int:
+    """Items the run left out, as its notes count them ("3 of 200 inputs rejected", "2 ... skipped")."""
+    import re
+
+    total = 0
+    for note in notes:
+        hit = re.search(r"(\d+) (?:of \d+ )?(?:\w+ ){0,3}(?:rejected|skipped)", note)
+        total += int(hit.group(1)) if hit else 0
+    return total
+
+
+def quality_of(mlflow_info: dict[str, object]) -> float | None:
+    """The SDV methods' quality score (`step<i>_quality.score`) from the version's MLflow run."""
+    import mlflow
+
+    run_id = mlflow_info.get("run_id")
+    if not run_id:
+        return None
+    metrics = mlflow.get_run(str(run_id)).data.metrics
+    scores = [v for k, v in metrics.items() if k.endswith("quality.score")]
+    return round(min(scores), 3) if scores else None
+
+
+def gate_figures(gate: dict[str, object]) -> dict[str, object]:
+    """Worst KS / TVD of the similarity check and the skipped-item count, from a gate report."""
+    out: dict[str, object] = {}
+    for check in gate.get("checks", []):  # type: ignore[union-attr]
+        observed = check.get("observed") or {}
+        if check["name"] == "similarity" and isinstance(observed, dict):
+            for kind in ("ks", "tvd"):
+                vals = [v for k, v in observed.items() if k.startswith(kind + ".")]
+                out[f"worst_{kind}"] = max(vals) if vals else None
+    return out
