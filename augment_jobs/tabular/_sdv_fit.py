@@ -40,6 +40,8 @@ MAX_MASSES = 4
 #: integral per point, so it is judged on fewer.
 FIT_SAMPLE = 500
 KDE_SAMPLE = 200
+#: Rows the chosen candidate is refitted on to check its draws (a beta fit on 100k rows takes seconds).
+CHECK_SAMPLE = 5000
 #: gaussian_kde samples by numerical inversion (seconds per thousand rows): a candidate only for
 #: classes up to this size, and only when no parametric candidate fits within KDE_ONLY_ABOVE.
 KDE_MAX_ROWS = 2000
@@ -205,7 +207,7 @@ def _draws_match(name: str, x: np.ndarray, ks: float) -> bool:
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            dist.fit(x)
+            dist.fit(_quantiles(x, CHECK_SAMPLE))
             draws = np.sort(np.asarray(dist.percent_point(grid), np.float64))
     except (ValueError, RuntimeError, FloatingPointError, ZeroDivisionError):
         return False

@@ -240,6 +240,34 @@ def test_bad_input_is_exit_0_or_one_line_exit_2(name: str, tmp_path: Path) -> No
     if name == "image_exif_rotate_90":
         assert proc.returncode == 0, lines  # the box is valid on the displayed image
         _assert_box_follows_display(tmp_path)
+    elif proc.returncode == 0 and name in KEPT_OR_COUNTED:
+        _assert_kept_or_counted(tmp_path, KEPT_OR_COUNTED[name])
+
+
+#: exit 0 cases: the odd item is published, or the manifest's notes count it as skipped
+KEPT_OR_COUNTED = {"image_1x1": "tiny.png", "image_16bit_png": "deep.png", "image_cmyk_jpeg": "cmyk.jpg",
+                   "text_empty_string": "t39", "text_emoji_rtl_url": "t38", "column_all_missing": "empty"}
+
+
+def _assert_kept_or_counted(tmp: Path, item: str) -> None:
+    from augment_jobs.reader import open_dataset
+
+    os.environ["AUGMENT_STORE"] = str(tmp / "store")
+    try:
+        ds = open_dataset(str(tmp / "store" / "published" / "bad"))
+        notes = " ".join(ds.manifest.get("notes", []))
+        if ds.manifest["format"] == "webdataset":
+            import webdataset
+
+            keys = {json.loads(s["json"])["source_key"] for s in webdataset.WebDataset(ds.files, shardshuffle=False,
+                                                                                          empty_check=False)}
+            assert item in keys or (item in notes and re.search(r"\d+ .*(rejected|skipped)", notes)), notes
+        else:
+            df = ds.to_pandas()
+            kept = item in df.columns if item == "empty" else item in set(df["_id"])
+            assert kept or re.search(r"\d+ .*(skipped|rejected)", notes), notes
+    finally:
+        os.environ.pop("AUGMENT_STORE", None)
 
 
 def _assert_box_follows_display(tmp: Path) -> None:
