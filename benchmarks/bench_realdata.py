@@ -43,7 +43,7 @@ def main() -> None:
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
         f = _cells(r)
-        status = "yes" if r["published"] else f"no: {r.get('error', '')}"
+        status = "yes" if r["published"] else "no: " + str(r.get("error", "")).split("; nothing published")[0]
         print(f"| {r['dataset']} | {r['modality']} | {f('rows')} | {f('synthetic')} | {f('seconds')} | {f('skipped')} | "
               f"{f('quality')} | {f('worst_ks')} | {f('worst_tvd')} | {status} |")
 
