@@ -61,6 +61,7 @@ class Similarity(Strict):
 
 class Quality(Strict):
     suite: str | None = None
+    min_score: float | None = Field(None, ge=0, le=1)  # SDMetrics quality score of SDV methods' output, per class
     similarity: Similarity = Similarity()
     value_bounds: dict[str, tuple[float | None, float | None]] = Field(default_factory=dict)
 

@@ -149,6 +149,8 @@ class GateReport(_Model):
     logical_date: str
     counts: dict[str, ClassCount] = Field(default_factory=dict)
     skipped: dict[str, int] = Field(default_factory=dict)
+    #: SDMetrics quality of SDV methods' output: {score, worst_class, worst_columns, by_class}; {} if none
+    quality: dict[str, Any] = Field(default_factory=dict)
     checks: list[CheckResult] = Field(default_factory=list)
 
     @classmethod
@@ -173,6 +175,8 @@ class Manifest(_Model):
     counts: dict[str, ClassCount] = Field(default_factory=dict)
     #: items published as real because a method could not use them, by reason ("<method>: <reason>")
     skipped: dict[str, int] = Field(default_factory=dict)
+    #: SDMetrics quality of SDV methods' output (as in the gate report); {} when no SDV method ran
+    quality: dict[str, Any] = Field(default_factory=dict)
     gate: GateSummary
     mlflow: MlflowRef = Field(default_factory=MlflowRef)
     fingerprint: str = ""

@@ -280,6 +280,8 @@ class FrameHandler(Handler):
             result.metrics[f"step{i}_{step.method}_rows_added"] = len(df) - n
             result.metrics.update({f"step{i}_{k}": v for k, v in ctx.metrics.items()})
             result.notes += [f"augment[{i}] {step.method}: {note}" for note in ctx.notes]
+            for cls, q in ctx.quality.items():
+                result.extra.setdefault("quality", {})[cls] = {**q, "method": step.method}
             for reason, n in ctx.skipped.items():
                 key = f"{step.method}: {reason}"
                 result.skipped[key] = result.skipped.get(key, 0) + n

@@ -213,6 +213,7 @@ def gate(run_uri: str) -> str:
         report = GateReport.build(
             checks=checks, summary=summarize(checks),
             dataset=plan.dataset, version=plan.version, logical_date=plan.ds, counts=counts, skipped=g.skipped,
+            quality=g.quality,
         )
         store = store_for(report_uri)
         store.write_bytes(report_uri, report.to_bytes())
@@ -284,6 +285,7 @@ def publish(run_uri: str) -> dict[str, Any]:
             seed=plan.seed, platform_version=plan.platform_version, modality=plan.modality,
             format=cfg.publish.format, source_uri=plan.source_uri, source=plan.source,
             files=files, rows=sum(f["rows"] for f in files), counts=merge_counts(shards), skipped=report.skipped,
+            quality=report.quality,
             steps=[s.model_dump(mode="json") for s in cfg.augment],
             notes=[n for s in shards for n in s.notes],
             rejected=[r for s in shards for r in s.rejected],

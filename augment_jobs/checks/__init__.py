@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from augment_jobs.contract import CheckResult
 
@@ -45,6 +45,23 @@ class GateInput:
             for reason, n in s.skipped.items():
                 out[reason] = out.get(reason, 0) + n
         return dict(sorted(out.items()))
+
+    @cached_property
+    def quality(self) -> dict[str, Any]:
+        """SDMetrics quality of SDV methods' output: `{score (worst class), worst_columns, by_class}`,
+        or {} when no method reported one (docs/gate.md)."""
+        by_class: dict[str, dict[str, Any]] = {}
+        for s in self.shards:
+            by_class.update(s.extra.get("quality", {}))
+        scored = {c: q for c, q in by_class.items() if q.get("score") is not None}
+        if not scored:
+            return {}
+        worst_cls = min(scored, key=lambda c: scored[c]["score"])
+        columns = sorted(((col, s, c) for c, q in scored.items() for col, s in q.get("worst_columns", [])),
+                         key=lambda t: t[1])[:3]
+        return {"score": scored[worst_cls]["score"], "worst_class": worst_cls,
+                "worst_columns": [{"column": col, "score": s, "class": c} for col, s, c in columns],
+                "by_class": dict(sorted(by_class.items()))}
 
     @cached_property
     def source(self) -> pd.DataFrame:
@@ -90,9 +107,9 @@ def _common() -> tuple[Check, ...]:
 
 
 def _frame() -> tuple[Check, ...]:
-    from augment_jobs.checks import missing, similarity
+    from augment_jobs.checks import missing, quality, similarity
 
-    return missing.missing_share, similarity.similarity
+    return missing.missing_share, similarity.similarity, quality.quality_score
 
 
 COMMON: tuple[Check, ...] = _common()
