@@ -123,6 +123,8 @@ img.fig{max-width:100%;height:auto;background:#fff;border:1px solid #d0d7de;bord
 .pair{background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:8px 12px;margin-bottom:8px}
 .pair .t{white-space:pre-wrap;margin:2px 0}.pair .k{font-size:12px;color:#59636e;width:56px;display:inline-block}
 del{background:#ffd7d5;color:#82071e;text-decoration:line-through}ins{background:#ccffd8;color:#055d20;text-decoration:none}
+.row{display:flex;gap:12px;align-items:flex-start;margin-top:12px;flex-wrap:wrap}.row>img{flex:0 0 auto;width:520px}
+.row>table{flex:1 1 300px;width:auto}
 .legend span{margin-right:14px}.key{display:inline-block;width:11px;height:11px;border-radius:2px;margin-right:4px;vertical-align:-1px}
 """.replace("PASS_", PASS).replace("FAIL_", FAIL).replace("REAL_", REAL).replace("SYNTH_", SYNTH)
 
@@ -257,16 +259,24 @@ def _efficacy(eff: dict[str, Any] | None) -> str:
     )
 
 
-def _privacy(priv: dict[str, Any] | None) -> str:
+def _privacy(priv: dict[str, Any] | None, checks: Sequence[tuple[str, bool, str]]) -> str:
     if not priv:
         return '<div class="card"><h3>Privacy</h3><p class="muted">Not measured.</p></div>'
     share = priv.get("close_share")
     s = priv.get("sampled", {})
-    colour = FAIL if priv.get("exact_copies") else PASS
+    verdicts = {name: ok for name, ok, _ in checks}
+
+    def colour(check: str) -> str:
+        # Red or green only where the gate judged the figure (quality.privacy limits set).
+        return {True: PASS, False: FAIL}.get(verdicts.get(check), "#1f2328")
+
+    copies = priv.get("exact_copies", 0)
     return (
         f'<div class="card"><h3>Privacy</h3>'
-        f'<div class="big" style="color:{colour}">{priv.get("exact_copies", 0):,} exact copies</div>'
-        f'<div>{"–" if share is None else f"{share:.1%}"} of synthetic rows closer to a train row than 95% '
+        f'<div><span class="big" style="color:{colour("privacy_exact_copies")}">{copies:,}</span> exact '
+        f'cop{"y" if copies == 1 else "ies"} of train rows</div>'
+        f'<div><span class="big" style="color:{colour("privacy_close_share")}">'
+        f'{"–" if share is None else f"{share:.1%}"}</span> of synthetic rows closer to a train row than 95% '
         f"of {_e(priv.get('baseline', 'baseline'))} rows (distance {_fmt(priv.get('close_threshold'))})</div>"
         f'<p class="muted">DCR of {s.get("synthetic", 0):,} of {s.get("synthetic_total", 0):,} synthetic rows'
         f' and {s.get("baseline", 0):,} baseline rows against {s.get("train", 0):,} train rows; index: '
@@ -305,8 +315,8 @@ def _per_class_privacy(priv: dict[str, Any] | None) -> str:
         for c, i in rows
     )
     return ("<table><tr><th>class</th><th class=num>synthetic rows</th><th class=num>exact copies</th>"
-            "<th class=num>close share</th><th class=num>median DCR synthetic</th>"
-            f"<th class=num>median DCR real unseen</th></tr>{body}</table>")
+            "<th class=num>close share</th><th class=num>median DCR, synthetic</th>"
+            f"<th class=num>median DCR, unseen real</th></tr>{body}</table>")
 
 
 # ---- tabular: distributions and correlations ---------------------------------------------------
@@ -387,7 +397,7 @@ def _distributions(ctx: ReportInput) -> str:
         out.append(f'<p class="muted">Not plotted ({len(left)} columns, the most similar; limit '
                    f'{ctx.max_columns}): ' + ", ".join(f"{_e(c)} ({diffs[c]:.2f})" for c in left) + "</p>")
     if hidden_classes:
-        out.append(f'<p class="muted">Classes not plotted (fewer synthetic rows): '
+        out.append('<p class="muted">Classes not plotted (fewer synthetic rows): '
                    + ", ".join(_e(c) for c, _, _ in hidden_classes) + "</p>")
     ncols = min(4, len(plotted))
     nrows = math.ceil(len(plotted) / ncols)
@@ -437,22 +447,26 @@ def _correlations(ctx: ReportInput, shown: list[tuple[str, pd.DataFrame, pd.Data
 def _images(samples: Sequence[ImageSample]) -> str:
     if not samples:
         return ""
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw, ImageFont
 
     figs = []
     for s in samples:
         img = s.image if isinstance(s.image, Image.Image) else Image.open(io.BytesIO(s.image))
         img = img.convert("RGB")
         draw = ImageDraw.Draw(img)
+        # Sized to the image so boxes and labels survive the thumbnail.
         width = max(2, round(max(img.size) / 150))
+        font = ImageFont.load_default(size=max(12, round(max(img.size) / 28)))
         for i, box in enumerate(s.boxes):
             draw.rectangle([float(v) for v in box], outline=(255, 40, 40), width=width)
             if i < len(s.box_labels):
                 x, y = float(box[0]), float(box[1])
                 text = str(s.box_labels[i])
-                left, top, right, bottom = draw.textbbox((x + 2, y + 1), text)
-                draw.rectangle([left - 2, top - 1, right + 2, bottom + 1], fill=(255, 40, 40))
-                draw.text((x + 2, y + 1), text, fill=(255, 255, 255))
+                left, top, right, bottom = draw.textbbox((x, y), text, font=font)
+                y = y - (bottom - top) - 6 if y - (bottom - top) - 6 >= 0 else y  # above the box when it fits
+                left, top, right, bottom = draw.textbbox((x + 3, y + 2), text, font=font)
+                draw.rectangle([x, y, right + 3, bottom + 3], fill=(255, 40, 40))
+                draw.text((x + 3, y + 2), text, fill=(255, 255, 255), font=font)
         img.thumbnail((320, 320))
         buf = io.BytesIO()
         img.save(buf, format="PNG")
@@ -524,9 +538,8 @@ def render_report(ctx: ReportInput) -> str:
         _checks(ctx),
         _counts(ctx),
         "<h2>Efficacy and privacy</h2>",
-        f'<div class="cards">{_efficacy(ctx.efficacy)}{_privacy(ctx.privacy)}</div>',
-        _dcr_plot(ctx.privacy),
-        _per_class_privacy(ctx.privacy),
+        f'<div class="cards">{_efficacy(ctx.efficacy)}{_privacy(ctx.privacy, ctx.checks)}</div>',
+        f'<div class="row">{_dcr_plot(ctx.privacy)}{_per_class_privacy(ctx.privacy)}</div>',
         _distributions(ctx),
         _images(ctx.images),
         _texts(ctx.text_pairs),
