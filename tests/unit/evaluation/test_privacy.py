@@ -89,6 +89,7 @@ def test_approximate_index_reports_agreement(cancer, monkeypatch):
     noisy = data.copy()
     noisy["mean_radius"] += 0.01
     out = privacy(data, noisy, None, label="target", max_query_rows=300)
+    assert _stable(out) == _stable(privacy(data, noisy, None, label="target", max_query_rows=300))
     assert "IndexIVFFlat" in out["index"] and "approximate DCRs matched exhaustive search" in out["index"]
     # 300 shared in proportion, but no class below 200 rows (or all it has).
     assert out["per_class"]["0"]["synthetic_sampled"] == 40
