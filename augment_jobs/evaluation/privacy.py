@@ -242,8 +242,10 @@ def privacy(
 
     `columns` default: the columns train and synthetic share, except platform columns ("_...")
     and the label (the label is the class; copies are counted within a class).
-    Returns {exact_copies, close_share, close_threshold, baseline, index, sampled, per_class,
-    dcr_synthetic_quantiles, dcr_baseline_quantiles, encoding, seconds}.
+    Returns {exact_copies, close_share, close_threshold, baseline ("holdout" or "train sample,
+    leave-one-out"), index (one line: library, index kind, measured agreement), sampled (row counts
+    and bounds), per_class, dcr_quantiles (every 5th percentile, synthetic and baseline), encoding,
+    seconds}. Everything but `seconds` is deterministic for the same input and seed.
     """
     t0 = time.perf_counter()
     if columns is None:
