@@ -151,6 +151,10 @@ class GateReport(_Model):
     skipped: dict[str, int] = Field(default_factory=dict)
     #: SDMetrics quality of SDV methods' output: {score, worst_class, worst_columns, by_class}; {} if none
     quality: dict[str, Any] = Field(default_factory=dict)
+    #: train-only vs train + synthetic on the holdout: {model, metric, baseline, augmented, uplift, ...}
+    efficacy: dict[str, Any] = Field(default_factory=dict)
+    #: distance to closest record: {exact_copies, close_share, close_threshold, baseline, index, ...}
+    privacy: dict[str, Any] = Field(default_factory=dict)
     checks: list[CheckResult] = Field(default_factory=list)
 
     @classmethod
@@ -177,6 +181,10 @@ class Manifest(_Model):
     skipped: dict[str, int] = Field(default_factory=dict)
     #: SDMetrics quality of SDV methods' output (as in the gate report); {} when no SDV method ran
     quality: dict[str, Any] = Field(default_factory=dict)
+    #: as in the gate report; {} when not measured
+    efficacy: dict[str, Any] = Field(default_factory=dict)
+    privacy: dict[str, Any] = Field(default_factory=dict)
+    report_uri: str | None = None  # versions/<version>/_report.html
     gate: GateSummary
     mlflow: MlflowRef = Field(default_factory=MlflowRef)
     fingerprint: str = ""

@@ -64,6 +64,47 @@ class GateInput:
                 "by_class": dict(sorted(by_class.items()))}
 
     @cached_property
+    def sides(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+        """(real train rows, synthetic rows, holdout rows or None without a split)."""
+        f = self.frame
+        synthetic = f["_synthetic"].to_numpy(bool)
+        if "_split" not in f.columns:
+            return f[~synthetic], f[synthetic], None
+        held = f["_split"].to_numpy() == "holdout"
+        return f[~synthetic & ~held], f[synthetic], f[held]
+
+    @cached_property
+    def efficacy(self) -> dict[str, Any]:
+        """Same model on train rows vs train + synthetic rows, scored on the holdout ({} if not asked)."""
+        conf = self.cfg.quality.efficacy
+        train, synthetic, holdout = self.sides
+        if conf is None or holdout is None or not self.cfg.label:
+            return {}
+        from augment_jobs.evaluation.efficacy import efficacy
+
+        return efficacy(train, synthetic, holdout, self.cfg.label, model=conf.model, metric=conf.metric,
+                        text_column=self.cfg.text_column)
+
+    @cached_property
+    def privacy(self) -> dict[str, Any]:
+        """Distance to closest record of synthetic rows vs the holdout's, and exact copies ({} if none)."""
+        train, synthetic, holdout = self.sides
+        if not len(synthetic) or not len(train):
+            return {}
+        from augment_jobs.evaluation.privacy import privacy
+        from augment_jobs.frames import feature_columns, hooks_for
+
+        hooks = hooks_for(self.cfg.modality)
+        columns = hooks.compare_columns(self.cfg, self.frame) if hooks.compare_columns else feature_columns(self.frame, self.cfg)
+        if not columns and self.cfg.text_column:
+            columns = [self.cfg.text_column]  # free text: exact copies only, as categories
+        if not columns:
+            return {}
+        result = privacy(train, synthetic, holdout, label=self.cfg.label, columns=columns, seed=self.cfg.seed)
+        result.pop("seconds", None)  # the only figure that varies run to run
+        return result
+
+    @cached_property
     def source(self) -> pd.DataFrame:
         """The real (not synthetic) rows of the output table."""
         return self.frame[~self.frame["_synthetic"].astype(bool)]
@@ -107,9 +148,10 @@ def _common() -> tuple[Check, ...]:
 
 
 def _frame() -> tuple[Check, ...]:
-    from augment_jobs.checks import missing, quality, similarity
+    from augment_jobs.checks import missing, quality, similarity, usefulness
 
-    return missing.missing_share, similarity.similarity, quality.quality_score
+    return (missing.missing_share, similarity.similarity, quality.quality_score, usefulness.efficacy,
+            usefulness.privacy)
 
 
 COMMON: tuple[Check, ...] = _common()
