@@ -54,7 +54,8 @@ def frame_modality(
 def report_parts(g: GateInput) -> dict[str, Any]:
     """The real (train) and synthetic rows the report plots, column by column and per class."""
     train, synthetic, _ = g.sides
-    return {"real": train, "synthetic": synthetic}
+    ids = [g.cfg.source.id_column] if g.cfg.source.id_column else []  # an identity is not a distribution
+    return {"real": train.drop(columns=ids, errors="ignore"), "synthetic": synthetic.drop(columns=ids, errors="ignore")}
 
 
 def hooks_for(modality: str) -> FrameHooks:

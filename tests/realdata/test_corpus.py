@@ -62,6 +62,7 @@ def test_frame_dataset_publishes_with_its_schema(name: str, store: Path) -> None
     ds = open_dataset(cfg.publish_uri())
     m = ds.manifest
     assert m["gate"]["passed"] and result["version"] == ds.version and ds.verify()
+    assert m.report_uri and Path(m.report_uri).is_file() and m.privacy  # every version has its report
 
     # schema fidelity: every source column keeps its name and Arrow type
     src = source_schema(store / "raw" / name / DS, cfg.source.format)
@@ -100,6 +101,7 @@ def test_image_dataset_publishes_and_boxes_follow_exif(name: str, store: Path) -
     ds = open_dataset(cfg.publish_uri())
     m = ds.manifest
     assert m["gate"]["passed"] and ds.verify()
+    assert m.report_uri and "<img" in Path(m.report_uri).read_text()  # the sample grid
     samples = list(webdataset.WebDataset(ds.files, shardshuffle=False, empty_check=False))
     assert len(samples) == m["rows"] and len({s["__key__"] for s in samples}) == len(samples)
     raw = [json.loads(line) for line in (store / "raw" / name / DS / "annotations.jsonl").read_text().splitlines()]
