@@ -4,6 +4,7 @@ under versions/<v>/, a manifest with sha256/bytes/rows per file, `_latest`), sma
 from __future__ import annotations
 
 import io
+import socket
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,12 @@ import pyarrow.parquet as pq
 from augment_jobs.image.io import TarShardWriter
 from augment_jobs.publish import LATEST, manifest_uri, version_uri
 from augment_jobs.store import dumps, join, store_for
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def manifest(uri: str, version: str, fmt: str, files: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
