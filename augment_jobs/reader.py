@@ -173,8 +173,8 @@ class PublishedDataset:
         if self.format == "parquet":
             from augment_jobs.streaming import ParquetChunks
 
-            names = self._parquet_names()
-            cols = None if columns is None else list(dict.fromkeys(["_id", *self._check_columns(columns, names)]))
+            cols = None if columns is None else \
+                list(dict.fromkeys(["_id", *self._check_columns(columns, self._parquet_names())]))
             chunks: Chunks = ParquetChunks(cols)
         elif self.format == "webdataset":
             from augment_jobs.image.torch_data import COLUMNS, WebDatasetChunks

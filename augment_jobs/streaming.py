@@ -430,17 +430,20 @@ def parquet_schema(store: Any, ref: FileRef) -> Any:
     import pyarrow.parquet as pq
 
     local = store.local_path(ref.uri)
-    if local is not None:
-        return pq.read_schema(local)
     bucket, _, key = ref.uri[len("s3://"):].partition("/")
 
     def tail(n: int) -> bytes:
         r = store._call(ref.uri, store.client.get_object, Bucket=bucket, Key=key, Range=f"bytes=-{n}")
         return r["Body"].read()
 
-    end = tail(min(ref.bytes, 1 << 16))
-    need = int.from_bytes(end[-8:-4], "little") + 8
-    if need > len(end):
-        end = tail(need)
+    try:
+        if local is not None:
+            return pq.read_schema(local)
+        end = tail(min(ref.bytes, 1 << 16))
+        need = int.from_bytes(end[-8:-4], "little") + 8
+        if need > len(end):
+            end = tail(need)
+    except FileNotFoundError:
+        raise CorruptFile(f"{ref.uri}: listed in the manifest but missing") from None
     # the footer alone, behind a magic number, is a file as far as reading the schema goes
     return pq.read_schema(pa.BufferReader(b"PAR1" + end[-need:]))
