@@ -100,19 +100,20 @@ class PublishedDataset:
     def iter_batches(self, batch_size: int = 65536, columns: list[str] | None = None, split: str | None = None,
                      real_only: bool = False) -> Iterator[Any]:
         """Stream the version in file order, sha256-checked as read: pyarrow RecordBatches of
-        `batch_size` rows (Parquet) or lists of `batch_size` sample dicts (WebDataset)."""
+        `batch_size` rows (Parquet) or lists of `batch_size` sample dicts (WebDataset). Files are
+        fetched and decoded `prefetch` at a time in background threads."""
         _check_batch_size(batch_size, allow_none=False)
-        cache = self._source().cache()
-        fetched = prefetched(process_store(self.uri), list(self.refs), list(range(len(self.refs))), self.prefetch,
-                             cache, "raise")
         if self.format == "parquet":
-            return self._parquet_batches(fetched, batch_size, columns, split, real_only)
-        if self.format == "webdataset":
-            return self._tar_batches(fetched, batch_size, columns, split, real_only)
-        raise AugmentError(f"{self.uri}: cannot stream format {self.format!r}; parquet and webdataset can be streamed")
+            decode, ops = self._parquet_decoder(batch_size, columns, split, real_only), _RecordBatches()
+        elif self.format == "webdataset":
+            decode, ops = self._tar_decoder(columns, split, real_only), _SampleLists()
+        else:
+            raise AugmentError(f"{self.uri}: cannot stream format {self.format!r}; parquet and webdataset can be streamed")
+        fetched = prefetched(process_store(self.uri), list(self.refs), list(range(len(self.refs))), self.prefetch,
+                             self._source().cache(), "raise", then=decode)
+        return rebatch((b for _, batches in fetched for b in batches), batch_size, ops)
 
-    def _parquet_batches(self, fetched: Iterator[Any], size: int, columns: list[str] | None, split: str | None,
-                         real_only: bool) -> Iterator[Any]:
+    def _parquet_decoder(self, size: int, columns: list[str] | None, split: str | None, real_only: bool) -> Any:
         import pyarrow as pa
         import pyarrow.compute as pc
         import pyarrow.parquet as pq
@@ -123,44 +124,41 @@ class PublishedDataset:
         filters = (["_synthetic"] if real_only else []) + (["_split"] if split is not None else [])
         read = None if columns is None else list(dict.fromkeys([*wanted, *filters]))
 
-        def batches() -> Iterator[Any]:
-            for _, data in fetched:
-                pf = pq.ParquetFile(pa.BufferReader(pa.py_buffer(data)))
-                for rb in pf.iter_batches(batch_size=size, columns=read):
-                    if filters:
-                        keep = None
-                        if real_only:
-                            keep = pc.invert(pc.fill_null(rb.column("_synthetic"), False))
-                        if split is not None:
-                            is_split = pc.fill_null(pc.equal(rb.column("_split"), split), False)
-                            keep = is_split if keep is None else pc.and_(keep, is_split)
-                        rb = rb.filter(keep)
-                    yield rb if read is None or read == wanted else rb.select(wanted)
+        def decode(_: int, data: bytearray) -> list[Any]:
+            out = []
+            for rb in pq.ParquetFile(pa.BufferReader(pa.py_buffer(data))).iter_batches(batch_size=size, columns=read):
+                if filters:
+                    keep = None
+                    if real_only:
+                        keep = pc.invert(pc.fill_null(rb.column("_synthetic"), False))
+                    if split is not None:
+                        is_split = pc.fill_null(pc.equal(rb.column("_split"), split), False)
+                        keep = is_split if keep is None else pc.and_(keep, is_split)
+                    rb = rb.filter(keep)
+                out.append(rb if read is None or read == wanted else rb.select(wanted))
+            return out
 
-        return rebatch(batches(), size, _RecordBatches())
+        return decode
 
-    def _tar_batches(self, fetched: Iterator[Any], size: int, columns: list[str] | None, split: str | None,
-                     real_only: bool) -> Iterator[list[dict[str, Any]]]:
+    def _tar_decoder(self, columns: list[str] | None, split: str | None, real_only: bool) -> Any:
         from augment_jobs.image.torch_data import COLUMNS, decode_sample, tar_samples
 
         cols = tuple(self._check_columns(columns, list(COLUMNS)))
         need = tuple(dict.fromkeys([*cols, *(["json"] if real_only or split is not None else [])]))
 
-        def samples() -> Iterator[list[dict[str, Any]]]:
-            for i, data in fetched:
-                out = []
-                for key, parts in tar_samples(data, self.refs[i].uri):
-                    s = decode_sample(key, parts, need)
-                    meta = s.get("json") or {}
-                    if split is not None and "split" not in meta:
-                        raise AugmentError(f"{self.uri} version {self.version}: samples carry no split; "
-                                           "read without split=")
-                    if (real_only and meta.get("synthetic")) or (split is not None and meta["split"] != split):
-                        continue
-                    out.append({k: s[k] for k in cols})
-                yield out
+        def decode(k: int, data: bytearray) -> list[list[dict[str, Any]]]:
+            out = []
+            for key, parts in tar_samples(data, self.refs[k].uri):
+                s = decode_sample(key, parts, need)
+                meta = s.get("json") or {}
+                if split is not None and "split" not in meta:
+                    raise AugmentError(f"{self.uri} version {self.version}: samples carry no split; read without split=")
+                if (real_only and meta.get("synthetic")) or (split is not None and meta["split"] != split):
+                    continue
+                out.append({c: s[c] for c in cols})
+            return [out]
 
-        return rebatch(samples(), size, _SampleLists())
+        return decode
 
     def torch(self, batch_size: int | None = None, shuffle: bool = False, seed: int = 0, drop_last: bool = False,
               columns: list[str] | None = None, on_corrupt: str = "raise") -> Any:

@@ -29,7 +29,7 @@ import hashlib
 import os
 import uuid
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -271,19 +271,25 @@ def _read_hashed(f: Any, ref: FileRef, where: str) -> bytearray:
 
 
 def prefetched(store: Any, refs: list[FileRef], order: list[int], prefetch: int, cache: Cache | None,
-               on_corrupt: str) -> Iterator[tuple[int, bytearray | None]]:
+               on_corrupt: str, then: Callable[[int, bytearray], Any] | None = None) -> Iterator[tuple[int, Any]]:
     """(file index, verified bytes) for each file in `order`, up to `prefetch` files fetched ahead in
-    threads. A corrupt file raises, or with on_corrupt='skip' yields None (and warns naming it)."""
+    threads; with `then`, (file index, then(position in order, bytes)), `then` running in the thread
+    too (decoding in pyarrow and PIL releases the GIL, so it overlaps the consumer). A corrupt file
+    raises, or with on_corrupt='skip' gives None (and warns naming it)."""
     if not order:
         return
+
+    def job(k: int) -> Any:
+        data = read_verified(store, refs[order[k]], cache)
+        return data if then is None else then(k, data)
+
     pool = ThreadPoolExecutor(max_workers=max(1, prefetch), thread_name_prefix="augment-fetch")
     pending: list[tuple[int, Future]] = []
     nxt = 0
     try:
         while nxt < len(order) or pending:
             while nxt < len(order) and len(pending) < max(1, prefetch):
-                i = order[nxt]
-                pending.append((i, pool.submit(read_verified, store, refs[i], cache)))
+                pending.append((order[nxt], pool.submit(job, nxt)))
                 nxt += 1
             i, fut = pending.pop(0)
             try:
@@ -317,16 +323,25 @@ def segments(ids: np.ndarray, pad: np.ndarray, offsets: np.ndarray) -> list[Segm
     return out
 
 
-def stream_segments(store: Any, refs: list[FileRef], segs: list[Segment], prefetch: int, cache: Cache | None,
-                    on_corrupt: str) -> Iterator[tuple[Segment, bytearray | None]]:
-    """Each segment with its file's verified bytes (a file read once per run of segments)."""
-    order = [s.file for k, s in enumerate(segs) if k == 0 or segs[k - 1].file != s.file]
-    fetched = prefetched(store, refs, order, prefetch, cache, on_corrupt)
-    current: tuple[int, bytearray | None] | None = None
+def decoded_segments(store: Any, refs: list[FileRef], segs: list[Segment], prefetch: int, cache: Cache | None,
+                     on_corrupt: str, decode: Callable[[bytearray, FileRef, Segment], Any]
+                     ) -> Iterator[tuple[Any | None, int]]:
+    """(decoded chunk or None for a skipped file, rows) per segment, in order; each run of segments
+    in one file is read once and decoded in the prefetch threads."""
+    runs: list[list[Segment]] = []
     for s in segs:
-        if current is None or current[0] != s.file:
-            current = next(fetched)
-        yield s, current[1]
+        if runs and runs[-1][0].file == s.file:
+            runs[-1].append(s)
+        else:
+            runs.append([s])
+
+    def decode_run(k: int, data: bytearray) -> list[Any]:
+        return [decode(data, refs[s.file], s) for s in runs[k]]
+
+    fetched = prefetched(store, refs, [r[0].file for r in runs], prefetch, cache, on_corrupt, then=decode_run)
+    for run, (_, chunks) in zip(runs, fetched, strict=True):
+        for k, s in enumerate(run):
+            yield (None if chunks is None else chunks[k]), len(s.rows)
 
 
 # --- batching over chunks -----------------------------------------------------------------------

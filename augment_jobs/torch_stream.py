@@ -18,6 +18,7 @@ from augment_jobs.streaming import (
     Cache,
     Chunks,
     FileRef,
+    decoded_segments,
     epoch_order,
     from_ranges,
     pass_positions,
@@ -26,7 +27,6 @@ from augment_jobs.streaming import (
     rebatch,
     round_robin_taken,
     segments,
-    stream_segments,
     substitute_skipped,
     to_ranges,
     topology,
@@ -89,6 +89,8 @@ class StreamingDataset(IterableDataset):
         if on_corrupt not in ("raise", "skip"):
             raise AugmentError(f"on_corrupt={on_corrupt!r}: use 'raise' or 'skip'")
         self.source, self.chunks, self.kind = source, chunks, kind
+        if kind == "webdataset":  # imported here, so forked DataLoader workers start with PIL loaded
+            import augment_jobs.image.torch_data  # noqa: F401
         self.batch_size = None if batch_size is None else int(batch_size)
         self.shuffle, self.seed, self.drop_last, self.on_corrupt = bool(shuffle), int(seed), bool(drop_last), on_corrupt
         self.epoch = 0
@@ -182,10 +184,8 @@ class StreamingDataset(IterableDataset):
         segs = segments(order[pos], pad, offsets)
         store = process_store(self.source.uri)
         files = list(self.source.files)
-        decoded = (
-            (None if data is None else self.chunks.decode(data, files[s.file], s), len(s.rows))
-            for s, data in stream_segments(store, files, segs, self.source.prefetch, self.source.cache(), self.on_corrupt)
-        )
+        decoded = decoded_segments(store, files, segs, self.source.prefetch, self.source.cache(), self.on_corrupt,
+                                   self.chunks.decode)
         chunks = substitute_skipped(decoded, self.chunks)
         if self.batch_size:
             for batch in rebatch(chunks, self.batch_size, self.chunks):

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import IterableDataset, get_worker_info
 
 from augment_jobs.image.io import iter_tar
@@ -46,8 +47,6 @@ def decode_sample(key: str, parts: dict[str, bytes], columns: tuple[str, ...] = 
     only `columns` are built (an image not asked for is not decoded)."""
     out: dict[str, Any] = {"__key__": key}
     if "image" in columns:
-        from PIL import Image
-
         img = next((parts[e] for e in ("jpg", "jpeg", "png") if e in parts), None)
         if img is None:
             raise ValueError(f"sample {key!r} has no jpg/png member")
