@@ -123,10 +123,12 @@ class PublishedDataset:
         self._check_split(split, names)
         filters = (["_synthetic"] if real_only else []) + (["_split"] if split is not None else [])
         read = None if columns is None else list(dict.fromkeys([*wanted, *filters]))
+        threads = len(self.refs) < self.prefetch  # else the prefetch threads already decode files in parallel
 
         def decode(_: int, data: bytearray) -> list[Any]:
             out = []
-            for rb in pq.ParquetFile(pa.BufferReader(pa.py_buffer(data))).iter_batches(batch_size=size, columns=read):
+            pf = pq.ParquetFile(pa.BufferReader(pa.py_buffer(data)))
+            for rb in pf.iter_batches(batch_size=size, columns=read, use_threads=threads):
                 if filters:
                     keep = None
                     if real_only:

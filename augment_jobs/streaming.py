@@ -324,10 +324,10 @@ def segments(ids: np.ndarray, pad: np.ndarray, offsets: np.ndarray) -> list[Segm
 
 
 def decoded_segments(store: Any, refs: list[FileRef], segs: list[Segment], prefetch: int, cache: Cache | None,
-                     on_corrupt: str, decode: Callable[[bytearray, FileRef, Segment], Any]
-                     ) -> Iterator[tuple[Any | None, int]]:
+                     on_corrupt: str, decode: Callable[[bytearray, FileRef, Segment], Any],
+                     skipped: list[str] | None = None) -> Iterator[tuple[Any | None, int]]:
     """(decoded chunk or None for a skipped file, rows) per segment, in order; each run of segments
-    in one file is read once and decoded in the prefetch threads."""
+    in one file is read once and decoded in the prefetch threads. Skipped files' URIs go to `skipped`."""
     runs: list[list[Segment]] = []
     for s in segs:
         if runs and runs[-1][0].file == s.file:
@@ -339,7 +339,9 @@ def decoded_segments(store: Any, refs: list[FileRef], segs: list[Segment], prefe
         return [decode(data, refs[s.file], s) for s in runs[k]]
 
     fetched = prefetched(store, refs, [r[0].file for r in runs], prefetch, cache, on_corrupt, then=decode_run)
-    for run, (_, chunks) in zip(runs, fetched, strict=True):
+    for run, (i, chunks) in zip(runs, fetched, strict=True):
+        if chunks is None and skipped is not None:
+            skipped.append(refs[i].uri)
         for k, s in enumerate(run):
             yield (None if chunks is None else chunks[k]), len(s.rows)
 

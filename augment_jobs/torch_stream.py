@@ -96,6 +96,7 @@ class StreamingDataset(IterableDataset):
         self.epoch = 0
         self._resume: dict[str, Any] | None = None  # a loaded state, until a pass starts from it
         self._pass: dict[str, Any] | None = None  # the pass in progress, as this process counts it
+        self.skipped: list[str] = []  # files skipped as corrupt by passes run in this process
 
     # --- epochs and state --------------------------------------------------------------------
     def set_epoch(self, epoch: int) -> None:
@@ -185,7 +186,7 @@ class StreamingDataset(IterableDataset):
         store = process_store(self.source.uri)
         files = list(self.source.files)
         decoded = decoded_segments(store, files, segs, self.source.prefetch, self.source.cache(), self.on_corrupt,
-                                   self.chunks.decode)
+                                   self.chunks.decode, skipped=self.skipped)
         chunks = substitute_skipped(decoded, self.chunks)
         if self.batch_size:
             for batch in rebatch(chunks, self.batch_size, self.chunks):
@@ -222,6 +223,10 @@ class StreamingDataset(IterableDataset):
                 f"shuffle={self.shuffle}, seed={self.seed}, epoch={self.epoch}, drop_last={self.drop_last})")
 
 
+def passthrough(item: Any) -> Any:
+    return item
+
+
 class ResumableLoader(DataLoader):
     """A DataLoader (batching left to the dataset) that counts the items it delivers for `state_dict`."""
 
@@ -231,6 +236,7 @@ class ResumableLoader(DataLoader):
         if kwargs.get("persistent_workers"):
             raise AugmentError("loader(persistent_workers=True): workers would keep the first epoch's order; leave it off")
         kwargs["batch_size"] = None
+        kwargs.setdefault("collate_fn", passthrough)  # items are batched already; skip default_convert's walk
         super().__init__(dataset, num_workers=num_workers, **kwargs)
 
     def __iter__(self) -> Iterator[Any]:  # type: ignore[override]

@@ -44,8 +44,10 @@ def test_skip_leaves_the_file_out_and_keeps_counts_equal(damaged, monkeypatch) -
     counts, real = [], []
     for rank in range(2):
         monkeypatch.setenv("RANK", str(rank))
+        ds = open_dataset(uri).torch(on_corrupt="skip")
         with pytest.warns(UserWarning, match=f"skipped: {bad}"):
-            got = [(k, p) for s in open_dataset(uri).torch(on_corrupt="skip") for k, p in zip(key(s), pads(s), strict=True)]
+            got = [(k, p) for s in ds for k, p in zip(key(s), pads(s), strict=True)]
+        assert ds.skipped == [str(bad)]
         counts.append(len(got))
         real += [k for k, p in got if not p]
     assert counts == [9, 9]  # 18 samples over 2 ranks; the 5 skipped ones replaced by marked repeats
