@@ -99,19 +99,22 @@ class PublishedDataset:
     # --- streaming ----------------------------------------------------------------------------
     def iter_batches(self, batch_size: int = 65536, columns: list[str] | None = None, split: str | None = None,
                      real_only: bool = False) -> Iterator[Any]:
-        """Stream the version in file order, sha256-checked as read: pyarrow RecordBatches of
-        `batch_size` rows (Parquet) or lists of `batch_size` sample dicts (WebDataset). Files are
-        fetched and decoded `prefetch` at a time in background threads."""
+        """Stream the version in file order, sha256-checked as read: pyarrow RecordBatches of at most
+        `batch_size` rows (Parquet) or lists of `batch_size` sample dicts (WebDataset, the last one
+        shorter). Files are fetched and decoded `prefetch` at a time in background threads."""
         _check_batch_size(batch_size, allow_none=False)
         if self.format == "parquet":
-            decode, ops = self._parquet_decoder(batch_size, columns, split, real_only), _RecordBatches()
+            decode, ops = self._parquet_decoder(batch_size, columns, split, real_only), _SampleLists()
         elif self.format == "webdataset":
             decode, ops = self._tar_decoder(columns, split, real_only), _SampleLists()
         else:
             raise AugmentError(f"{self.uri}: cannot stream format {self.format!r}; parquet and webdataset can be streamed")
         fetched = prefetched(process_store(self.uri), list(self.refs), list(range(len(self.refs))), self.prefetch,
                              self._source().cache(), "raise", then=decode)
-        return rebatch((b for _, batches in fetched for b in batches), batch_size, ops)
+        batches = (b for _, file_batches in fetched for b in file_batches if len(b))
+        # Parquet batches go out as the files give them (at most batch_size rows, as pyarrow's own
+        # iter_batches): joining pieces across row groups would copy every column once more
+        return batches if self.format == "parquet" else rebatch(batches, batch_size, ops)
 
     def _parquet_decoder(self, size: int, columns: list[str] | None, split: str | None, real_only: bool) -> Any:
         import pyarrow as pa
@@ -226,19 +229,6 @@ def _check_batch_size(batch_size: Any, *, allow_none: bool) -> None:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"batch_size={batch_size!r}: give a positive number of rows"
                           + (", or None for single samples" if allow_none else ""))
-
-
-class _RecordBatches(Chunks):
-    def length(self, chunk: Any) -> int:
-        return chunk.num_rows
-
-    def concat(self, chunks: list[Any]) -> Any:
-        import pyarrow as pa
-
-        return pa.concat_batches(chunks)
-
-    def slice(self, chunk: Any, start: int, stop: int) -> Any:
-        return chunk.slice(start, stop - start)
 
 
 class _SampleLists(Chunks):
