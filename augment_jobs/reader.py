@@ -126,12 +126,11 @@ class PublishedDataset:
         self._check_split(split, names)
         filters = (["_synthetic"] if real_only else []) + (["_split"] if split is not None else [])
         read = None if columns is None else list(dict.fromkeys([*wanted, *filters]))
-        threads = len(self.refs) < self.prefetch  # else the prefetch threads already decode files in parallel
 
-        def decode(_: int, data: bytearray) -> list[Any]:
+        def decode(_: int, data: Any) -> list[Any]:
             out = []
             pf = pq.ParquetFile(pa.BufferReader(pa.py_buffer(data)))
-            for rb in pf.iter_batches(batch_size=size, columns=read, use_threads=threads):
+            for rb in pf.iter_batches(batch_size=size, columns=read):
                 if filters:
                     keep = None
                     if real_only:
@@ -151,7 +150,7 @@ class PublishedDataset:
         cols = tuple(self._check_columns(columns, list(COLUMNS)))
         need = tuple(dict.fromkeys([*cols, *(["json"] if real_only or split is not None else [])]))
 
-        def decode(k: int, data: bytearray) -> list[list[dict[str, Any]]]:
+        def decode(k: int, data: Any) -> list[list[dict[str, Any]]]:
             out = []
             for key, parts in tar_samples(data, self.refs[k].uri):
                 s = decode_sample(key, parts, need)

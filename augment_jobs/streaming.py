@@ -214,26 +214,24 @@ class Cache:
                 total -= size
 
 
-def read_verified(store: Any, ref: FileRef, cache: Cache | None = None) -> bytearray:
-    """The file's bytes, hashed as they are read; CorruptFile naming the file on a mismatch."""
+def read_verified(store: Any, ref: FileRef, cache: Cache | None = None) -> Any:
+    """The file's bytes (a bytes-like object), hashed as they are read; CorruptFile naming the file
+    on a mismatch. Local files (and cache hits) are memory-mapped, not copied."""
     if cache is not None and (hit := cache.get(ref.sha256)) is not None:
         try:
-            with open(hit, "rb") as f:
-                return _read_hashed(f, ref, str(hit))
+            return _mapped_verified(str(hit), ref, str(hit))
         except CorruptFile:
             hit.unlink(missing_ok=True)  # a damaged cache entry: fetch again
     local = store.local_path(ref.uri)
     try:
         if local is not None:
-            with open(local, "rb") as f:
-                data = _read_hashed(f, ref, ref.uri)
-        else:
-            # boto3, not pyarrow's S3 filesystem: the AWS SDK that pyarrow starts in the parent does
-            # not survive a fork into DataLoader workers, a client made in this process does
-            bucket, _, key = ref.uri[len("s3://"):].partition("/")
-            body = store._call(ref.uri, store.client.get_object, Bucket=bucket, Key=key)["Body"]
-            with contextlib.closing(body):
-                data = _read_hashed(body, ref, ref.uri)
+            return _mapped_verified(local, ref, ref.uri)
+        # boto3, not pyarrow's S3 filesystem: the AWS SDK that pyarrow starts in the parent does
+        # not survive a fork into DataLoader workers, a client made in this process does
+        bucket, _, key = ref.uri[len("s3://"):].partition("/")
+        body = store._call(ref.uri, store.client.get_object, Bucket=bucket, Key=key)["Body"]
+        with contextlib.closing(body):
+            data = _read_hashed(body, ref, ref.uri)
     except FileNotFoundError:
         raise CorruptFile(f"{ref.uri}: listed in the manifest but missing") from None
     if cache is not None:
@@ -241,12 +239,21 @@ def read_verified(store: Any, ref: FileRef, cache: Cache | None = None) -> bytea
     return data
 
 
+def _mapped_verified(path: str, ref: FileRef, where: str) -> Any:
+    """A local file memory-mapped (no copy into this process) and hashed through the mapping."""
+    import pyarrow as pa
+
+    size = os.path.getsize(path)
+    data = pa.memory_map(path).read_buffer() if size else b""  # the buffer keeps the mapping alive
+    _check(memoryview(data), size, ref, where)
+    return data
+
+
 def _read_hashed(f: Any, ref: FileRef, where: str) -> bytearray:
     buf = bytearray(ref.bytes + 1)  # one spare byte detects a file longer than the manifest says
     view = memoryview(buf)
-    h = hashlib.sha256()
-    pos = 0
     readinto = getattr(f, "readinto", None)
+    pos = 0
     while pos < len(buf):
         if readinto is not None:
             n = readinto(view[pos:pos + CHUNK])
@@ -256,22 +263,28 @@ def _read_hashed(f: Any, ref: FileRef, where: str) -> bytearray:
             view[pos:pos + n] = part
         if not n:
             break
-        h.update(view[pos:pos + n])  # hashlib releases the GIL: prefetch threads hash in parallel
         pos += n
-    if pos != ref.bytes:
-        raise CorruptFile(f"{where}: {'more than ' if pos > ref.bytes else ''}{pos} bytes, the manifest says "
-                          f"{ref.bytes}; the file is damaged: republish it or read with on_corrupt='skip'")
-    digest = h.hexdigest()
-    if digest != ref.sha256:
-        raise CorruptFile(f"{where}: sha256 {digest[:12]}… does not match the manifest's {ref.sha256[:12]}…; "
-                          "the file is damaged: republish it or read with on_corrupt='skip'")
+    _check(view[:pos], pos, ref, where)
     del view
     buf.pop()
     return buf
 
 
+def _check(data: memoryview, size: int, ref: FileRef, where: str) -> None:
+    if size != ref.bytes:
+        raise CorruptFile(f"{where}: {'more than ' if size > ref.bytes else ''}{size} bytes, the manifest says "
+                          f"{ref.bytes}; the file is damaged: republish it or read with on_corrupt='skip'")
+    h = hashlib.sha256()
+    for at in range(0, size, CHUNK):
+        h.update(data[at:at + CHUNK])  # hashlib releases the GIL: prefetch threads hash in parallel
+    digest = h.hexdigest()
+    if digest != ref.sha256:
+        raise CorruptFile(f"{where}: sha256 {digest[:12]}… does not match the manifest's {ref.sha256[:12]}…; "
+                          "the file is damaged: republish it or read with on_corrupt='skip'")
+
+
 def prefetched(store: Any, refs: list[FileRef], order: list[int], prefetch: int, cache: Cache | None,
-               on_corrupt: str, then: Callable[[int, bytearray], Any] | None = None) -> Iterator[tuple[int, Any]]:
+               on_corrupt: str, then: Callable[[int, Any], Any] | None = None) -> Iterator[tuple[int, Any]]:
     """(file index, verified bytes) for each file in `order`, up to `prefetch` files fetched ahead in
     threads; with `then`, (file index, then(position in order, bytes)), `then` running in the thread
     too (decoding in pyarrow and PIL releases the GIL, so it overlaps the consumer). A corrupt file
@@ -324,7 +337,7 @@ def segments(ids: np.ndarray, pad: np.ndarray, offsets: np.ndarray) -> list[Segm
 
 
 def decoded_segments(store: Any, refs: list[FileRef], segs: list[Segment], prefetch: int, cache: Cache | None,
-                     on_corrupt: str, decode: Callable[[bytearray, FileRef, Segment], Any],
+                     on_corrupt: str, decode: Callable[[Any, FileRef, Segment], Any],
                      skipped: list[str] | None = None) -> Iterator[tuple[Any | None, int]]:
     """(decoded chunk or None for a skipped file, rows) per segment, in order; each run of segments
     in one file is read once and decoded in the prefetch threads. Skipped files' URIs go to `skipped`."""
@@ -335,7 +348,7 @@ def decoded_segments(store: Any, refs: list[FileRef], segs: list[Segment], prefe
         else:
             runs.append([s])
 
-    def decode_run(k: int, data: bytearray) -> list[Any]:
+    def decode_run(k: int, data: Any) -> list[Any]:
         return [decode(data, refs[s.file], s) for s in runs[k]]
 
     fetched = prefetched(store, refs, [r[0].file for r in runs], prefetch, cache, on_corrupt, then=decode_run)
@@ -402,7 +415,7 @@ class ParquetChunks(Chunks):
     def __init__(self, columns: list[str] | None) -> None:
         self.columns = columns
 
-    def decode(self, data: bytearray, ref: FileRef, seg: Segment) -> Any:
+    def decode(self, data: Any, ref: FileRef, seg: Segment) -> Any:
         """The segment's rows of the file, in the segment's order; only the row groups they lie in."""
         import pyarrow as pa
         import pyarrow.parquet as pq

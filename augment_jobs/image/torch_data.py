@@ -83,11 +83,12 @@ def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def tar_samples(data: bytes | bytearray, where: str) -> list[tuple[str, dict[str, bytes]]]:
+def tar_samples(data: Any, where: str) -> list[tuple[str, dict[str, bytes]]]:
     """(key, {ext: bytes}) for every sample of a tar held in memory, grouped as `iter_tar` groups."""
     out: list[tuple[str, dict[str, bytes]]] = []
+    view = memoryview(data)
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tf:
+        with tarfile.open(fileobj=io.BytesIO(view), mode="r:") as tf:
             for m in tf:
                 if not m.isfile():
                     continue
@@ -96,7 +97,7 @@ def tar_samples(data: bytes | bytearray, where: str) -> list[tuple[str, dict[str
                 k = f"{d}/{stem}" if d else stem
                 if not out or out[-1][0] != k:
                     out.append((k, {}))
-                out[-1][1][ext.lower()] = data[m.offset_data:m.offset_data + m.size]
+                out[-1][1][ext.lower()] = view[m.offset_data:m.offset_data + m.size].tobytes()
     except tarfile.TarError as e:
         raise CorruptFile(f"{where}: not a readable tar ({e})") from None
     return out
@@ -108,7 +109,7 @@ class WebDatasetChunks(Chunks):
     def __init__(self, columns: tuple[str, ...] = COLUMNS) -> None:
         self.columns = columns
 
-    def decode(self, data: bytearray, ref: FileRef, seg: Segment) -> list[dict[str, Any]]:
+    def decode(self, data: Any, ref: FileRef, seg: Segment) -> list[dict[str, Any]]:
         items = tar_samples(data, ref.uri)
         if len(items) != ref.rows:
             raise CorruptFile(f"{ref.uri}: {len(items)} samples, the manifest says {ref.rows}")
