@@ -285,8 +285,8 @@ def _check(data: memoryview, size: int, ref: FileRef, where: str) -> None:
 
 def prefetched(store: Any, refs: list[FileRef], order: list[int], prefetch: int, cache: Cache | None,
                on_corrupt: str, then: Callable[[int, Any], Any] | None = None) -> Iterator[tuple[int, Any]]:
-    """(file index, verified bytes) for each file in `order`, up to `prefetch` files fetched ahead in
-    threads; with `then`, (file index, then(position in order, bytes)), `then` running in the thread
+    """(file index, verified bytes) for each file in `order`, fetched in `prefetch` threads, up to
+    2 x `prefetch` files ahead; with `then`, (file index, then(position in order, bytes)), `then` running in the thread
     too (decoding in pyarrow and PIL releases the GIL, so it overlaps the consumer). A corrupt file
     raises, or with on_corrupt='skip' gives None (and warns naming it)."""
     if not order:
@@ -296,12 +296,15 @@ def prefetched(store: Any, refs: list[FileRef], order: list[int], prefetch: int,
         data = read_verified(store, refs[order[k]], cache)
         return data if then is None else then(k, data)
 
-    pool = ThreadPoolExecutor(max_workers=max(1, prefetch), thread_name_prefix="augment-fetch")
+    threads = max(1, prefetch)
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="augment-fetch")
     pending: list[tuple[int, Future]] = []
     nxt = 0
     try:
         while nxt < len(order) or pending:
-            while nxt < len(order) and len(pending) < max(1, prefetch):
+            # twice as many jobs queued as threads: a thread that finishes a file starts fetching the
+            # next at once, instead of waiting for the consumer to take the finished one
+            while nxt < len(order) and len(pending) < 2 * threads:
                 pending.append((order[nxt], pool.submit(job, nxt)))
                 nxt += 1
             i, fut = pending.pop(0)
