@@ -65,6 +65,24 @@ def decode_sample(key: str, parts: dict[str, bytes], columns: tuple[str, ...] = 
     return out
 
 
+class TensorViews(list):
+    """A list of tensors kept as views of one flat tensor, and pickled as that tensor and the split
+    sizes: a batch crossing from a DataLoader worker then moves one block of shared memory instead
+    of one per sample (each costs a shared-memory segment and a file descriptor)."""
+
+    def __init__(self, tensors: list[torch.Tensor]) -> None:
+        self.sizes = [len(t) for t in tensors]
+        self.flat = torch.from_numpy(np.concatenate([t.numpy() for t in tensors]))
+        super().__init__(torch.split(self.flat, self.sizes))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _split_views, (self.flat, self.sizes)
+
+
+def _split_views(flat: torch.Tensor, sizes: list[int]) -> list[torch.Tensor]:
+    return list(torch.split(flat, sizes))
+
+
 def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
     """Batch samples: images stacked when they share a size (else a list); boxes stay a list;
     `_pad` (when present) a bool tensor."""
@@ -74,10 +92,7 @@ def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
         # on a busy machine cost a thousand times the copy
         out["image"] = torch.from_numpy(np.stack([i.numpy() for i in out["image"]]))
     if "boxes" in out and len(samples) > 1:
-        # views into one tensor: a batch crossing from a DataLoader worker then shares one block of
-        # memory instead of one per sample (each costs a shared-memory segment and a descriptor)
-        flat = torch.from_numpy(np.concatenate([b.numpy() for b in out["boxes"]]))
-        out["boxes"] = list(torch.split(flat, [len(b) for b in out["boxes"]]))
+        out["boxes"] = TensorViews(out["boxes"])
     if "_pad" in out:
         out["_pad"] = torch.tensor(out["_pad"], dtype=torch.bool)
     return out
