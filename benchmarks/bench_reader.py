@@ -23,6 +23,7 @@ import argparse
 import io
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -241,6 +242,7 @@ def main() -> int:
     finally:
         if server is not None:
             server.stop()
+        shutil.rmtree(roots["local"], ignore_errors=True)
     print(json.dumps(rows))
     return 0
 
