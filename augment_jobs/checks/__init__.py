@@ -77,8 +77,10 @@ class GateInput:
     def efficacy(self) -> dict[str, Any]:
         """Same model on train rows vs train + synthetic rows, scored on the holdout ({} if not asked)."""
         conf = self.cfg.quality.efficacy
+        if conf is None or not self.cfg.label or "_split" not in self.frame.columns:
+            return {}
         train, synthetic, holdout = self.sides
-        if conf is None or holdout is None or not self.cfg.label:
+        if holdout is None:
             return {}
         from augment_jobs.evaluation.efficacy import efficacy
 
@@ -87,7 +89,10 @@ class GateInput:
 
     @cached_property
     def privacy(self) -> dict[str, Any]:
-        """Distance to closest record of synthetic rows vs the holdout's, and exact copies ({} if none)."""
+        """Distance to closest record of synthetic rows vs the holdout's, and exact copies ({} if none:
+        no synthetic rows, or not a table of rows, as an image run's metadata)."""
+        if "_synthetic" not in self.frame.columns:
+            return {}
         train, synthetic, holdout = self.sides
         if not len(synthetic) or not len(train):
             return {}
