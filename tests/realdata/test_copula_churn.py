@@ -36,9 +36,12 @@ def test_platform_copula_passes_the_default_gate(store: Path) -> None:
     assert syn["total_day_minutes"].between(real["total_day_minutes"].min(), real["total_day_minutes"].max()).all()
     import mlflow
 
+    assert 0.8 < m.quality["score"] <= 1 and len(m.quality["worst_columns"]) == 3
+    assert set(m.quality["by_class"]) == {"yes", "no"}
+    assert any(c.name == "quality_score" and c.passed for c in m.gate.checks)
     metrics = mlflow.get_run(result["mlflow_run_id"]).data.metrics
-    assert 0.8 < metrics["step0_quality.score"] <= 1, sorted(metrics)
-    assert {"step0_quality.yes.column_shapes", "step0_quality.no.column_pair_trends"} <= set(metrics)
+    assert metrics["gate.quality_score.score"] == m.quality["score"], sorted(metrics)
+    assert {"augment.step0_quality.yes.column_shapes", "augment.step0_quality.no.column_pair_trends"} <= set(metrics)
 
 
 def test_bare_sdv_defaults_fail_the_same_gate(store: Path, tmp_path: Path) -> None:
