@@ -14,6 +14,8 @@ counts, `quality.score` of the weakest class, `quality.<class>.*`).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -256,12 +258,10 @@ def _fit_sample(rows: pd.DataFrame, n: int, cls: Any, plans: dict[str, ColumnPla
         # sample() reseeds from SDV's fixed seed unless one is set; set ours so the draw depends on
         # the date and step too. (`_set_random_state` is private: pinned to sdv==2.0.0.)
         synth._set_random_state(seed)
-        # SDV draws a tqdm bar when constraints are set; the stage reports progress itself
-        os.environ["TQDM_DISABLE"] = "1"
-        try:
+        # SDV draws a tqdm bar on stderr when constraints are set (tqdm reads TQDM_DISABLE only when it
+        # is first imported); the stage reports progress itself, so the bar goes nowhere.
+        with contextlib.redirect_stderr(io.StringIO()):
             sample = synth.sample(n)
-        finally:
-            os.environ.pop("TQDM_DISABLE", None)
     sample = sample[TABLE] if isinstance(sample, dict) else sample
     if len(sample) != n:
         ctx.notes.append(f"{method}: class {show(cls)}: SDV returned {len(sample)} of {n} rows requested")
@@ -273,7 +273,6 @@ def _save(synth: Any, ctx: AugmentContext, name: str) -> None:
     """Stage the fitted synthesizer for MLflow (skipped when the run stages no artifacts)."""
     if ctx.artifact_uri is None:
         return
-    import os
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
