@@ -93,8 +93,10 @@ def report_parts(g: GateInput) -> dict[str, Any]:
     assert g.cfg.series is not None
     idc, tc, col = g.cfg.series.id_column, g.cfg.series.time_column, g.cfg.series.value_columns[0]
     train, synthetic, _ = g.sides
+    # the plots compare the values; a series' id and its time axis are not distributions to compare
+    plotted = {"real": train.drop(columns=[idc, tc]), "synthetic": synthetic.drop(columns=[idc, tc])}
     if not len(synthetic):
-        return {"real": train, "synthetic": synthetic}
+        return plotted
     # a copy's id is "<source id>~aug<step>.<k>": its source is the part before "~aug"
     copies = synthetic.assign(_parent=synthetic[idc].astype(str).str.split("~aug").str[0])
     overlays = []
@@ -106,4 +108,4 @@ def report_parts(g: GateInput) -> dict[str, Any]:
         overlays.append(SeriesOverlay(src[col].tolist(), series[:5], title=f"{sid} ({col})"))
         if len(overlays) >= 4:
             break
-    return {"real": train, "synthetic": synthetic, "series": overlays}
+    return {**plotted, "series": overlays}
