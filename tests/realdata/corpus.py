@@ -321,43 +321,20 @@ def run_one(store: Path, name: str, ds: str = DS) -> dict[str, object]:
     row["published"] = "error" not in row and latest_version(str(published)) is not None
     if row["published"]:
         m = open_dataset(str(published)).manifest
-        row["rows"] = m["rows"]
-        row["synthetic"] = sum(c["synthetic"] for c in m["counts"].values())
-        row.update(gate_figures(m["gate"]))
-        row["skipped"] = skipped(m.get("notes", []))
-        row["quality"] = quality_of(m.get("mlflow") or {})
+        row["rows"] = m.rows
+        row["synthetic"] = m.synthetic_rows
+        row.update(gate_figures(m.gate.checks))
+        row["skipped"] = sum(m.skipped.values()) + len(m.rejected)
+        row["quality"] = round(m.quality["score"], 3) if m.quality else None
     return row
 
 
-def skipped(notes: list[str]) -> int:
-    """Items the run left out, as its notes count them ("3 of 200 inputs rejected", "2 ... skipped")."""
-    import re
-
-    total = 0
-    for note in notes:
-        hit = re.search(r"(\d+) (?:of \d+ )?(?:\w+ ){0,3}(?:rejected|skipped)", note)
-        total += int(hit.group(1)) if hit else 0
-    return total
-
-
-def quality_of(mlflow_info: dict[str, object]) -> float | None:
-    """The SDV methods' quality score (`step<i>_quality.score`) from the version's MLflow run."""
-    import mlflow
-
-    run_id = mlflow_info.get("run_id")
-    if not run_id:
-        return None
-    metrics = mlflow.get_run(str(run_id)).data.metrics
-    scores = [v for k, v in metrics.items() if k.endswith("quality.score")]
-    return round(min(scores), 3) if scores else None
-
-
-def gate_figures(gate: dict[str, object]) -> dict[str, object]:
-    """Worst KS / TVD of the similarity check and the skipped-item count, from a gate report."""
+def gate_figures(checks: list) -> dict[str, object]:
+    """Worst KS / TVD of the similarity check, from the manifest's gate checks."""
     out: dict[str, object] = {}
-    for check in gate.get("checks", []):  # type: ignore[union-attr]
-        observed = check.get("observed") or {}
-        if check["name"] == "similarity" and isinstance(observed, dict):
+    for check in checks:
+        observed = check.observed or {}
+        if check.name == "similarity" and isinstance(observed, dict):
             for kind in ("ks", "tvd"):
                 vals = [v for k, v in observed.items() if k.startswith(kind + ".")]
                 out[f"worst_{kind}"] = max(vals) if vals else None
