@@ -156,6 +156,27 @@ def describe_quarantined(report: GateReport) -> str:
     return "\n".join(lines)
 
 
+def cmd_report(a: argparse.Namespace) -> int:
+    """Where a version's HTML report is: published, or kept in quarantine (exit 3 for those)."""
+    from augment_jobs.errors import NotFound
+    from augment_jobs.publish import is_committed, latest_version, version_uri
+    from augment_jobs.store import join, store_for
+
+    uri = _dataset_uri(a.dataset_uri)
+    version = a.version or latest_version(uri)
+    if version is None:
+        raise NotFound(f"{uri}: nothing published yet (no _latest); name a quarantined version: augment versions {a.dataset_uri}")
+    store = store_for(uri)
+    published, quarantined = join(version_uri(uri, version), "_report.html"), join(uri, "quarantine", version, "report.html")
+    if is_committed(uri, version) and store.exists(published):
+        print(published)
+        return 0
+    if store.exists(quarantined):
+        print(quarantined)
+        return 3
+    raise NotFound(f"{uri}: version {version!r} has no report; list versions with `augment versions {a.dataset_uri}`")
+
+
 def cmd_rollback(a: argparse.Namespace) -> int:
     from augment_jobs.publish import latest_version, rollback
 
@@ -257,6 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("version", nargs="?")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_show)
+    rp = sub.add_parser("report", help="where a version's HTML report is (latest by default)")
+    rp.add_argument("dataset_uri")
+    rp.add_argument("version", nargs="?")
+    rp.set_defaults(fn=cmd_report)
     rb = sub.add_parser("rollback", help="point latest at an earlier committed version")
     rb.add_argument("dataset_uri")
     rb.add_argument("version")

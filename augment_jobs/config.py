@@ -61,8 +61,32 @@ class Similarity(Strict):
     max_acf_diff: float = Field(0.3, gt=0, le=2)  # time series: lag-1 autocorrelation difference
 
 
+class Split(Strict):
+    """A leak-free holdout of real rows (real series for time series), by a hash of `_id` and the seed."""
+
+    holdout: float = Field(gt=0, lt=1)
+
+
+class Efficacy(Strict):
+    """Train the same model on train rows and on train + synthetic rows; score both on the holdout."""
+
+    model: Literal["logistic", "hist_gbm"] = "logistic"
+    metric: Literal["f1_minority", "recall_minority", "balanced_accuracy", "roc_auc"] = "f1_minority"
+    min_uplift: float | None = None  # the gate fails below it (augmented - baseline)
+
+
+class Privacy(Strict):
+    """Gates on the distance-to-closest-record figures, which are always reported."""
+
+    max_exact_copies: int | None = Field(None, ge=0)
+    max_close_share: float | None = Field(None, ge=0, le=1)
+
+
 class Quality(Strict):
     suite: str | None = None
+    min_score: float | None = Field(None, ge=0, le=1)  # SDMetrics quality score of SDV methods' output, per class
+    efficacy: Efficacy | None = None
+    privacy: Privacy = Privacy()
     similarity: Similarity = Similarity()
     value_bounds: dict[str, tuple[float | None, float | None]] = Field(default_factory=dict)
 
@@ -139,6 +163,7 @@ class DatasetConfig(Strict):
     series: Series | None = None
     augment: list[Step] = Field(min_length=1)
     constraints: list[Constraint] = Field(default_factory=list)
+    split: Split | None = None
     limits: Limits = Limits()
     quality: Quality = Quality()
     publish: Publish
@@ -187,6 +212,10 @@ class DatasetConfig(Strict):
             raise ValueError(f"{self.modality} datasets publish as {spec.publish_format}")
         if spec.validate_config:
             spec.validate_config(self)
+        if self.quality.efficacy is not None and self.split is None:
+            raise ValueError("quality.efficacy needs a holdout to score on: add split: {holdout: 0.2}")
+        if (self.split is not None or self.quality.efficacy is not None) and not spec.frame_hooks:
+            raise ValueError(f"split and quality.efficacy apply to tabular, text and time series, not {self.modality}")
         return self
 
     # --- resolved views -------------------------------------------------------------------------
@@ -295,6 +324,8 @@ def _format_validation(path: str, e: ValidationError) -> str:
         return f"{path}: unknown key {key!r}; remove it or check its spelling (see docs/config.md)"
     if err["type"] == "literal_error":
         return f"{path}: {key} = {err.get('input')!r} is not allowed; {err['msg'].replace('Input should be', 'use')}"
+    if key == "(top level)":
+        return f"{path}: {err['msg'].removeprefix('Value error, ')}"
     if err["type"] == "missing":
         return f"{path}: missing required key {key!r}"
     return f"{path}: {key}: {err['msg'].removeprefix('Value error, ')}"

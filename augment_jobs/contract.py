@@ -149,6 +149,12 @@ class GateReport(_Model):
     logical_date: str
     counts: dict[str, ClassCount] = Field(default_factory=dict)
     skipped: dict[str, int] = Field(default_factory=dict)
+    #: SDMetrics quality of SDV methods' output: {score, worst_class, worst_columns, by_class}; {} if none
+    quality: dict[str, Any] = Field(default_factory=dict)
+    #: train-only vs train + synthetic on the holdout: {model, metric, baseline, augmented, uplift, ...}
+    efficacy: dict[str, Any] = Field(default_factory=dict)
+    #: distance to closest record: {exact_copies, close_share, close_threshold, baseline, index, ...}
+    privacy: dict[str, Any] = Field(default_factory=dict)
     checks: list[CheckResult] = Field(default_factory=list)
 
     @classmethod
@@ -173,6 +179,12 @@ class Manifest(_Model):
     counts: dict[str, ClassCount] = Field(default_factory=dict)
     #: items published as real because a method could not use them, by reason ("<method>: <reason>")
     skipped: dict[str, int] = Field(default_factory=dict)
+    #: SDMetrics quality of SDV methods' output (as in the gate report); {} when no SDV method ran
+    quality: dict[str, Any] = Field(default_factory=dict)
+    #: as in the gate report; {} when not measured
+    efficacy: dict[str, Any] = Field(default_factory=dict)
+    privacy: dict[str, Any] = Field(default_factory=dict)
+    report_uri: str | None = None  # versions/<version>/_report.html
     gate: GateSummary
     mlflow: MlflowRef = Field(default_factory=MlflowRef)
     fingerprint: str = ""

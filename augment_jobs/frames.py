@@ -21,18 +21,19 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    from augment_jobs.checks import Check
+    from augment_jobs.checks import Check, GateInput
     from augment_jobs.config import DatasetConfig
     from augment_jobs.contract import Manifest
     from augment_jobs.modality import ProbeItem
 
 #: Columns every published frame row carries (docs/store.md), plus `_params` (drawn op params, JSON).
-PLATFORM_COLUMNS = ("_id", "_synthetic", "_source_ids", "_method", "_params")
+PLATFORM_COLUMNS = ("_id", "_synthetic", "_source_ids", "_method", "_params", "_split")
 
 
 def frame_modality(
     name: str, *, requires: tuple[str, str], checks: tuple[Check, ...], hooks: FrameHooks,
-    demo_writers: dict[str, str], example: str, handler: str = "augment_jobs.frames:FrameHandler",
+    demo_writers: dict[str, str], example: str, report_parts: str = "augment_jobs.frames:report_parts",
+    handler: str = "augment_jobs.frames:FrameHandler",
 ) -> ModalitySpec:
     """The ModalitySpec of a frame modality: read Parquet/CSV/JSONL, publish Parquet, run the shared
     frame checks then `checks`; `requires` = (config key it needs, the one-line message when missing);
@@ -48,8 +49,15 @@ def frame_modality(
     return ModalitySpec(
         name=name, handler=handler, source_formats=("parquet", "csv", "jsonl"),
         publish_format="parquet", checks=(*FRAME, *checks), frame_hooks=hooks, validate_config=validate,
-        demo_writers=demo_writers, example=example, probe="augment_jobs.frames:probe",
+        demo_writers=demo_writers, example=example, probe="augment_jobs.frames:probe", report_parts=report_parts,
     )
+
+
+def report_parts(g: GateInput) -> dict[str, Any]:
+    """The real (train) and synthetic rows the report plots, column by column and per class."""
+    train, synthetic, _ = g.sides
+    ids = [g.cfg.source.id_column] if g.cfg.source.id_column else []  # an identity is not a distribution
+    return {"real": train.drop(columns=ids, errors="ignore"), "synthetic": synthetic.drop(columns=ids, errors="ignore")}
 
 
 def hooks_for(modality: str) -> FrameHooks:
@@ -259,6 +267,8 @@ class FrameHandler(Handler):
     def augment_shard(self, cfg: DatasetConfig, plan: RunPlan, shard: int) -> ShardResult:
         import time
 
+        import pandas as pd
+
         from augment_jobs.registry import AugmentContext, get_method
         from augment_jobs.store import join
 
@@ -271,6 +281,10 @@ class FrameHandler(Handler):
         encoded = _encode_datetimes(df)
         t_load = time.perf_counter() - t0
         result = ShardResult(shard=shard)
+        real = df
+        if cfg.split is not None:  # methods see train rows only: no synthetic row derives from a holdout row
+            real = assign_split(df, cfg, result.notes)
+            df = real[real["_split"].to_numpy() == "train"]
         for i, step in enumerate(cfg.augment):
             spec = get_method(step.method)
             ctx = AugmentContext(cfg=cfg, ds=plan.ds, step=i, artifact_uri=join(plan.staging_uri, "artifacts"))
@@ -281,9 +295,14 @@ class FrameHandler(Handler):
             result.metrics[f"step{i}_{step.method}_rows_added"] = len(df) - n
             result.metrics.update({f"step{i}_{k}": v for k, v in ctx.metrics.items()})
             result.notes += [f"augment[{i}] {step.method}: {note}" for note in ctx.notes]
+            for cls, q in ctx.quality.items():
+                result.extra.setdefault("quality", {})[cls] = {**q, "method": step.method}
             for reason, n in ctx.skipped.items():
                 key = f"{step.method}: {reason}"
                 result.skipped[key] = result.skipped.get(key, 0) + n
+        if cfg.split is not None:  # every real row (holdout too, in source order), then the synthetic rows
+            synthetic = df[df["_synthetic"].to_numpy(bool)].assign(_split="train")
+            df = pd.concat([real, synthetic], ignore_index=True) if len(synthetic) else real.reset_index(drop=True)
         _decode_datetimes(df, encoded)
         t_write = time.perf_counter()
         result.files = self._write(cfg, plan, shard, df, schema)
@@ -488,10 +507,28 @@ def _low_cardinality(column: Any, sample: int = 10_000) -> bool:
     return len(head) == 0 or pc.count_distinct(head).as_py() <= max(len(head) // 10, 1)
 
 
+def unit_column(cfg: DatasetConfig) -> str:
+    """The column naming one item: `_id` (a row), or what the modality counts (a series' id)."""
+    hooks = hooks_for(cfg.modality)
+    return hooks.unit_column(cfg) if hooks.unit_column else "_id"
+
+
+def assign_split(df: pd.DataFrame, cfg: DatasetConfig, notes: list[str]) -> pd.DataFrame:
+    """`df` with `_split` ("train" | "holdout"): a stratified share of items (rows, or series) by a
+    hash of the item's id and the seed (augment_jobs/evaluation/split.py)."""
+    from augment_jobs.evaluation.split import assign_split as split
+
+    assert cfg.split is not None
+    labels = df[cfg.label] if cfg.label and cfg.label in df.columns else None
+    sides, split_notes = split(df[unit_column(cfg)], labels, cfg.split.holdout, cfg.seed)
+    notes += [f"split: {n}" for n in split_notes]
+    return df.assign(_split=sides)
+
+
 def _class_counts(df: pd.DataFrame, cfg: DatasetConfig) -> dict[str, int]:
     """Rows (or the units a modality counts, e.g. series) per class; {"all": n} without a label."""
-    hooks = hooks_for(cfg.modality)
-    units = hooks.count_units(df, cfg) if hooks.count_units else df
+    key = unit_column(cfg)
+    units = df if key == "_id" else df.drop_duplicates(key)
     if not (cfg.label and cfg.label in units.columns):
         return {"all": len(units)}
     counts: dict[str, int] = {}

@@ -125,8 +125,8 @@ class FrameHooks:
     prepare: Callable[[pd.DataFrame, DatasetConfig], pd.DataFrame] | None = None
     #: the columns the similarity check compares (default: every feature column)
     compare_columns: Callable[[DatasetConfig, pd.DataFrame], list[str]] | None = None
-    #: one row per counted unit (e.g. one per series) for the per-class counts (default: every row)
-    count_units: Callable[[pd.DataFrame, DatasetConfig], pd.DataFrame] | None = None
+    #: the column naming one item, counted per class and held out as a whole (default: `_id`, a row)
+    unit_column: Callable[[DatasetConfig], str] | None = None
     #: whether the gate's table needs `_source_ids` (reading a million lists back costs seconds)
     gate_reads_lineage: bool = True
 
@@ -153,6 +153,9 @@ class ModalitySpec:
     example: str | None = None
     #: ... and "module:function" (output batch, config) -> one `ProbeItem` per item
     probe: str | None = None
+    #: "module:function" (GateInput) -> extra `evaluation.report.ReportInput` fields (real/synthetic
+    #: rows, text pairs, series overlays, image samples) for the version's HTML report
+    report_parts: str | None = None
 
     def make_handler(self) -> Handler:
         return resolve(self.handler)()

@@ -60,6 +60,8 @@ class AugmentContext:
     metrics: dict[str, float] = field(default_factory=dict)  # logged to MLflow and the manifest
     notes: list[str] = field(default_factory=list)  # adaptations made (e.g. k_neighbors lowered)
     skipped: dict[str, int] = field(default_factory=dict)  # items not augmented, by reason (published as real)
+    #: SDMetrics quality per class ({score, column_shapes, column_pair_trends, worst_columns}), SDV methods
+    quality: dict[str, dict[str, Any]] = field(default_factory=dict)
     artifact_uri: str | None = None  # staging folder for artifacts logged to MLflow by the lineage stage
 
     @property

@@ -216,9 +216,11 @@ def gate(run_uri: str) -> str:
         report = GateReport.build(
             checks=checks, summary=summarize(checks),
             dataset=plan.dataset, version=plan.version, logical_date=plan.ds, counts=counts, skipped=g.skipped,
+            quality=g.quality, efficacy=g.efficacy, privacy=g.privacy,
         )
         store = store_for(report_uri)
         store.write_bytes(report_uri, report.to_bytes())
+        _write_html_report(g, report)
         _timed(plan, "gate", time.perf_counter() - t0)
         if not report.passed:
             metrics, started_at = _metrics(plan, shards, counts, checks), _started_at(plan)  # before staging moves
@@ -236,6 +238,20 @@ def gate(run_uri: str) -> str:
                 report_uri=join(where, "gate", "report.json"),
             )
     return report_uri
+
+
+def _write_html_report(g: Any, report: GateReport) -> None:
+    """The version's HTML report, staged beside the gate report (published as `_report.html`, or kept
+    in quarantine). A report that cannot be drawn must not decide the gate: say so and go on."""
+    import logging
+
+    uri = join(g.plan.staging_uri, "report.html")
+    try:
+        from augment_jobs.evaluation.version_report import render
+
+        store_for(uri).write_bytes(uri, render(g, report).encode())
+    except Exception as e:  # noqa: BLE001  (any plotting failure; the gate's verdict stands)
+        logging.getLogger(__name__).warning("%s: the HTML report could not be drawn: %s", g.plan.version, e)
 
 
 def _quarantine(plan: RunPlan) -> str:
@@ -278,6 +294,11 @@ def publish(run_uri: str) -> dict[str, Any]:
             return _published(plan, note="identical to the committed version")
         final_report_uri = join(vuri, "_gate_report.json")
         store.write_bytes(final_report_uri, report.to_bytes())
+        html_uri: str | None = join(vuri, "_report.html")
+        if store.exists(join(plan.staging_uri, "report.html")):
+            store.move(join(plan.staging_uri, "report.html"), html_uri)
+        elif not store.exists(html_uri):
+            html_uri = None
         from augment_jobs import lineage
 
         manifest = Manifest(
@@ -287,6 +308,7 @@ def publish(run_uri: str) -> dict[str, Any]:
             seed=plan.seed, platform_version=plan.platform_version, modality=plan.modality,
             format=cfg.publish.format, source_uri=plan.source_uri, source=plan.source,
             files=files, rows=sum(f["rows"] for f in files), counts=merge_counts(shards), skipped=report.skipped,
+            quality=report.quality, efficacy=report.efficacy, privacy=report.privacy, report_uri=html_uri,
             steps=[s.model_dump(mode="json") for s in cfg.augment],
             notes=[n for s in shards for n in s.notes],
             rejected=[r for s in shards for r in s.rejected],

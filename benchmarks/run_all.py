@@ -18,6 +18,9 @@ FULL = [
     ["bench_text.py"],
     ["bench_timeseries.py"],
     ["bench_airflow.py"],
+    ["bench_reader.py"],
+    ["bench_privacy.py"],
+    ["bench_realdata.py"],
 ]
 QUICK = [
     ["bench_tabular.py", "--rows", "200000"],
@@ -25,6 +28,7 @@ QUICK = [
     ["bench_text.py", "--texts", "10000"],
     ["bench_timeseries.py", "--series", "1000", "--repeat", "1"],
     ["bench_airflow.py", "--repeats", "1"],
+    ["bench_reader.py", "--rows", "200000", "--images", "256", "--repeat", "1"],
 ]
 
 

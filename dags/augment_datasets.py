@@ -55,9 +55,9 @@ def schedule_for(cfg: DatasetConfig) -> Any:
     """The config's schedule; in demo mode (`AUGMENT_DEMO=1`) a demo dataset runs when `demo_feed`
     lands its raw partition instead (unpausing it in the UI then works without hand-made data)."""
     if os.environ.get("AUGMENT_DEMO") == "1":
-        from augment_jobs.demo import WRITERS, raw_asset
+        from augment_jobs.demo import raw_asset, writers
 
-        if cfg.dataset in WRITERS:
+        if cfg.dataset in writers():
             return raw_asset(cfg)
     return cfg.schedule
 

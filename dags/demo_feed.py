@@ -17,9 +17,9 @@ from typing import Any
 from airflow.sdk import dag, task
 
 from augment_jobs.config import load_configs
-from augment_jobs.demo import WRITERS, raw_asset
+from augment_jobs.demo import raw_asset, writers
 
-configs = [cfg for _path, cfg in load_configs()[0] if cfg.dataset in WRITERS] if os.environ.get("AUGMENT_DEMO") == "1" else []
+configs = [cfg for _path, cfg in load_configs()[0] if cfg.dataset in writers()] if os.environ.get("AUGMENT_DEMO") == "1" else []
 if configs:
     assets = {cfg.dataset: raw_asset(cfg) for cfg in configs}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from augment_jobs.contract import CheckResult
 
@@ -45,6 +45,69 @@ class GateInput:
             for reason, n in s.skipped.items():
                 out[reason] = out.get(reason, 0) + n
         return dict(sorted(out.items()))
+
+    @cached_property
+    def quality(self) -> dict[str, Any]:
+        """SDMetrics quality of SDV methods' output: `{score (worst class), worst_columns, by_class}`,
+        or {} when no method reported one (docs/gate.md)."""
+        by_class: dict[str, dict[str, Any]] = {}
+        for s in self.shards:
+            by_class.update(s.extra.get("quality", {}))
+        scored = {c: q for c, q in by_class.items() if q.get("score") is not None}
+        if not scored:
+            return {}
+        worst_cls = min(scored, key=lambda c: scored[c]["score"])
+        columns = sorted(((col, s, c) for c, q in scored.items() for col, s in q.get("worst_columns", [])),
+                         key=lambda t: t[1])[:3]
+        return {"score": scored[worst_cls]["score"], "worst_class": worst_cls,
+                "worst_columns": [{"column": col, "score": s, "class": c} for col, s, c in columns],
+                "by_class": dict(sorted(by_class.items()))}
+
+    @cached_property
+    def sides(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+        """(real train rows, synthetic rows, holdout rows or None without a split)."""
+        f = self.frame
+        synthetic = f["_synthetic"].to_numpy(bool)
+        if "_split" not in f.columns:
+            return f[~synthetic], f[synthetic], None
+        held = f["_split"].to_numpy() == "holdout"
+        return f[~synthetic & ~held], f[synthetic], f[held]
+
+    @cached_property
+    def efficacy(self) -> dict[str, Any]:
+        """Same model on train rows vs train + synthetic rows, scored on the holdout ({} if not asked)."""
+        conf = self.cfg.quality.efficacy
+        if conf is None or not self.cfg.label or "_split" not in self.frame.columns:
+            return {}
+        train, synthetic, holdout = self.sides
+        if holdout is None:
+            return {}
+        from augment_jobs.evaluation.efficacy import efficacy
+
+        return efficacy(train, synthetic, holdout, self.cfg.label, model=conf.model, metric=conf.metric,
+                        text_column=self.cfg.text_column)
+
+    @cached_property
+    def privacy(self) -> dict[str, Any]:
+        """Distance to closest record of synthetic rows vs the holdout's, and exact copies ({} if none:
+        no synthetic rows, or not a table of rows, as an image run's metadata)."""
+        if "_synthetic" not in self.frame.columns:
+            return {}
+        train, synthetic, holdout = self.sides
+        if not len(synthetic) or not len(train):
+            return {}
+        from augment_jobs.evaluation.privacy import privacy
+        from augment_jobs.frames import feature_columns, hooks_for
+
+        hooks = hooks_for(self.cfg.modality)
+        columns = hooks.compare_columns(self.cfg, self.frame) if hooks.compare_columns else feature_columns(self.frame, self.cfg)
+        if not columns and self.cfg.text_column:
+            columns = [self.cfg.text_column]  # free text: exact copies only, as categories
+        if not columns:
+            return {}
+        result = privacy(train, synthetic, holdout, label=self.cfg.label, columns=columns, seed=self.cfg.seed)
+        result.pop("seconds", None)  # the only figure that varies run to run
+        return result
 
     @cached_property
     def source(self) -> pd.DataFrame:
@@ -90,9 +153,10 @@ def _common() -> tuple[Check, ...]:
 
 
 def _frame() -> tuple[Check, ...]:
-    from augment_jobs.checks import missing, similarity
+    from augment_jobs.checks import missing, quality, similarity, usefulness
 
-    return missing.missing_share, similarity.similarity
+    return (missing.missing_share, similarity.similarity, quality.quality_score, usefulness.efficacy,
+            usefulness.privacy)
 
 
 COMMON: tuple[Check, ...] = _common()

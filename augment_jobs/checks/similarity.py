@@ -36,6 +36,8 @@ def similarity(g: GateInput) -> list[CheckResult]:
             # The limit never goes below the sampling noise of the two sample sizes, so small
             # classes are not failed for randomness alone (KS: the 1% critical value).
             noise = np.sqrt((len(r) + len(s)) / (len(r) * len(s)))
+            if pd.api.types.is_datetime64_any_dtype(r) or pd.api.types.is_timedelta64_dtype(r):
+                r, s = r.astype("int64"), s.astype("int64")  # time is ordered: compare as numbers, not text
             if pd.api.types.is_numeric_dtype(r) and not pd.api.types.is_bool_dtype(r):
                 stat, kind = _ks(r.to_numpy(np.float64), s.to_numpy(np.float64)), "ks"
                 limit = max(sim.max_ks, 1.63 * noise)

@@ -170,6 +170,7 @@ register_modality(ModalitySpec(
     publish_format="webdataset",
     checks=(images.decodable, images.boxes_valid, images.exposure, images.class_counts, images.corrupt_share),
     demo_writers={"shapes": "augment_jobs.image.demo:write_raw"},
+    report_parts="augment_jobs.image.artifacts:report_parts",
     example="augment_jobs.image.demo:example",
     probe="augment_jobs.image.demo:probe",
 ))

@@ -77,3 +77,25 @@ def grid_png(tar_uris: list[str], path: str, rows: int = 6, copies: int = 3, til
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     grid.save(path)
     return True
+
+
+def report_parts(g: Any) -> dict[str, Any]:
+    """The report's sample grid: the first originals of the staged output, each with its copies."""
+    from augment_jobs.evaluation.report import ImageSample
+    from augment_jobs.store import join
+
+    samples: list[ImageSample] = []
+    originals = 0
+    for s in g.shards:
+        for f in s.files:
+            for _, parts in iter_tar(join(g.plan.data_uri, f["path"])):
+                rec = json.loads(parts.get("json", b"{}"))
+                if not rec.get("synthetic"):
+                    if originals == 6:
+                        return {"images": samples}
+                    originals += 1
+                caption = (f"{rec.get('method')} copy of {rec.get('source_key')}" if rec.get("synthetic")
+                           else f"original {rec.get('source_key')} ({rec.get('label')})")
+                samples.append(ImageSample(parts.get("jpg") or parts.get("png"), rec.get("boxes", []),
+                                           rec.get("box_labels", []), caption, bool(rec.get("synthetic"))))
+    return {"images": samples}

@@ -1,4 +1,9 @@
-"""A torch IterableDataset over published WebDataset shards (local paths or s3:// URIs).
+"""WebDataset samples for torch: decoding, batching, and the shard-level reader.
+
+`open_dataset(uri).torch()` (docs/reader.md) reads published versions through
+`augment_jobs.torch_stream` with exact per-rank counts, resume and sha256 checks; this module gives
+it the WebDataset decoding (`WebDatasetChunks`). `WebDatasetShards` below reads any list of tar
+URLs without a manifest (no hashes, no row counts), splitting whole shards:
 
     ds = WebDatasetShards(urls, shuffle=1000, batch_size=32, seed=0)
     loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=4)
@@ -15,52 +20,128 @@ from __future__ import annotations
 
 import io
 import json
-import os
+import tarfile
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import IterableDataset, get_worker_info
 
 from augment_jobs.image.io import iter_tar
 from augment_jobs.rng import derive_seed
+from augment_jobs.streaming import Chunks, CorruptFile, FileRef, Segment, topology
 
 DEFAULT_BUFFER = 1000
+COLUMNS = ("__key__", "image", "boxes", "box_labels", "label", "json")  # what decode_sample gives
 
 
 def rank_world() -> tuple[int, int]:
     """(rank, world size): torch.distributed if initialised, else RANK / WORLD_SIZE, else (0, 1)."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    return topology()
 
 
-def decode_sample(key: str, parts: dict[str, bytes]) -> dict[str, Any]:
-    """WebDataset members → {"__key__", "image" (uint8 [3, H, W]), "boxes" (float [n, 4]), ...}."""
-    from PIL import Image
+def decode_sample(key: str, parts: dict[str, bytes], columns: tuple[str, ...] = COLUMNS) -> dict[str, Any]:
+    """WebDataset members → {"__key__", "image" (uint8 [3, H, W]), "boxes" (float [n, 4]), ...};
+    only `columns` are built (an image not asked for is not decoded)."""
+    out: dict[str, Any] = {"__key__": key}
+    if "image" in columns:
+        img = next((parts[e] for e in ("jpg", "jpeg", "png") if e in parts), None)
+        if img is None:
+            raise ValueError(f"sample {key!r} has no jpg/png member")
+        im = Image.open(io.BytesIO(img))
+        arr = np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
+        # one copy into channels-first contiguous memory: batches then stack with a plain memcpy
+        out["image"] = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+    if len(columns) > 2 or "image" not in columns:
+        meta = json.loads(parts["json"]) if "json" in parts else {}
+        fields = {
+            "boxes": lambda: torch.tensor(meta.get("boxes") or [], dtype=torch.float32).reshape(-1, 4),
+            "box_labels": lambda: list(meta.get("box_labels") or []), "label": lambda: meta.get("label"),
+            "json": lambda: meta,
+        }
+        out.update({c: fields[c]() for c in columns if c in fields})
+    return out
 
-    img = next((parts[e] for e in ("jpg", "jpeg", "png") if e in parts), None)
-    if img is None:
-        raise ValueError(f"sample {key!r} has no jpg/png member")
-    arr = np.asarray(Image.open(io.BytesIO(img)).convert("RGB"))
-    meta = json.loads(parts["json"]) if "json" in parts else {}
-    boxes = torch.tensor(meta.get("boxes") or [], dtype=torch.float32).reshape(-1, 4)
-    return {
-        "__key__": key, "image": torch.from_numpy(arr.copy()).permute(2, 0, 1), "boxes": boxes,
-        "box_labels": list(meta.get("box_labels") or []), "label": meta.get("label"), "json": meta,
-    }
+
+class TensorViews(list):
+    """A list of tensors kept as views of one flat tensor, and pickled as that tensor and the split
+    sizes: a batch crossing from a DataLoader worker then moves one block of shared memory instead
+    of one per sample (each costs a shared-memory segment and a file descriptor)."""
+
+    def __init__(self, tensors: list[torch.Tensor]) -> None:
+        self.sizes = [len(t) for t in tensors]
+        self.flat = torch.from_numpy(np.concatenate([t.numpy() for t in tensors]))
+        super().__init__(torch.split(self.flat, self.sizes))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _split_views, (self.flat, self.sizes)
+
+
+def _split_views(flat: torch.Tensor, sizes: list[int]) -> list[torch.Tensor]:
+    return list(torch.split(flat, sizes))
 
 
 def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    """Batch samples: images stacked when they share a size (else a list); boxes stay a list."""
+    """Batch samples: images stacked when they share a size (else a list); boxes stay a list;
+    `_pad` (when present) a bool tensor."""
     out: dict[str, Any] = {k: [s[k] for s in samples] for k in samples[0]}
-    shapes = {tuple(s["image"].shape) for s in samples}
-    if len(shapes) == 1:
-        out["image"] = torch.stack(out["image"])
+    if "image" in out and len({tuple(i.shape) for i in out["image"]}) == 1:
+        # numpy's stack, a plain copy: torch.stack of uint8 goes through intra-op threads, which
+        # on a busy machine cost a thousand times the copy
+        out["image"] = torch.from_numpy(np.stack([i.numpy() for i in out["image"]]))
+    if "boxes" in out and len(samples) > 1:
+        out["boxes"] = TensorViews(out["boxes"])
+    if "_pad" in out:
+        out["_pad"] = torch.tensor(out["_pad"], dtype=torch.bool)
     return out
+
+
+def tar_samples(data: Any, where: str) -> list[tuple[str, dict[str, bytes]]]:
+    """(key, {ext: bytes}) for every sample of a tar held in memory, grouped as `iter_tar` groups."""
+    out: list[tuple[str, dict[str, bytes]]] = []
+    view = memoryview(data)
+    try:
+        with tarfile.open(fileobj=io.BytesIO(view), mode="r:") as tf:
+            for m in tf:
+                if not m.isfile():
+                    continue
+                d, _, base = m.name.rpartition("/")
+                stem, _, ext = base.partition(".")
+                k = f"{d}/{stem}" if d else stem
+                if not out or out[-1][0] != k:
+                    out.append((k, {}))
+                out[-1][1][ext.lower()] = view[m.offset_data:m.offset_data + m.size].tobytes()
+    except tarfile.TarError as e:
+        raise CorruptFile(f"{where}: not a readable tar ({e})") from None
+    return out
+
+
+class WebDatasetChunks(Chunks):
+    """WebDataset shards decoded from verified bytes into lists of sample dicts with `_pad`."""
+
+    def __init__(self, columns: tuple[str, ...] = COLUMNS) -> None:
+        self.columns = columns
+
+    def decode(self, data: Any, ref: FileRef, seg: Segment) -> list[dict[str, Any]]:
+        items = tar_samples(data, ref.uri)
+        if len(items) != ref.rows:
+            raise CorruptFile(f"{ref.uri}: {len(items)} samples, the manifest says {ref.rows}")
+        return [decode_sample(*items[r], self.columns) | {"_pad": bool(p)}
+                for r, p in zip(seg.rows.tolist(), seg.pad.tolist(), strict=True)]
+
+    def length(self, chunk: list[dict[str, Any]]) -> int:
+        return len(chunk)
+
+    def concat(self, chunks: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        return [s for c in chunks for s in c]
+
+    def slice(self, chunk: list[dict[str, Any]], start: int, stop: int) -> list[dict[str, Any]]:
+        return chunk[start:stop]
+
+    def repeat_as_pad(self, chunk: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+        return [chunk[-1] | {"_pad": True} for _ in range(n)]
 
 
 class WebDatasetShards(IterableDataset):

@@ -367,12 +367,11 @@ def _fit_sdv(cfg: DatasetConfig, plan: RunPlan, params: Any, ctx: AugmentContext
 
     from augment_jobs.store import store_for
     from augment_jobs.tabular._common import show
-    from augment_jobs.tabular.sdv_methods import _metadata, fit_synthesizer, maker
+    from augment_jobs.tabular.sdv_methods import _column_plans, fit_class, maker
 
     method, label = state.method, cfg.label
     parts = [Part(**p) for p in state.parts]
     make = maker(method, params)
-    metadata = None
     for i, c in enumerate(state.classes):
         if not c["synthetic"]:
             continue
@@ -388,9 +387,13 @@ def _fit_sdv(cfg: DatasetConfig, plan: RunPlan, params: Any, ctx: AugmentContext
             ranks = np.sort(ctx.rng(method, "fit_rows", str(c["value"])).choice(n, size=params.max_fit_rows, replace=False))
             ctx.notes.append(f"{method}: class {show(c['value'])} fitted on {len(ranks)} of its rows (params.max_fit_rows)")
         rows = gather(cfg, parts, _select_ranks(c["value"], ranks), state.features).select(state.features).to_pandas()
-        if metadata is None:
-            metadata = _metadata(rows, state.features, cfg)
-        synth = fit_synthesizer(rows, c["value"], metadata, [], make, ctx, method)
+        plans = _column_plans(rows, state.features, params, cfg, method)
+        if params.column_treatment == "auto":
+            ctx.notes.append(f"{method}: class {show(c['value'])} columns: " + ", ".join(p.describe() for p in plans.values()))
+        synth = fit_class(rows, c["value"], plans, [], make, ctx, method)
+        # the tasks decode their draws against the fitted rows (bounded by max_fit_rows)
         uri = state_uri(plan, f"synthesizer-{i}.pkl")
-        store_for(uri).write_bytes(uri, pickle.dumps(synth))
+        store_for(uri).write_bytes(uri, pickle.dumps((synth, plans, rows)))
         c["learn"] = len(rows)
+    if params.quality_rows:
+        ctx.notes.append(f"{method}: the per-class SDMetrics quality report is not computed on the streamed path")

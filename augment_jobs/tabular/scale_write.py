@@ -198,13 +198,15 @@ class Generator:
         import pyarrow as pa
 
         from augment_jobs.store import store_for
-        from augment_jobs.tabular.sdv_methods import draw
+        from augment_jobs.tabular.sdv_methods import draw_class
 
         if i not in self._fitted:
             uri = state_uri(self.plan, f"synthesizer-{i}.pkl")
-            self._fitted[i] = pickle.loads(store_for(uri).read_bytes(uri))
+            self._fitted[i] = pickle.loads(store_for(uri).read_bytes(uri))  # (synthesizer, column plans, fitted rows)
         c = self.state.classes[i]
-        df = draw(self._fitted[i], n, seed32(self.cfg.seed, self.plan.ds, 0, self.state.method, c["key"], "block", blk))
+        synth, plans, rows = self._fitted[i]
+        df = draw_class(synth, n, seed32(self.cfg.seed, self.plan.ds, 0, self.state.method, c["key"], "block", blk),
+                        plans, rows)
         if len(df) != n:
             raise RuntimeError(f"{self.state.method}: class {c['key']}: SDV returned {len(df)} of {n} rows requested")
         cols: dict[str, Any] = {}

@@ -4,10 +4,18 @@ One synthesizer per class (fitted on that class's real rows) reaches each class'
 `num_rows` extra rows are split across classes by a multinomial draw on the real class shares, i.e.
 unconditional samples from the per-class mixture. The config's constraints go in through `sdv.cag`.
 Rows drawn from a model have no parents (`_source_ids` is empty); the fitted model is the lineage.
+
+Each class's columns get a treatment first (`_sdv_fit`: categorical for few-valued columns, point
+masses plus a continuous part for zero-inflated ones, the best-fitting marginal for the copula), and
+each class's output is scored with SDMetrics' QualityReport (`quality_score`): both land in the
+step's notes (one line per class naming every column's treatment) and metrics (`columns.<kind>`
+counts, `quality.score` of the weakest class, `quality.<class>.*`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +24,7 @@ from augment_jobs.frames import feature_columns, synthetic_rows
 from augment_jobs.registry import register
 from augment_jobs.sampling import class_targets
 from augment_jobs.tabular._common import append, labels, show, synthetic_ids
+from augment_jobs.tabular._sdv_fit import ColumnPlan, distributions
 from augment_jobs.tabular.constraints import check_columns, drop_violations
 from augment_jobs.tabular.params import CtganParams, GaussianCopulaParams, SdvParams, TvaeParams
 
@@ -48,14 +57,16 @@ def tvae(df: pd.DataFrame, params: TvaeParams, ctx: AugmentContext) -> pd.DataFr
 
 
 def maker(method: str, params: Any) -> Any:
-    """`make(metadata, n_rows)` building the method's unfitted SDV synthesizer."""
+    """`make(metadata, n_rows, plans)` building the method's unfitted SDV synthesizer."""
 
-    def make(metadata: Any, n_rows: int) -> Any:
+    def make(metadata: Any, n_rows: int, plans: dict[str, ColumnPlan]) -> Any:
         from sdv.single_table import CTGANSynthesizer, GaussianCopulaSynthesizer, TVAESynthesizer
 
         common = {"enforce_min_max_values": params.enforce_min_max_values, "enforce_rounding": params.enforce_rounding}
         if method == "gaussian_copula":
-            return GaussianCopulaSynthesizer(metadata, **common, default_distribution=params.default_distribution)
+            default = "truncnorm" if params.default_distribution == "auto" else params.default_distribution
+            return GaussianCopulaSynthesizer(metadata, **common, default_distribution=default,
+                                             numerical_distributions=distributions(plans) or None)
         if method == "ctgan":
             return CTGANSynthesizer(
                 metadata, **common, epochs=params.epochs, batch_size=_batch_size(params.batch_size, n_rows, params.pac),
@@ -99,9 +110,8 @@ def _run(df: pd.DataFrame, params: SdvParams, ctx: AugmentContext, method: str, 
         return df
 
     real = df[~df["_synthetic"].to_numpy(bool)]
-    metadata = _metadata(df, features, cfg)
     constraints = cfg.constraints
-    parts = []
+    parts, treatment, scores = [], {}, []
     for cls, n in counts.items():
         rows = df.loc[y == cls, features].reset_index(drop=True)
         if len(rows) < params.min_class_rows:
@@ -112,7 +122,13 @@ def _run(df: pd.DataFrame, params: SdvParams, ctx: AugmentContext, method: str, 
         if params.max_fit_rows and len(rows) > params.max_fit_rows:
             rows = fit_sample(rows, params.max_fit_rows, ctx.rng(method, "fit_rows", str(cls)))
             ctx.notes.append(f"{method}: class {show(cls)} fitted on {len(rows)} of its rows (params.max_fit_rows)")
-        sample = _fit_sample(rows, n, cls, metadata, constraints, make, ctx, method)
+        plans = _column_plans(rows, features, params, cfg, method)
+        sample = _fit_sample(rows, n, cls, plans, constraints, make, ctx, method, params)
+        treatment[str(cls)] = {c: p.as_dict() for c, p in plans.items()}
+        if params.column_treatment == "auto":
+            ctx.notes.append(f"{method}: class {show(cls)} columns: " + ", ".join(p.describe() for p in plans.values()))
+        if params.quality_rows and len(sample):
+            scores.append(_score(rows, sample, plans, cls, ctx, method, params.quality_rows))
         sample[cfg.label] = np.repeat(np.asarray([cls], dtype=object), len(sample))
         parts.append(sample)
     values = pd.concat(parts, ignore_index=True)
@@ -122,6 +138,11 @@ def _run(df: pd.DataFrame, params: SdvParams, ctx: AugmentContext, method: str, 
         df, values, method=method, ids=synthetic_ids(ctx, method, len(values)), source_ids=[[] for _ in range(len(values))]
     )
     ctx.metrics[f"{method}_rows_added"] = float(len(out))
+    kinds = [p["treatment"] for cols in treatment.values() for p in cols.values()]
+    for kind in sorted(set(kinds)):
+        ctx.metrics[f"columns.{kind}"] = float(kinds.count(kind))
+    if scores:
+        ctx.metrics["quality.score"] = min(scores)  # the weakest class: what a min_score gate needs
     return append(df, out)
 
 
@@ -131,6 +152,60 @@ def fit_sample(rows: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataF
 
     keep = np.sort(rng.choice(len(rows), size=n, replace=False))
     return rows.iloc[keep].reset_index(drop=True)
+
+
+def _column_plans(rows: pd.DataFrame, features: list[str], params: SdvParams, cfg: DatasetConfig,
+                  method: str) -> dict[str, ColumnPlan]:
+    """The class's column treatment (`_sdv_fit`), or SDV's plain one when treatment is off."""
+    import pandas as pd
+
+    from augment_jobs.tabular._sdv_fit import plan_columns
+
+    fixed = {c for con in cfg.constraints if con.type == "fixed_combinations" for c in con.columns}
+    constrained = {getattr(con, a) for con in cfg.constraints for a in ("column", "low", "high")
+                   if isinstance(getattr(con, a, None), str)}
+    if params.column_treatment == "auto":
+        copula = method == "gaussian_copula" and getattr(params, "default_distribution", None) == "auto"
+        default = getattr(params, "default_distribution", "truncnorm")
+        return plan_columns(rows, features, constrained=constrained, fixed=fixed, choose_marginal=copula,
+                            default_distribution="truncnorm" if default == "auto" else default)
+    plans = {}
+    for col in features:
+        s = rows[col]
+        if col in fixed or not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_datetime64_any_dtype(s)):
+            sdtype = "categorical"
+        elif pd.api.types.is_bool_dtype(s):
+            sdtype = "boolean"
+        else:
+            sdtype = "datetime" if pd.api.types.is_datetime64_any_dtype(s) else "numerical"
+        plans[col] = ColumnPlan(col, "sdv", sdtype)
+    return plans
+
+
+def _score(rows: pd.DataFrame, sample: pd.DataFrame, plans: dict[str, ColumnPlan], cls: Any, ctx: AugmentContext,
+           method: str, max_rows: int) -> float:
+    """SDMetrics quality of one class's sample into metrics (`quality.<class>.*`) and notes."""
+    from augment_jobs.tabular.quality_score import quality_score
+
+    meta = {"columns": {c: {"sdtype": "categorical" if p.treatment == "categorical" else p.sdtype}
+                        for c, p in plans.items()}}
+    q = quality_score(rows, sample, meta, max_rows=max_rows, seed=ctx.seed32(method, "quality", str(cls)))
+    key = _metric_part(cls)
+    for part in ("score", "column_shapes", "column_pair_trends"):
+        if q[part] is not None:
+            ctx.metrics[f"quality.{key}.{part}"] = q[part]
+    ctx.quality[str(cls)] = q
+    worst = ", ".join(f"{c} {s:.2f}" for c, s in q["worst_columns"])
+    ctx.notes.append(f"{method}: class {show(cls)} quality {q['score']} (shapes {q['column_shapes']}, "
+                     f"pair trends {q['column_pair_trends']}); worst columns: {worst}")
+    return float(q["score"]) if q["score"] is not None else 0.0
+
+
+def _metric_part(value: Any) -> str:
+    """A class value as a metric-name part (MLflow allows letters, digits, _ - . / and space)."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", str(value.item() if hasattr(value, "item") else value))
 
 
 def _plan(y: np.ndarray, params: SdvParams, ctx: AugmentContext, method: str) -> dict[Any, int]:
@@ -149,88 +224,76 @@ def _plan(y: np.ndarray, params: SdvParams, ctx: AugmentContext, method: str) ->
     return {c: counts[c] for c in sorted(counts, key=str)}
 
 
-def _metadata(df: pd.DataFrame, features: list[str], cfg: DatasetConfig) -> Any:
+def _metadata(plans: dict[str, ColumnPlan]) -> Any:
     """Explicit sdtypes: SDV would otherwise detect PII-like columns and replace them with fakes."""
-    import pandas as pd
     from sdv.metadata import Metadata
 
-    fixed = {c for con in cfg.constraints if con.type == "fixed_combinations" for c in con.columns}
-    columns: dict[str, dict[str, Any]] = {}
-    for col in features:
-        s = df[col]
-        if col in fixed:
-            columns[col] = {"sdtype": "categorical"}  # cag.FixedCombinations needs categorical columns
-        elif pd.api.types.is_bool_dtype(s):
-            columns[col] = {"sdtype": "boolean"}
-        elif pd.api.types.is_datetime64_any_dtype(s):
-            columns[col] = {"sdtype": "datetime"}
-        elif pd.api.types.is_numeric_dtype(s):
-            columns[col] = {"sdtype": "numerical"}
-        else:
-            columns[col] = {"sdtype": "categorical"}
-    return Metadata.load_from_dict({"tables": {TABLE: {"columns": columns}}})
+    from augment_jobs.tabular._sdv_fit import metadata_columns
+
+    return Metadata.load_from_dict({"tables": {TABLE: {"columns": metadata_columns(plans)}}})
 
 
-def _fit_sample(rows: pd.DataFrame, n: int, cls: Any, metadata: Any, constraints: list[Any], make: Any,
-                ctx: AugmentContext, method: str) -> pd.DataFrame:
+def _fit_sample(rows: pd.DataFrame, n: int, cls: Any, plans: dict[str, ColumnPlan], constraints: list[Any],
+                make: Any, ctx: AugmentContext, method: str, params: SdvParams) -> pd.DataFrame:
     """Fit one synthesizer on a class's rows, seeded from (seed, ds, step, class); draw n rows."""
-    synth = fit_synthesizer(rows, cls, metadata, constraints, make, ctx, method)
-    sample = draw(synth, n, ctx.seed32(method, str(cls)))
+    synth = fit_class(rows, cls, plans, constraints, make, ctx, method)
+    sample = draw_class(synth, n, ctx.seed32(method, str(cls)), plans, rows)
     if len(sample) != n:
         ctx.notes.append(f"{method}: class {show(cls)}: SDV returned {len(sample)} of {n} rows requested")
     return sample
 
 
-def fit_synthesizer(rows: pd.DataFrame, cls: Any, metadata: Any, constraints: list[Any], make: Any,
-                    ctx: AugmentContext, method: str) -> Any:
-    """One synthesizer fitted on a class's rows, seeded from (seed, ds, step, class), staged for MLflow."""
+def fit_class(rows: pd.DataFrame, cls: Any, plans: dict[str, ColumnPlan], constraints: list[Any], make: Any,
+              ctx: AugmentContext, method: str) -> Any:
+    """One synthesizer fitted on a class's encoded rows, seeded from (seed, ds, step, class), staged for MLflow."""
     import random
     import warnings
 
     import numpy as np
     import torch
 
+    from augment_jobs.tabular._sdv_fit import encode
     from augment_jobs.tabular.constraints import sdv_constraints
 
     seed = ctx.seed32(method, str(cls))
-    synth = make(metadata, len(rows))
+    synth = make(_metadata(plans), len(rows), plans)
     if constraints:
         synth.add_constraints(sdv_constraints(constraints))
+    data = encode(rows, plans, ctx.rng(method, "encode", str(cls)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # column-order and sdtype notices, not actionable here
         # CTGAN/TVAE and RDT read global generators: seed them right before use.
         random.seed(seed)
         np.random.seed(seed)
         torch.manual_seed(seed)
-        synth.fit({TABLE: rows})
+        synth.fit({TABLE: data})
     _save(synth, ctx, f"synthesizer-{ctx.step}-{cls}.pkl")
     return synth
 
 
-def draw(synth: Any, n: int, seed: int) -> pd.DataFrame:
-    """`n` rows from a fitted synthesizer, the draw fixed by `seed`."""
+def draw_class(synth: Any, n: int, seed: int, plans: dict[str, ColumnPlan], rows: pd.DataFrame) -> pd.DataFrame:
+    """`n` decoded rows from a fitted synthesizer, the draw fixed by `seed`; `rows` are the fitted rows."""
     import warnings
+
+    from augment_jobs.tabular._sdv_fit import decode
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # sample() reseeds from SDV's fixed seed unless one is set; set ours so the draw depends on
         # the date and step too. (`_set_random_state` is private: pinned to sdv==2.0.0.)
         synth._set_random_state(seed)
-        # SDV draws a tqdm bar when constraints are set; the stage reports progress itself
-        os.environ["TQDM_DISABLE"] = "1"
-        try:
+        # SDV draws a tqdm bar on stderr when constraints are set (tqdm reads TQDM_DISABLE only when it
+        # is first imported); the stage reports progress itself, so the bar goes nowhere.
+        with contextlib.redirect_stderr(io.StringIO()):
             sample = synth.sample(n)
-        finally:
-            os.environ.pop("TQDM_DISABLE", None)
     sample = sample[TABLE] if isinstance(sample, dict) else sample
-    return sample.reset_index(drop=True)
+    return decode(sample.reset_index(drop=True), plans, rows)
 
 
 def _save(synth: Any, ctx: AugmentContext, name: str) -> None:
     """Stage the fitted synthesizer for MLflow (skipped when the run stages no artifacts)."""
     if ctx.artifact_uri is None:
         return
-    import os
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:

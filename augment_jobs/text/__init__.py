@@ -14,4 +14,5 @@ register_modality(frame_modality(
     hooks=FrameHooks(prepare=prepare, compare_columns=compare_columns),
     demo_writers={"support_tickets": "augment_jobs.text.demo:write_raw"},
     example="augment_jobs.text.demo:example",
+    report_parts="augment_jobs.text.hooks:report_parts",
 ))

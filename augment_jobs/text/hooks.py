@@ -3,13 +3,14 @@ The text gate checks are in augment_jobs/checks/text.py."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from augment_jobs.errors import InputError
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from augment_jobs.checks import GateInput
     from augment_jobs.config import DatasetConfig
     from augment_jobs.text.eda import EdaParams
 
@@ -54,3 +55,24 @@ def prepare(df: pd.DataFrame, cfg: DatasetConfig) -> pd.DataFrame:
 def compare_columns(cfg: DatasetConfig, df: pd.DataFrame) -> list[str]:
     """Free text has no column the KS/TVD check can compare; the label set is checked elsewhere."""
     return []
+
+
+def report_parts(g: GateInput) -> dict[str, Any]:
+    """Before/after pairs: the first augmented copies beside their source texts."""
+    from augment_jobs.evaluation.report import TextPair
+
+    col = g.cfg.text_column
+    train, synthetic, _ = g.sides
+    if not col or col not in synthetic.columns or "_source_ids" not in synthetic.columns:
+        return {}
+    source = dict(zip(train["_id"].astype(str), train[col], strict=True))
+    label = g.cfg.label if g.cfg.label in synthetic.columns else None
+    pairs = []
+    for _, row in synthetic.head(400).iterrows():
+        parents = row["_source_ids"]
+        before = source.get(str(parents[0])) if parents is not None and len(parents) else None
+        if isinstance(before, str) and isinstance(row[col], str):
+            pairs.append(TextPair(before, row[col], str(row[label]) if label else None, row["_method"]))
+        if len(pairs) >= 12:
+            break
+    return {"text_pairs": pairs}

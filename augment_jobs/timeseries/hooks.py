@@ -3,13 +3,14 @@ compared columns. The time-series gate checks are in augment_jobs/checks/timeser
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from augment_jobs.errors import InputError
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from augment_jobs.checks import GateInput
     from augment_jobs.config import DatasetConfig
 
 
@@ -79,7 +80,32 @@ def compare_columns(cfg: DatasetConfig, df: pd.DataFrame) -> list[str]:
     return [c for c in cfg.series.value_columns if c in df.columns]
 
 
-def count_units(df: pd.DataFrame, cfg: DatasetConfig) -> pd.DataFrame:
-    """Per-class counts count series, not points: one row per series."""
+def unit_column(cfg: DatasetConfig) -> str:
+    """An item is a series: counted per class and held out whole."""
     assert cfg.series is not None
-    return df.drop_duplicates(cfg.series.id_column)
+    return cfg.series.id_column
+
+
+def report_parts(g: GateInput) -> dict[str, Any]:
+    """Up to four source series (of the first value column) overlaid with their copies."""
+    from augment_jobs.evaluation.report import SeriesOverlay
+
+    assert g.cfg.series is not None
+    idc, tc, col = g.cfg.series.id_column, g.cfg.series.time_column, g.cfg.series.value_columns[0]
+    train, synthetic, _ = g.sides
+    # the plots compare the values; a series' id and its time axis are not distributions to compare
+    plotted = {"real": train.drop(columns=[idc, tc]), "synthetic": synthetic.drop(columns=[idc, tc])}
+    if not len(synthetic):
+        return plotted
+    # a copy's id is "<source id>~aug<step>.<k>": its source is the part before "~aug"
+    copies = synthetic.assign(_parent=synthetic[idc].astype(str).str.split("~aug").str[0])
+    overlays = []
+    for sid, group in copies.groupby("_parent", sort=True):
+        src = train[train[idc].astype(str) == sid].sort_values(tc)
+        if not len(src):
+            continue
+        series = [part.sort_values(tc)[col].tolist() for _, part in group.groupby(idc, sort=True)]
+        overlays.append(SeriesOverlay(src[col].tolist(), series[:5], title=f"{sid} ({col})"))
+        if len(overlays) >= 4:
+            break
+    return {**plotted, "series": overlays}

@@ -159,21 +159,37 @@ def min_points(params: TsPolicyParams) -> tuple[int, str]:
     return need, op_name
 
 
+def _fill_gaps(vals: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Each series' missing values linearly interpolated (held flat at the ends), column by column."""
+    import numpy as np
+
+    out = vals.copy()
+    for s, n in zip(starts, lengths, strict=True):
+        block = out[s:s + n]
+        t = np.arange(n)
+        for j in range(block.shape[1]):
+            ok = ~np.isnan(block[:, j])
+            if ok.any() and not ok.all():
+                block[:, j] = np.interp(t, t[ok], block[ok, j])
+    return out
+
+
 def _skip_unusable(ctx: AugmentContext, params: TsPolicyParams, vals: np.ndarray, starts: np.ndarray,
                    lengths: np.ndarray, copies: list[int], vcols: list[str]) -> list[int]:
-    """Series too short for the ops, or with missing values, are published as real, not augmented."""
+    """Series too short for the ops, or with no value at all in a value column, are published as
+    real, not augmented."""
     import numpy as np
 
     need, op_name = min_points(params)
     wanted = np.asarray(copies) > 0
     short = wanted & (lengths < need)
     ctx.skip(f"series shorter than the {need} points {op_name} needs", int(short.sum()))
-    row_nan = np.isnan(vals)
+    present = ~np.isnan(vals)
     for j, col in enumerate(vcols):
-        # a series with any missing value in this column (and not already skipped)
-        has_nan = np.add.reduceat(row_nan[:, j].astype(np.int64), starts) > 0 if len(starts) else np.zeros(0, bool)
-        bad = wanted & ~short & has_nan
-        ctx.skip(f"series with missing values in {col!r}", int(bad.sum()))
+        # a series with no value in this column (and not already skipped): nothing to fill gaps from
+        empty = np.add.reduceat(present[:, j].astype(np.int64), starts) == 0 if len(starts) else np.zeros(0, bool)
+        bad = wanted & ~short & empty
+        ctx.skip(f"series with no values in {col!r}", int(bad.sum()))
         short |= bad
     return [0 if s else c for s, c in zip(short, copies, strict=True)]
 
@@ -201,6 +217,11 @@ def ts_policy(df: pd.DataFrame, params: TsPolicyParams, ctx: AugmentContext) -> 
 
     vals = real[vcols].to_numpy(dtype=float)
     copies = _skip_unusable(ctx, params, vals, starts, lengths, copies, vcols)
+    # Gaps: the ops run on the series with its gaps linearly filled, and each copy has them back where
+    # the source had them (missing values stay missing, at the same time steps).
+    gaps = np.isnan(vals)
+    if gaps.any():
+        vals = _fill_gaps(vals, starts, lengths)
     row_ids = real["_id"].astype(str).to_numpy()
     # Samples in canonical order (series, copy); each group of equal length is one batch.
     results: dict[tuple[int, int], np.ndarray] = {}
@@ -225,6 +246,8 @@ def ts_policy(df: pd.DataFrame, params: TsPolicyParams, ctx: AugmentContext) -> 
         src_arr = np.asarray(src)
         out = apply(block[src_arr], params.ops, drawn, std[src_arr])
         for b, key in enumerate(keys):
+            if gaps.any():
+                out[b][gaps[idx[src_arr[b]]]] = np.nan
             results[key] = out[b]
     ctx.metrics["ts_policy.synthetic_series"] = ctx.metrics.get("ts_policy.synthetic_series", 0) + len(results)
     if not results:

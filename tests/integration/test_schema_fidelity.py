@@ -81,14 +81,11 @@ def test_timeseries_integer_series_ids_short_and_gappy_series(store: Path, tmp_p
     schema = published_schema(store, "growth")
     assert schema.field("subject").type == pa.int32() and schema.field("day").type == pa.int64()
     ds = open_dataset(str(store / "published" / "growth"))
-    assert ds.manifest.skipped == {
-        "ts_policy: series shorter than the 3 points time_warp needs": 2,
-        "ts_policy: series with missing values in 'weight'": 1,
-    }
+    assert ds.manifest.skipped == {"ts_policy: series shorter than the 3 points time_warp needs": 2}
     out = ds.to_pandas()
     synthetic_subjects = set(out.loc[out["_synthetic"], "subject"])
-    assert len(synthetic_subjects) == 5 and min(synthetic_subjects) > 8  # 1, 5-8 copied, under new integer ids
-    assert out["weight"].isna().sum() == 1  # the gap published as it is
+    assert len(synthetic_subjects) == 6 and min(synthetic_subjects) > 8  # 1, 2, 5-8 copied, under new integer ids
+    assert out["weight"].isna().sum() == 2  # the gap published as it is, and kept in subject 2's copy
     assert any(c.name == "skipped_share" and c.passed for c in ds.manifest.gate.checks)
 
 

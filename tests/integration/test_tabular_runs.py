@@ -197,8 +197,6 @@ BAD_INPUTS = {
                              "label column 'default' not found"),
     "one class only": (lambda s, t: _write_df(raw(s, D2), _source(s).assign(default=0)), {}, "needs 2+ classes"),
     "non-numeric column": (lambda s, t: _write_df(raw(s, D2), _source(s).assign(age="old")), {}, "age"),
-    "NaN in features": (lambda s, t: _write_df(raw(s, D2), _source(s).assign(
-        utilization=lambda d: d["utilization"].mask(d.index % 7 == 0))), {}, "utilization"),
     "truncated parquet": (lambda s, t: (_write_df(raw(s, D2), _source(s), fmt="parquet"),
                                         _truncate(raw(s, D2) / "credit.parquet")),
                           {"source.format": "parquet"}, "credit.parquet: not a readable parquet file"),

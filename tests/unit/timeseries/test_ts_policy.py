@@ -199,13 +199,17 @@ def test_short_series_skipped_and_counted_naming_the_op() -> None:
     assert (out["machine_id"] == "M001").sum() == 1
 
 
-def test_series_with_missing_values_published_but_not_augmented() -> None:
-    df = frame(3, 10)
-    df.loc[df.index[(df["machine_id"] == "M001").to_numpy()][2], "vibration"] = float("nan")
-    cfg = cfg_for(copies=1)
-    out, ctx = run(cfg, prepare(df, cfg))
-    assert ctx.skipped == {"series with missing values in 'vibration'": 1}
-    assert out["vibration"].isna().sum() == 1 and not out.loc[out["_synthetic"], "machine_id"].str.startswith("M001").any()
+def test_gaps_stay_gaps_in_the_copies_and_empty_series_are_skipped() -> None:
+    df = prepare(frame(3, 10), cfg_for())
+    gap = df.index[(df["machine_id"] == "M001").to_numpy()][2]
+    df.loc[gap, "vibration"] = float("nan")
+    df.loc[df["machine_id"] == "M002", "temperature"] = float("nan")  # no value at all
+    cfg = cfg_for(copies=1, ops=[{"op": "jitter", "sigma": 0.03}, {"op": "magnitude_warp", "sigma": 0.2, "knots": 4}])
+    out, ctx = run(cfg, df)
+    assert ctx.skipped == {"series with no values in 'temperature'": 1}
+    copy = out[out["machine_id"] == "M001~aug0.0"].reset_index(drop=True)
+    assert copy["vibration"].isna().tolist() == [i == 2 for i in range(10)]  # the gap, at the same step
+    assert copy["temperature"].notna().all() and not (out["machine_id"] == "M002~aug0.0").any()
 
 
 def test_non_numeric_values_name_the_column() -> None:
