@@ -292,6 +292,7 @@ class State:
     skipped: dict[str, int] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     null_label: int = 0
+    quality: dict[str, Any] = field(default_factory=dict)  # SDV: per-class SDMetrics quality, for the gate
 
     @property
     def n_syn(self) -> int:

@@ -367,11 +367,12 @@ def _fit_sdv(cfg: DatasetConfig, plan: RunPlan, params: Any, ctx: AugmentContext
 
     from augment_jobs.store import store_for
     from augment_jobs.tabular._common import show
-    from augment_jobs.tabular.sdv_methods import _column_plans, fit_class, maker
+    from augment_jobs.tabular.sdv_methods import _column_plans, _score, draw_class, fit_class, maker
 
     method, label = state.method, cfg.label
     parts = [Part(**p) for p in state.parts]
     make = maker(method, params)
+    scores: list[float] = []
     for i, c in enumerate(state.classes):
         if not c["synthetic"]:
             continue
@@ -395,5 +396,10 @@ def _fit_sdv(cfg: DatasetConfig, plan: RunPlan, params: Any, ctx: AugmentContext
         uri = state_uri(plan, f"synthesizer-{i}.pkl")
         store_for(uri).write_bytes(uri, pickle.dumps((synth, plans, rows)))
         c["learn"] = len(rows)
-    if params.quality_rows:
-        ctx.notes.append(f"{method}: the per-class SDMetrics quality report is not computed on the streamed path")
+        if params.quality_rows:  # scored on a draw of its own (the output is drawn block by block by the tasks)
+            q_rows = draw_class(synth, min(params.quality_rows, c["synthetic"]),
+                                ctx.seed32(method, "quality-draw", str(c["value"])), plans, rows)
+            scores.append(_score(rows, q_rows, plans, c["value"], ctx, method, params.quality_rows))
+    if scores:
+        ctx.metrics["quality.score"] = min(scores)  # the weakest class, as the in-memory path reports it
+    state.quality = {k: {**q, "method": method} for k, q in ctx.quality.items()}

@@ -354,6 +354,8 @@ def augment_task(cfg: DatasetConfig, plan: RunPlan, state: State, shard: int) ->
         result.notes = [f"augment[0] {state.method}: {n}" for n in state.notes]
         result.skipped = {f"{state.method}: {k}": v for k, v in state.skipped.items()}
         result.metrics.update({f"step0_{k}": v for k, v in state.metrics.items()})
+        if state.quality:
+            result.extra["quality"] = state.quality
     result.metrics[f"step0_{state.method}_rows_added"] = float(sum(c["synthetic"] for c in counts.values()))
     result.metrics["write_seconds"] = round(time.perf_counter() - t0, 3)
     return result

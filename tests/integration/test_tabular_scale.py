@@ -194,6 +194,8 @@ def test_streamed_gaussian_copula_with_a_fit_bound(store: Path, tmp_path: Path) 
         digests.append(file_digests(store, tmp))
         m = open_dataset(str(publish_dir(store, tmp))).manifest
         assert any("fitted on 60 of its rows" in note for note in m["notes"])
+        names = [getattr(c, "name", None) or c["name"] for c in m["gate"]["checks"]]
+        assert "quality_score" in names  # scored on the streamed path too, so quality.min_score can gate it
     assert digests[0] == digests[1]
 
 
