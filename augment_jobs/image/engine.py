@@ -7,7 +7,7 @@ so output does not depend on batch size, order or worker count.
 
 Why own torch ops rather than kornia.augmentation: kornia draws parameters from torch's global
 generator per batch (not per sample key), and its AugmentationSequential cost 3x albumentations on
-2 CPU threads (DESIGN-NOTES). Here consecutive geometric ops (flips, affine, crop) are fused into
+2 CPU threads (benchmarks/README_image.md). Here consecutive geometric ops (flips, affine, crop) are fused into
 one 3x3 matrix per sample and resampled once (one `grid_sample` per run of geometric ops: faster,
 and one interpolation instead of several), and boxes go through the same matrix. Everything else
 is elementwise torch on the device the images are on (CUDA when present, CPU otherwise), written

@@ -191,6 +191,14 @@ def raw_from_record(rec: dict[str, Any], source_key: str, source_uri: str, label
     return raw
 
 
+def member_key(name: str) -> tuple[str, str]:
+    """(sample key, extension) of a tar member, as `webdataset` groups them: the key is the path up to
+    the first dot of the basename."""
+    d, _, base = name.rpartition("/")
+    stem, _, ext = base.partition(".")
+    return (f"{d}/{stem}" if d else stem), ext
+
+
 def iter_tar(uri: str) -> Iterator[tuple[str, dict[str, bytes]]]:
     """Stream (key, {ext: bytes}) from a WebDataset tar in the store: members grouped by key (the
     path up to the first dot of the basename), as `webdataset` groups them."""
@@ -202,9 +210,7 @@ def iter_tar(uri: str) -> Iterator[tuple[str, dict[str, bytes]]]:
         for m in tf:
             if not m.isfile():
                 continue
-            d, _, base = m.name.rpartition("/")
-            stem, _, ext = base.partition(".")
-            k = f"{d}/{stem}" if d else stem
+            k, ext = member_key(m.name)
             if k != key and key is not None:
                 yield key, parts
                 parts = {}

@@ -29,7 +29,6 @@ import torch
 from PIL import Image
 from torch.utils.data import IterableDataset, get_worker_info
 
-from augment_jobs.image.io import iter_tar
 from augment_jobs.rng import derive_seed
 from augment_jobs.streaming import Chunks, CorruptFile, FileRef, Segment, topology
 
@@ -107,9 +106,7 @@ def tar_samples(data: Any, where: str) -> list[tuple[str, dict[str, bytes]]]:
             for m in tf:
                 if not m.isfile():
                     continue
-                d, _, base = m.name.rpartition("/")
-                stem, _, ext = base.partition(".")
-                k = f"{d}/{stem}" if d else stem
+                k, ext = member_key(m.name)
                 if not out or out[-1][0] != k:
                     out.append((k, {}))
                 out[-1][1][ext.lower()] = view[m.offset_data:m.offset_data + m.size].tobytes()
