@@ -29,6 +29,7 @@ import torch
 from PIL import Image
 from torch.utils.data import IterableDataset, get_worker_info
 
+from augment_jobs.image.io import iter_tar, member_key
 from augment_jobs.rng import derive_seed
 from augment_jobs.streaming import Chunks, CorruptFile, FileRef, Segment, topology
 
