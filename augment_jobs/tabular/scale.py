@@ -12,7 +12,8 @@ Streaming is two passes, with the stages unchanged:
   footers; the label column of every part (per-class counts, hence the targets); the learning
   rows (the oversampled classes for the SMOTE family, a seeded per-class sample of at most
   `max_fit_rows` rows for SDV); the fit (same-class neighbours as imbalanced-learn computes them,
-  or one synthesizer per class). All of it is staged under `_staging/<version>/tabular/`.
+  or one synthesizer per class). With `split`, the holdout rule too: counts, targets and learning
+  rows are train rows only, as in memory (`scale_split`). All of it is staged under `_staging/<version>/tabular/`.
 - augment (mapped over `plan.shards`): task i writes a fixed range of output files. Output file j
   holds rows [j·R, (j+1)·R) of "real rows in source order, then synthetic rows by class" (R =
   `publish.rows_per_file`); the random draws of synthetic row g depend only on (seed, date, step,
@@ -142,8 +143,6 @@ def stream_blocker(cfg: DatasetConfig, schema: pa.Schema | None = None) -> str |
         return f"{step.method} has no streamed path (use {', '.join(STREAMED)})"
     if cfg.constraints:
         return "constraints are configured"
-    if getattr(cfg, "split", None) is not None:  # a holdout must stay out of the learning rows
-        return "split is configured"
     params = get_method(step.method).parse_params(step.params)
     if getattr(params, "missing", "skip") != "skip":
         return "params.missing is impute_median"
@@ -293,6 +292,7 @@ class State:
     metrics: dict[str, float] = field(default_factory=dict)
     null_label: int = 0
     quality: dict[str, Any] = field(default_factory=dict)  # SDV: per-class SDMetrics quality, for the gate
+    split: dict[str, Any] | None = None  # `split` configured: the holdout rule (augment_jobs/tabular/scale_split.py)
 
     @property
     def n_syn(self) -> int:
