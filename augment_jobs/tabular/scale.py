@@ -68,6 +68,9 @@ IN_MEMORY_FACTOR = 7
 SDV_FIT_FACTOR = 16
 #: peak / output file bytes of a streamed task (file being built, its Arrow copy, writer buffers)
 STREAM_FACTOR = 4
+#: snapshot bytes per source row of a streamed `split` (a uint64 hash and a class code per row, sorted
+#: by class and hash); measured: 174 MB on 8M rows
+SPLIT_ROW_BYTES = 24
 
 
 def worker_budget() -> int:
@@ -109,6 +112,13 @@ def check_memory(cfg: DatasetConfig, rows: int, schema: pa.Schema, streams: bool
             raise ConfigError(
                 f"{where}: {step.method} would fit on up to {fit_rows:,} rows (~{need / GB:.1f} GB), over the {gb}: "
                 f"{hint} (e.g. 200000) to fit on a seeded per-class sample"
+            )
+    if streams and getattr(cfg, "split", None) is not None:
+        need = BASELINE_BYTES + rows * SPLIT_ROW_BYTES
+        if need > budget:
+            raise ConfigError(
+                f"{where}: split over {rows:,} rows needs ~{need / GB:.1f} GB at snapshot (a hash per row), over the "
+                f"{gb}: raise AUGMENT_WORKER_MEMORY_GB or cut the partition"
             )
     if streams:
         need = BASELINE_BYTES + min(rows, cfg.publish.rows_per_file) * (width + 64) * STREAM_FACTOR

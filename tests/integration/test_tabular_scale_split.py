@@ -42,7 +42,7 @@ def write_parts(store: Path, name: str, df: pd.DataFrame, cuts: list[int]) -> No
                        row_group_size=40)
 
 
-def config(tmp: Path, name: str, publish: str, *, params: dict[str, Any], **body: Any) -> Path:
+def config(tmp: Path, name: str, publish: str, *, params: dict[str, Any], method: str = "smote", **body: Any) -> Path:
     (tmp / "configs").mkdir(parents=True, exist_ok=True)
     path = tmp / "configs" / f"{publish}.yaml"
     source = {"uri": f"{{store}}/raw/{name}/{{ds}}/", "format": "parquet", **body.pop("source", {})}
@@ -50,7 +50,7 @@ def config(tmp: Path, name: str, publish: str, *, params: dict[str, Any], **body
         "dataset": name, "modality": "tabular", "label": "diagnosis", "seed": 11, "source": source,
         "split": {"holdout": 0.25},
         "publish": {"uri": f"{{store}}/published/{publish}", "rows_per_file": 90},
-        "augment": [{"method": "smote", "params": params}], **body,
+        "augment": [{"method": method, "params": params}], **body,
     }))
     return path
 
@@ -141,3 +141,18 @@ def test_streamed_split_notes_and_string_ids_match_memory(store: Path, tmp_path:
     assert len(syn) == 200 - train_malignant and not {p for pair in syn["_source_ids"] for p in pair} & held
     assert json.loads(syn["_params"].iloc[0])["step"] >= 0
     assert np.array_equal(streamed.loc[~streamed["_synthetic"], "patient"], df["patient"])  # source order kept
+
+
+def test_streamed_copula_fits_on_train_rows_only(store: Path, tmp_path: Path) -> None:
+    df = cancer()[["patient", "mean_radius", "mean_texture", "worst_area", "diagnosis"]]
+    write_parts(store, "copula", df, [200, 300])
+    copula = {"method": "gaussian_copula", "limits": {"max_synthetic_ratio": 0.6},
+              "params": {"sampling_strategy": 0.5, "max_fit_rows": 30, "quality_rows": 0}}
+    memory, m_mem, _ = run(store, config(tmp_path, "copula", "mem", source={"id_column": "patient"}, **copula), "mem")
+    path = config(tmp_path, "copula", "streamed", source={"id_column": "patient", "rows_per_task": 150}, **copula)
+    streamed, m, _ = run(store, path, "streamed")
+    assert tasks(m) == 3 and sides(streamed) == sides(memory)
+    assert m["counts"] == m_mem["counts"]  # targets from train rows on both paths
+    fitted = [n for n in m["notes"] if "fitted on 30 of its rows" in n]
+    assert fitted and fitted == [n for n in m_mem["notes"] if "fitted on 30 of its rows" in n]
+    assert set(streamed.loc[streamed["_synthetic"], "_split"]) == {"train"}
