@@ -521,7 +521,7 @@ def assign_split(df: pd.DataFrame, cfg: DatasetConfig, notes: list[str]) -> pd.D
     assert cfg.split is not None
     labels = df[cfg.label] if cfg.label and cfg.label in df.columns else None
     sides, split_notes = split(df[unit_column(cfg)], labels, cfg.split.holdout, cfg.seed)
-    notes += [f"split: {n}" for n in split_notes]
+    notes += split_notes  # each reads "split: class ..."
     return df.assign(_split=sides)
 
 

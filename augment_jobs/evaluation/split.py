@@ -3,12 +3,19 @@
 Which rows are held out depends only on (`_id`, seed): each id is hashed with the seed, and within
 each class the ids with the smallest hashes are held out. Row order, batch size and the number of
 tasks therefore do not change the split (see docs/config.md, `split.holdout`).
+
+The rule is a `HoldoutRule`: fitted on (hash, class) per id, it keeps per class one threshold, and
+it is applied to any slice of ids. The in-memory path fits and applies it on the whole frame
+(`assign_split`); the streamed tabular path fits it on hashes gathered part by part and applies it
+in each task (augment_jobs/tabular/scale_split.py), so both give the same `_split`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -40,6 +47,73 @@ def holdout_count(n: int, holdout: float) -> int:
     return min(int(math.floor(n * holdout + 0.5)), n - 1)
 
 
+@dataclass
+class HoldoutRule:
+    """Per class: `sizes` ids, `counts` of them held out, and the (hash, id text) of the counts-th
+    smallest (`hashes`, `texts`; 0 and "" for a class that holds none out). An id is held out when
+    its (hash, id text) is at most its class's threshold: the ids with the smallest hashes, ties
+    broken by the id text."""
+
+    holdout: float
+    sizes: list[int]
+    counts: list[int]
+    hashes: list[int]
+    texts: list[str]
+
+    @classmethod
+    def fit(cls, hashes: np.ndarray, codes: np.ndarray, n_classes: int, holdout: float,
+            text_of: Callable[[np.ndarray], Sequence[str]]) -> HoldoutRule:
+        """The rule for ids with these `id_hashes` and class codes (0..n_classes-1); `text_of(positions)`
+        gives the id texts of a few positions (those tied with a threshold hash)."""
+        if not 0.0 < holdout < 1.0:
+            raise ValueError(f"split.holdout: {holdout!r} is not between 0 and 1 (exclusive); use e.g. 0.2")
+        order = np.lexsort((hashes, codes))  # each class a run of ids ordered by hash
+        sizes = np.bincount(codes, minlength=n_classes).tolist() if len(codes) else [0] * n_classes
+        rule = cls(holdout, sizes, [], [], [])
+        start = 0
+        for n in sizes:
+            k = holdout_count(n, holdout)
+            rule.counts.append(k)
+            if k == 0:
+                rule.hashes.append(0)
+                rule.texts.append("")
+                start += n
+                continue
+            at = start + k - 1
+            v = hashes[order[at]]
+            lo, hi = at, at + 1  # the ids sharing the threshold hash (one, unless 64-bit hashes collide)
+            while lo > start and hashes[order[lo - 1]] == v:
+                lo -= 1
+            while hi < start + n and hashes[order[hi]] == v:
+                hi += 1
+            rule.hashes.append(int(v))
+            rule.texts.append(sorted(text_of(order[lo:hi]))[at - lo])
+            start += n
+        return rule
+
+    def is_held(self, hashes: np.ndarray, codes: np.ndarray,
+                text_of: Callable[[np.ndarray], Sequence[str]]) -> np.ndarray:
+        """Per id (its hash and class code), whether it is held out; `text_of` as for `fit`."""
+        has = (np.asarray(self.counts, dtype=np.int64) > 0)[codes]
+        limit = np.asarray(self.hashes, dtype=np.uint64)[codes]
+        held = has & (hashes < limit)
+        tied = np.flatnonzero(has & (hashes == limit))
+        if len(tied):
+            held[tied] = [t <= self.texts[c] for t, c in zip(text_of(tied), codes[tied].tolist(), strict=True)]
+        return held
+
+    def notes(self, classes: Sequence[object], series: bool = False, order: Sequence[int] | None = None) -> list[str]:
+        """One note per class too small to hold any out, classes (values, by code) in `order`."""
+        out = []
+        for c in range(len(self.sizes)) if order is None else order:
+            n = self.sizes[c]
+            if n and not self.counts[c]:
+                unit = "series" if series else ("rows" if n != 1 else "row")
+                out.append(f"split: class {class_name(classes[c])} has {n} {unit}, too few to hold out "
+                           f"{self.holdout:g} of them; all stay train")
+        return out
+
+
 def assign_split(
     ids: pd.Series, labels: pd.Series | None, holdout: float, seed: int
 ) -> tuple[np.ndarray, list[str]]:
@@ -49,8 +123,6 @@ def assign_split(
     row of an id gets the same split, and an id's class is its first label. Labels are the
     stratification key; None means one class. Ties between equal hashes fall back to the id text.
     """
-    if not 0.0 < holdout < 1.0:
-        raise ValueError(f"split.holdout: {holdout!r} is not between 0 and 1 (exclusive); use e.g. 0.2")
     ids = pd.Series(ids).reset_index(drop=True)
     if labels is not None:
         labels = pd.Series(labels).reset_index(drop=True)
@@ -65,21 +137,10 @@ def assign_split(
         cls_codes, classes = pd.factorize(labels.iloc[first_row].reset_index(drop=True), use_na_sentinel=False)
     hashes = id_hashes(pd.Series(uniq), seed)
     id_text = pd.Series(uniq).astype(str).to_numpy()
-    # Sort by (class, hash, id text): each class's ids become a run ordered by hash.
-    order = np.lexsort((id_text, hashes, cls_codes))
-    sorted_cls = cls_codes[order]
-    starts = np.flatnonzero(np.r_[True, sorted_cls[1:] != sorted_cls[:-1]])
-    ends = np.r_[starts[1:], len(order)]
-    held = np.zeros(len(uniq), dtype=bool)
-    notes: list[str] = []
-    for s, e in zip(starts, ends, strict=True):
-        n, k = e - s, holdout_count(e - s, holdout)
-        if k == 0:
-            unit = "series" if len(uniq) < len(ids) else ("rows" if n != 1 else "row")
-            notes.append(
-                f"split: class {class_name(classes[sorted_cls[s]])} has {n} {unit}, too few to hold out "
-                f"{holdout:g} of them; all stay train"
-            )
-            continue
-        held[order[s : s + k]] = True
-    return np.where(held[id_codes], HOLDOUT, TRAIN), notes
+
+    def text_of(positions: np.ndarray) -> list[str]:
+        return id_text[positions].tolist()
+
+    rule = HoldoutRule.fit(hashes, cls_codes, len(classes), holdout, text_of)
+    held = rule.is_held(hashes, cls_codes, text_of)
+    return np.where(held[id_codes], HOLDOUT, TRAIN), rule.notes(classes, series=len(uniq) < len(ids))

@@ -69,6 +69,11 @@ def prepare(cfg: DatasetConfig, plan: RunPlan, parts: list[Part], schema: pa.Sch
     features = [n for n in schema.names if n not in (label, cfg.source.id_column)]
     if not features:
         raise InputError(f"{method}: no feature columns besides the label {label!r}; nothing to model")
+    split = None
+    if cfg.split is not None:  # from here on, counts are train rows: methods see those only, as in memory
+        from augment_jobs.tabular.scale_split import plan_split
+
+        split, counts, null_label = plan_split(cfg, parts, schema, values)
     if method in SDV_METHODS:
         if null_label:
             raise InputError(f"{method}: label column {label!r} has {null_label} missing values; drop or fill them")
@@ -92,10 +97,10 @@ def prepare(cfg: DatasetConfig, plan: RunPlan, parts: list[Part], schema: pa.Sch
         ctx.notes.append(f"{method}: sampling_strategy asks for no new rows")
 
     state = State(
-        method=method, parts=[vars(p) for p in parts], schema=_output_schema(schema), n_real=total,
+        method=method, parts=[vars(p) for p in parts], schema=_output_schema(schema, split is not None), n_real=total,
         classes=classes, features=features, categorical=list(getattr(params, "categorical_features", [])),
         k=0, dictionary=[], id_top=id_top, tasks=max(1, math.ceil(total / rows_per_task(cfg))),
-        rows_per_file=cfg.publish.rows_per_file, null_label=null_label,
+        rows_per_file=cfg.publish.rows_per_file, null_label=null_label, split=split,
     )
     if targets:
         if method in SDV_METHODS:
@@ -218,20 +223,22 @@ def _check_ids(cfg: DatasetConfig, parts: list[Part], schema: pa.Schema) -> int 
     return None
 
 
-def _output_schema(schema: pa.Schema) -> str:
+def _output_schema(schema: pa.Schema, split: bool = False) -> str:
     import pyarrow as pa
 
     out = pa.schema([
         *schema, pa.field("_id", pa.string()), pa.field("_synthetic", pa.bool_()),
         pa.field("_source_ids", pa.list_(pa.string())), pa.field("_method", pa.string()),
-        pa.field("_params", pa.string()),
+        pa.field("_params", pa.string()), *([pa.field("_split", pa.string())] if split else []),
     ])
     return base64.b64encode(out.serialize().to_pybytes()).decode()
 
 
-def gather(cfg: DatasetConfig, parts: list[Part], select: Any, columns: list[str]) -> pa.Table:
+def gather(cfg: DatasetConfig, parts: list[Part], select: Any, columns: list[str],
+           split: dict[str, Any] | None = None) -> pa.Table:
     """The rows `select(label column of a part)` marks, with `_id`, read part by part, row group by
-    row group (only the label column of one part and the selected rows are ever in memory)."""
+    row group (only the label column of one part and the selected rows are ever in memory). With
+    `split` (`State.split`), `select` sees the train rows only."""
     import numpy as np
     import pyarrow as pa
 
@@ -244,7 +251,13 @@ def gather(cfg: DatasetConfig, parts: list[Part], select: Any, columns: list[str
         if not p.rows:
             continue
         f = _open(p.uri)
-        m = select(f.read(columns=[cfg.label]).column(0))
+        labels = f.read(columns=[cfg.label]).column(0)
+        if split is None:
+            m = select(labels)
+        else:
+            from augment_jobs.tabular.scale_split import train_select
+
+            m = train_select(cfg, split, p, labels, select)
         if not m.any():
             continue
         start = 0
@@ -289,7 +302,8 @@ def _fit_smote(cfg: DatasetConfig, plan: RunPlan, params: Any, ctx: AugmentConte
     learn_classes = [c["value"] for c in state.classes if c["synthetic"]]
     if categorical and minority["value"] not in learn_classes:
         learn_classes.append(minority["value"])
-    table = gather(cfg, [Part(**p) for p in state.parts], _select_classes(label, learn_classes), [*state.features, label])
+    table = gather(cfg, [Part(**p) for p in state.parts], _select_classes(label, learn_classes), [*state.features, label],
+                   split=state.split)
     # Arrow columns, no pandas frame: at 20M source rows the learning rows are 400k.
     missing = {c: table.column(c).is_null(nan_is_null=True).to_numpy(zero_copy_only=False) for c in state.features}
     # Entirely missing columns: nothing to interpolate; synthetic rows get them missing, as the real ones.
@@ -387,7 +401,8 @@ def _fit_sdv(cfg: DatasetConfig, plan: RunPlan, params: Any, ctx: AugmentContext
             # the same rows the in-memory path picks: a draw over the class's rows in source order
             ranks = np.sort(ctx.rng(method, "fit_rows", str(c["value"])).choice(n, size=params.max_fit_rows, replace=False))
             ctx.notes.append(f"{method}: class {show(c['value'])} fitted on {len(ranks)} of its rows (params.max_fit_rows)")
-        rows = gather(cfg, parts, _select_ranks(c["value"], ranks), state.features).select(state.features).to_pandas()
+        rows = gather(cfg, parts, _select_ranks(c["value"], ranks), state.features,
+                      split=state.split).select(state.features).to_pandas()
         plans = _column_plans(rows, state.features, params, cfg, method)
         if params.column_treatment == "auto":
             ctx.notes.append(f"{method}: class {show(c['value'])} columns: " + ", ".join(p.describe() for p in plans.values()))

@@ -50,7 +50,7 @@ def real_rows(cfg: DatasetConfig, state: State, schema: pa.Schema, lo: int, hi: 
         n = b - a
         pieces.append(_with_platform(t, schema, ids, synthetic=False, method="source",
                                      source_ids=pa.ListArray.from_arrays(pa.array(np.arange(n + 1, dtype=np.int32)), ids),
-                                     params=pa.nulls(n, pa.string())))
+                                     params=pa.nulls(n, pa.string()), split=_split_of(cfg, state, t, ids)))
     return pa.concat_tables(pieces) if pieces else schema.empty_table()
 
 
@@ -78,7 +78,16 @@ def _read_rows(part: Part, columns: list[str], a: int, b: int) -> pa.Table:
     return pa.Table.from_batches(batches, schema=batches[0].schema)
 
 
-_PLATFORM = ("_id", "_synthetic", "_source_ids", "_method", "_params")
+_PLATFORM = ("_id", "_synthetic", "_source_ids", "_method", "_params", "_split")
+
+
+def _split_of(cfg: DatasetConfig, state: State, t: pa.Table, ids: pa.Array) -> pa.Array | None:
+    """`_split` of real rows, when a split is configured (augment_jobs/tabular/scale_split.py)."""
+    if state.split is None:
+        return None
+    from augment_jobs.tabular.scale_split import split_column
+
+    return split_column(cfg, state.split, t, ids)
 
 
 def _cast(col: Any, kind: pa.DataType) -> Any:
@@ -93,13 +102,13 @@ def _cast(col: Any, kind: pa.DataType) -> Any:
 
 
 def _with_platform(t: pa.Table, schema: pa.Schema, ids: Any, *, synthetic: bool, method: str, source_ids: Any,
-                   params: Any) -> pa.Table:
+                   params: Any, split: Any = None) -> pa.Table:
     import pyarrow as pa
 
     n = t.num_rows
     cols = {
         "_id": ids, "_synthetic": pa.repeat(pa.scalar(synthetic), n), "_source_ids": source_ids,
-        "_method": pa.repeat(pa.scalar(method), n), "_params": params,
+        "_method": pa.repeat(pa.scalar(method), n), "_params": params, "_split": split,
     }
     return pa.table([t.column(f.name) if f.name not in cols else cols[f.name] for f in schema], schema=schema)
 
@@ -237,6 +246,8 @@ class Generator:
                 out.append(pa.repeat(pa.scalar(self.state.method), n))
             elif f.name == "_params":
                 out.append(params)
+            elif f.name == "_split":  # synthetic rows are train
+                out.append(pa.repeat(pa.scalar("train"), n))
             else:  # `_id` and the id column are numbered by `rows`; left-out (all-missing) columns stay null
                 out.append(pa.nulls(n, f.type))
         return pa.table(out, schema=self.schema)
@@ -351,7 +362,7 @@ def augment_task(cfg: DatasetConfig, plan: RunPlan, state: State, shard: int) ->
         result.extra["gate_sample"] = name
     result.counts = dict(sorted(counts.items()))
     if shard == 0:  # what pass 1 found is reported once
-        result.notes = [f"augment[0] {state.method}: {n}" for n in state.notes]
+        result.notes = [*(state.split or {}).get("notes", []), *(f"augment[0] {state.method}: {n}" for n in state.notes)]
         result.skipped = {f"{state.method}: {k}": v for k, v in state.skipped.items()}
         result.metrics.update({f"step0_{k}": v for k, v in state.metrics.items()})
         if state.quality:

@@ -64,3 +64,28 @@ def test_no_labels_and_bad_share():
     assert (split == "holdout").sum() == 10
     with pytest.raises(ValueError, match="split.holdout"):
         assign_split(pd.Series(range(10)), None, 1.5, seed=0)
+
+
+def test_one_rule_fitted_on_all_ids_splits_any_slice_alike(wine):
+    """The streamed path fits the rule once and applies it task by task: the same split as in memory."""
+    from augment_jobs.evaluation.split import HoldoutRule, id_hashes
+
+    split, _ = assign_split(wine["_id"], wine["target"], 0.2, seed=4)
+    hashes, codes = id_hashes(wine["_id"], 4), wine["target"].to_numpy()
+    text = wine["_id"].to_numpy()
+    rule = HoldoutRule.fit(hashes, codes, 3, 0.2, lambda pos: text[pos].tolist())
+    assert rule.counts == [round(0.2 * n) for n in rule.sizes]
+    parts = [rule.is_held(hashes[a:b], codes[a:b], lambda pos, a=a: text[a + pos].tolist())
+             for a, b in ((0, 50), (50, 51), (51, 178))]
+    assert (np.where(np.concatenate(parts), "holdout", "train") == split).all()
+
+
+def test_equal_hashes_fall_back_to_the_id_text():
+    from augment_jobs.evaluation.split import HoldoutRule
+
+    hashes = np.array([5, 1, 5, 5, 9, 5], dtype=np.uint64)  # 64-bit collisions, forced
+    codes = np.zeros(6, dtype=np.int64)
+    text = np.array(["f", "a", "d", "b", "z", "e"], dtype=object)
+    rule = HoldoutRule.fit(hashes, codes, 1, 0.5, lambda pos: text[pos].tolist())
+    assert (rule.counts, rule.hashes, rule.texts) == ([3], [5], ["d"])  # hash 1, then "b" and "d" of the hash-5 ids
+    assert list(text[rule.is_held(hashes, codes, lambda pos: text[pos].tolist())]) == ["a", "d", "b"]

@@ -67,6 +67,20 @@ def test_runs_that_cannot_stream_say_why(changes: dict[str, Any], why: str) -> N
     assert not streams(c, 50_000_000, FLOATS)
 
 
+def test_a_holdout_split_streams(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AUGMENT_WORKER_MEMORY_GB", raising=False)
+    for method in ("smote", "gaussian_copula"):
+        held = cfg(method, {"max_fit_rows": 200_000} if method != "smote" else {}, split={"holdout": 0.2})
+        assert stream_blocker(held, FLOATS) is None
+        assert streams(held, 20_000_000, FLOATS) and not streams(held, 1_000, FLOATS)
+        check_memory(held, 20_000_000, FLOATS, streams=True)  # 20M rows with a holdout fit a 4 GB worker
+    with pytest.raises(ConfigError, match=r"split over 200,000,000 rows needs ~5\.1 GB .* AUGMENT_WORKER_MEMORY_GB"):
+        check_memory(cfg(split={"holdout": 0.2}), 200_000_000, FLOATS, streams=True)  # a hash per row at snapshot
+    with pytest.raises(ConfigError, match=r"set source\.rows_per_task") as e:
+        check_memory(cfg(split={"holdout": 0.2}), 20_000_000, FLOATS, streams=False)
+    assert "cannot stream" not in str(e.value)
+
+
 def test_schema_blockers_dates_for_smote_and_float_ids() -> None:
     dated = FLOATS.append(pa.field("opened", pa.timestamp("ns")))
     assert "'opened' is a date/time" in stream_blocker(cfg("smote"), dated)
