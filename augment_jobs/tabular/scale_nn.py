@@ -191,7 +191,7 @@ def fit_all_class(cfg: DatasetConfig, params: Any, ctx: AugmentContext, state: S
         m = seen[0] - 1
         ctx.notes.append(f"{method}: m_neighbors lowered to {m} (only {seen[0]} rows)")
     arrays: dict[str, np.ndarray] = {}
-    partners: list[np.ndarray] = []
+    partners: dict[int, np.ndarray] = {}
     short: dict[Any, int] = {}
     for i, c in enumerate(state.classes):
         if not c["synthetic"]:
@@ -210,7 +210,7 @@ def fit_all_class(cfg: DatasetConfig, params: Any, ctx: AugmentContext, state: S
                 continue
             arrays[f"base_{i}"] = rows[danger]
             if two:  # partners among all rows: their positions now, learning positions below
-                partners.append(pos[rows[danger], 1:k + 1])
+                partners[i] = pos[rows[danger], 1:k + 1]
                 arrays[f"cross_{i}"] = code[rows[danger], 1:k + 1] != i
             else:
                 nns = NearestNeighbors(n_neighbors=k + 1).fit(Xc).kneighbors(Xc[danger], return_distance=False)
@@ -231,9 +231,8 @@ def fit_all_class(cfg: DatasetConfig, params: Any, ctx: AugmentContext, state: S
         _note_shortfall(short, np.array([], dtype=object), method, ctx)
     if not partners:
         return arrays, None
-    wanted = np.unique(np.concatenate([p.ravel() for p in partners]))
+    wanted = np.unique(np.concatenate([p.ravel() for p in partners.values()]))
     extra = gather(cfg, parts, _select_positions(wanted), table.column_names[:-1]).select(table.column_names)
-    for i, c in enumerate(state.classes):
-        if f"cross_{i}" in arrays:
-            arrays[f"nns_{i}"] = table.num_rows + np.searchsorted(wanted, partners.pop(0))
+    for i, p in partners.items():
+        arrays[f"nns_{i}"] = table.num_rows + np.searchsorted(wanted, p)
     return arrays, extra
