@@ -415,3 +415,27 @@ def test_real_dataset_publishes_through_the_streamed_path(store: Path, tmp_path:
             row = {int(b): j for j, b in enumerate(ref["base"])}
             np.testing.assert_array_equal(np.bincount([row[b] for b in base.tolist()], minlength=len(row)),
                                           ref["counts"])
+
+
+@pytest.mark.parametrize("method", ["borderline_smote", "adasyn"])
+def test_separated_classes_borderline_notes_no_rows_adasyn_exits_2(store: Path, tmp_path: Path, method: str,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """No minority row has a neighbour of another class: Borderline-SMOTE finds none in danger (0 rows,
+    a note, as in memory); ADASYN's ratios are undefined (exit 2, one line)."""
+    folder = store / "raw" / "scale" / D1
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        y = (rng.random(500) < 0.1).astype(np.int64)
+        pq.write_table(pa.table({"f0": rng.normal(size=500) + 100 * y, "f1": rng.normal(size=500), "label": y}),
+                       folder / f"part-{i}.parquet")
+    rc = main(["run", str(config(tmp_path, method=method, rows_per_task=300)), "--date", D1])
+    if method == "adasyn":
+        assert rc == 2
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+        assert "no neighbour of class 1 belongs to another class" in line and "use smote" in line
+        return
+    assert rc == 0
+    m = open_dataset(str(publish_dir(store, tmp_path))).manifest
+    assert m["counts"]["1"]["synthetic"] == 0
+    assert any("class 1 got 0 of" in n and "near the class border" in n for n in m["notes"])
