@@ -204,7 +204,7 @@ def fit_all_class(cfg: DatasetConfig, params: Any, ctx: AugmentContext, state: S
             # BaseSMOTE._in_danger_noise: m'/2 <= m' < m neighbours of another class
             n_maj = np.sum(code[rows, 1:m + 1] != i, axis=1)
             danger = (n_maj >= m / 2) & (n_maj < m)
-            ctx.metrics[f"{method}_danger_rows_{c['key']}"] = float(danger.sum())
+            ctx.metrics[f"{method}_danger_rows"] = ctx.metrics.get(f"{method}_danger_rows", 0.0) + float(danger.sum())
             if not danger.any():
                 short[c["value"]] = c["synthetic"]
                 c["synthetic"] = 0
