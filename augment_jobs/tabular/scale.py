@@ -1,9 +1,9 @@
 """Tabular at scale: real rows streamed as Arrow batches, only the learning rows in memory.
 
 A tabular run streams (docs/config.md, "Tabular at scale") when its one augment step is a streamed
-method (`smote`, `smotenc`, `gaussian_copula`, `ctgan`, `tvae`) on a Parquet source without
-constraints, and either `source.rows_per_task` is set or the source has more than
-`DEFAULT_ROWS_PER_TASK` rows. Otherwise the whole partition goes through pandas in one task
+method (`smote`, `smotenc`, `borderline_smote`, `adasyn`, `gaussian_copula`, `ctgan`, `tvae`) on a
+Parquet source without constraints, and either `source.rows_per_task` is set or the source has more
+than `DEFAULT_ROWS_PER_TASK` rows. Otherwise the whole partition goes through pandas in one task
 (`FrameHandler`), as for small tables.
 
 Streaming is two passes, with the stages unchanged:
@@ -11,9 +11,11 @@ Streaming is two passes, with the stages unchanged:
 - snapshot (`TabularHandler.prepare_run`, once): row counts and the schema from the Parquet
   footers; the label column of every part (per-class counts, hence the targets); the learning
   rows (the oversampled classes for the SMOTE family, a seeded per-class sample of at most
-  `max_fit_rows` rows for SDV); the fit (same-class neighbours as imbalanced-learn computes them,
-  or one synthesizer per class). With `split`, the holdout rule too: counts, targets and learning
-  rows are train rows only, as in memory (`scale_split`). All of it is staged under `_staging/<version>/tabular/`.
+  `max_fit_rows` rows for SDV); the fit (same-class neighbours as imbalanced-learn computes them;
+  for Borderline-SMOTE and ADASYN also each learning row's nearest rows of any class, found by
+  streaming the whole table in chunks, `scale_nn`; or one synthesizer per class). With `split`, the
+  holdout rule too: counts, targets and learning rows are train rows only, as in memory
+  (`scale_split`). All of it is staged under `_staging/<version>/tabular/`.
 - augment (mapped over `plan.shards`): task i writes a fixed range of output files. Output file j
   holds rows [j·R, (j+1)·R) of "real rows in source order, then synthetic rows by class" (R =
   `publish.rows_per_file`); the random draws of synthetic row g depend only on (seed, date, step,
@@ -51,7 +53,9 @@ DEFAULT_ROWS_PER_TASK = 1_000_000
 GEN_BLOCK = 65_536
 #: real and synthetic rows per class the gate's sample aims at
 GATE_SAMPLE_ROWS = 50_000
-SMOTE_FAMILY = ("smote", "smotenc")
+#: SMOTE-family methods whose neighbourhoods span every class (`augment_jobs.tabular.scale_nn`)
+ALL_CLASS = ("borderline_smote", "adasyn")
+SMOTE_FAMILY = ("smote", "smotenc", *ALL_CLASS)
 SDV_METHODS = ("gaussian_copula", "ctgan", "tvae")
 STREAMED = (*SMOTE_FAMILY, *SDV_METHODS)
 STATE = "tabular"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from augment_jobs.errors import InputError
 from augment_jobs.tabular.scale import (
+    ALL_CLASS,
     SDV_METHODS,
     Part,
     State,
@@ -193,6 +194,21 @@ def _select_ranks(value: Any, ranks: np.ndarray) -> Any:
     return select
 
 
+def _select_positions(positions: np.ndarray) -> Any:
+    """`select` for `gather`: the rows at these sorted source positions; parts must come in order."""
+    import numpy as np
+
+    seen = [0]
+
+    def select(col: pa.ChunkedArray) -> np.ndarray:
+        lo, seen[0] = seen[0], seen[0] + len(col)
+        out = np.zeros(len(col), dtype=bool)
+        out[positions[np.searchsorted(positions, lo):np.searchsorted(positions, seen[0])] - lo] = True
+        return out
+
+    return select
+
+
 def _is_null(a: np.ndarray) -> np.ndarray:
     import pandas as pd
 
@@ -322,14 +338,25 @@ def _fit_smote(cfg: DatasetConfig, plan: RunPlan, params: Any, ctx: AugmentConte
                 ctx.skip(f"row with a missing value in {used[j]!r} (params.missing: skip)", n)
         table = table.filter(pa.array(first < 0))
     table = table.select([*used, label, "_id"])
-    _write_table(state_uri(plan, LEARN), table)
     y_learn = table.column(label).to_numpy()
-    k = params.k_neighbors
+    k = params.n_neighbors if method == "adasyn" else params.k_neighbors
     k = _adapt_k(y_learn, {c: n for c, n in targets.items()}, k, method, ctx)
     state.k = k
     X = np.empty((table.num_rows, len(numeric)))
     for j, col in enumerate(numeric):
         X[:, j] = table.column(col).to_numpy()
+    state.features = used
+    state.metrics[f"{method}_learning_rows"] = float(table.num_rows)
+    if method in ALL_CLASS:  # neighbourhoods over every class, the table streamed in chunks
+        from augment_jobs.tabular.scale_nn import fit_all_class
+
+        arrays, extra = fit_all_class(cfg, params, ctx, state, table, X, numeric, k)
+        if extra is not None:  # borderline-2's partners of other classes, after the learning rows
+            table = pa.concat_tables([table, extra], promote_options="permissive")
+        _write_table(state_uri(plan, LEARN), table)
+        save_arrays(plan, "neighbours.npz", arrays)
+        return
+    _write_table(state_uri(plan, LEARN), table)
     scale = None
     if categorical:
         # SMOTE-NC (imbalanced-learn): one-hot categories scaled by half the median of the smallest
@@ -351,12 +378,11 @@ def _fit_smote(cfg: DatasetConfig, plan: RunPlan, params: Any, ctx: AugmentConte
                 onehot.append(np.eye(codes.max() + 1)[codes] * scale)
             Xc = np.hstack([Xc, *onehot])
         nn = NearestNeighbors(n_neighbors=k + 1).fit(Xc)
-        arrays[f"nns_{i}"] = nn.kneighbors(Xc, return_distance=False)[:, 1:].astype(np.int64)
-        arrays[f"rows_{i}"] = rows.astype(np.int64)
+        # learning positions of the rows samples start from and of their k partners
+        arrays[f"base_{i}"] = rows.astype(np.int64)
+        arrays[f"nns_{i}"] = rows[nn.kneighbors(Xc, return_distance=False)[:, 1:]].astype(np.int64)
         c["learn"] = len(rows)
         del Xc, nn
-    state.features = used
-    state.metrics[f"{method}_learning_rows"] = float(table.num_rows)
     save_arrays(plan, "neighbours.npz", arrays)
 
 

@@ -78,6 +78,18 @@ def train_select(cfg: DatasetConfig, split: dict[str, Any], part: Part, labels: 
     return picked
 
 
+def held_rows(cfg: DatasetConfig, split: dict[str, Any], part: Part, first: int, batch: pa.RecordBatch) -> np.ndarray:
+    """Which rows of a batch of a part's rows (from row `first` of the part, holding the label and
+    id columns) are held out: searches over the whole table (`scale_nn`) skip them."""
+    import numpy as np
+    import pyarrow as pa
+
+    from augment_jobs.tabular.scale_write import real_ids
+
+    t = pa.Table.from_batches([batch])
+    return _held(cfg, split, t, real_ids(cfg, part, t, np.arange(first, first + t.num_rows)))
+
+
 def class_codes(labels: pa.ChunkedArray | pa.Array, split: dict[str, Any]) -> np.ndarray:
     """Per row the position of its label in `split["values"]`; missing labels get the last code."""
     import pyarrow as pa

@@ -163,20 +163,28 @@ class Generator:
         return rng_for(self.cfg.seed, self.plan.ds, 0, self.state.method, self.state.classes[i]["key"], "block", blk)
 
     def _smote_block(self, i: int, blk: int, n: int) -> pa.Table:
-        """SMOTE draws as imbalanced-learn makes them: a uniform (row, neighbour) pair, a uniform step."""
+        """SMOTE-family draws as imbalanced-learn makes them: a uniform (base row, neighbour) pair (ADASYN:
+        the base row fixed by its share, a uniform neighbour), a uniform step (Borderline-SMOTE-2: times
+        a uniform in [0, 0.5) towards a partner of another class)."""
         import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
 
         learn, arrays = self._learning()
-        nns, rows = arrays[f"nns_{i}"], arrays[f"rows_{i}"]
+        nns, bases = arrays[f"nns_{i}"], arrays[f"base_{i}"]  # learning positions (scale_fit, scale_nn)
         k = nns.shape[1]
         rng = self._rng(i, blk)
-        idx = rng.integers(0, len(rows) * k, size=n)
-        base, col = idx // k, idx % k
+        if f"cum_{i}" in arrays:  # ADASYN: synthetic row g belongs to the base row whose share covers g
+            base = np.searchsorted(arrays[f"cum_{i}"], blk * GEN_BLOCK + np.arange(n), side="right")
+            col = rng.integers(0, k, size=n)
+        else:
+            idx = rng.integers(0, len(bases) * k, size=n)
+            base, col = idx // k, idx % k
         steps = rng.random(n)
-        partner = nns[base, col]
-        gb, gp = rows[base], rows[partner]  # positions in the learning table
+        if f"cross_{i}" in arrays:
+            half = 0.5 * rng.random(n)
+            steps = np.where(arrays[f"cross_{i}"][base, col], steps * half, steps)
+        gb, gp = bases[base], nns[base, col]  # positions in the learning table
         X = learn["X"]
         a = X[gb]
         values = a + steps[:, None] * (X[gp] - a)
@@ -186,7 +194,7 @@ class Generator:
             cols[name] = _typed(values[:, j], self.schema.field(name).type)
         for name in self.state.categorical:
             codes, cats = learn["codes"][name], learn["cats"][name]
-            votes = codes[rows][nns[base]]  # (n, k): each base row's neighbours' categories
+            votes = codes[nns[base]]  # (n, k): each base row's neighbours' categories
             score = np.zeros((n, len(cats)))
             for c in range(len(cats)):
                 score[:, c] = (votes == c).sum(axis=1)

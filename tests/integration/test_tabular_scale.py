@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from sklearn.neighbors import NearestNeighbors
 
 from augment_jobs.cli import main
 from augment_jobs.reader import open_dataset
@@ -111,8 +112,6 @@ def test_streamed_smote_counts_types_and_parents(store: Path, tmp_path: Path) ->
         for col in ("f0", "f1"):
             assert row[col] == pytest.approx(by_id.loc[a, col] + t * (by_id.loc[b, col] - by_id.loc[a, col]), abs=1e-5)
     # SMOTE's neighbour semantics: every partner is among the base row's k=5 nearest same-class rows
-    from sklearn.neighbors import NearestNeighbors
-
     minority = real[real["label"] == 1]
     X = minority[["f0", "f1", "f2", "f3", "count", "flag"]].to_numpy(np.float64)
     nn = NearestNeighbors(n_neighbors=6).fit(X).kneighbors(X, return_distance=False)[:, 1:]
@@ -226,3 +225,233 @@ def test_synthetic_rows_do_not_depend_on_how_they_are_cut(store: Path, tmp_path:
     for cuts in ([1], [49, 50, 51], [37, 113, 160], list(range(7, state.n_syn, 23))):
         assert rows(cuts).equals(whole), cuts
     assert whole.column("_synthetic").to_pylist() == [True] * state.n_syn
+
+
+# --- Borderline-SMOTE and ADASYN: neighbourhoods over every class, the table streamed in chunks -----
+ALL_CLASS = [("borderline_smote", {"kind": "borderline-1"}), ("borderline_smote", {"kind": "borderline-2"}),
+             ("adasyn", {})]
+ALL_CLASS_IDS = ["borderline-1", "borderline-2", "adasyn"]
+FEATURES = ["f0", "f1", "f2", "f3", "count", "flag"]
+
+
+def write_duplicated_parts(store: Path) -> pd.DataFrame:
+    """Parts of 900, 0, 700 and 1200 rows in row groups of 300, the last ending with copies of part 0's
+    first 25 minority rows (duplicates in other chunks); returns the whole source in order."""
+    import pyarrow.compute as pc
+
+    folder = write_parts(store, [900, 0, 700, 1200], row_group=300)
+    t0, t3 = pq.read_table(folder / "part-0.parquet"), pq.read_table(folder / "part-3.parquet")
+    dup = t0.filter(pc.equal(t0["label"], 1)).slice(0, 25)
+    pq.write_table(pa.concat_tables([t3.slice(0, 1200 - 25), dup]), folder / "part-3.parquet", row_group_size=300)
+    return pd.concat([pq.read_table(p).to_pandas() for p in sorted(folder.glob("*.parquet"))], ignore_index=True)
+
+
+def positions(ids: list[str], folder: Path) -> np.ndarray:
+    """Source positions of `<file>#<row>` ids."""
+    offsets, at = {}, 0
+    for p in sorted(folder.glob("*.parquet")):
+        offsets[p.name] = at
+        at += pq.ParquetFile(p).metadata.num_rows
+    return np.array([offsets[i.split("#")[0]] + int(i.split("#")[1]) for i in ids], dtype=np.int64)
+
+
+def imblearn_reference(method: str, extra: dict, X: np.ndarray, y: np.ndarray, cls: object,
+                       new: dict) -> dict[str, np.ndarray]:
+    """imbalanced-learn fitted on the whole table: the rows samples start from, their partners (row
+    positions) and, for ADASYN, each row's number of samples (the in-memory path's recorder)."""
+    from imblearn.over_sampling import BorderlineSMOTE
+
+    from augment_jobs.tabular._samplers import RecordingADASYN
+
+    target = {c: int((y == c).sum()) + n for c, n in new.items()}
+    own = np.flatnonzero(y == cls)
+    if method == "adasyn":
+        s = RecordingADASYN(sampling_strategy=target, random_state=0)
+        s.fit_resample(X, y)
+        rows = next(r for c, r, _ in s.records_ if c == cls)
+        same = s.nn_.kneighbors(X[own], return_distance=False)[:, 1:]  # its last search: within the class
+        return {"base": own, "partners": own[same], "counts": np.bincount(rows, minlength=len(own))}
+    s = BorderlineSMOTE(sampling_strategy=target, random_state=0, **extra)
+    s.fit_resample(X, y)
+    danger = s.in_danger_indices[cls]
+    if extra["kind"] == "borderline-1":  # k nearest of the same class
+        nn = NearestNeighbors(n_neighbors=6).fit(X[own])
+        partners = own[nn.kneighbors(X[danger], return_distance=False)[:, 1:]]
+    else:  # k nearest of any class: imbalanced-learn's own fitted search over the whole table
+        partners = s.nn_k_.kneighbors(X[danger], return_distance=False)[:, 1:]
+    return {"base": danger, "partners": partners}
+
+
+@pytest.mark.parametrize("holdout", [None, 0.25], ids=["all-rows", "split"])
+@pytest.mark.parametrize(("method", "extra"), ALL_CLASS, ids=ALL_CLASS_IDS)
+def test_all_class_neighbourhoods_equal_imblearn_on_the_whole_table(store: Path, tmp_path: Path, method: str,
+                                                                    extra: dict, holdout: float | None,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Danger rows (borderline) and per-row sample counts (ADASYN's ratios) found by streaming chunks of
+    250 rows equal imbalanced-learn's on the whole table, with duplicate rows in other chunks. With a
+    `split`, on the train rows only: a holdout row is nobody's neighbour, as in memory."""
+    from augment_jobs import stages
+    from augment_jobs.store import store_for
+    from augment_jobs.tabular import scale_nn
+    from augment_jobs.tabular.scale import load_arrays, load_state, state_uri
+    from augment_jobs.tabular.scale_fit import LEARN
+
+    monkeypatch.setattr(scale_nn, "NN_CHUNK_ROWS", 250)
+    src = write_duplicated_parts(store)
+    path = config(tmp_path, method=method, params={"sampling_strategy": 0.25, **extra}, rows_per_task=1000)
+    folder = store / "raw" / "scale" / D1
+    train = np.arange(len(src))
+    if holdout:
+        from augment_jobs.evaluation.split import assign_split
+
+        raw = yaml.safe_load(path.read_text())
+        path.write_text(yaml.safe_dump({**raw, "split": {"holdout": holdout}}))
+        ids = [f"{p.name}#{r}" for p in sorted(folder.glob("*.parquet")) for r in range(pq.ParquetFile(p).metadata.num_rows)]
+        sides, _ = assign_split(pd.Series(ids), src["label"], holdout, seed=3)
+        train = np.flatnonzero(sides == "train")
+        assert 0 < len(train) < len(src)
+    plan = stages.load_plan(stages.snapshot(str(path), D1)["run_uri"])
+    state, arrays = load_state(plan), load_arrays(plan, "neighbours.npz")
+    uri = state_uri(plan, LEARN)
+    learn = pq.read_table(pa.BufferReader(store_for(uri).read_bytes(uri)))
+    glob = positions(learn.column("_id").to_pylist(), folder)  # learning -> source positions
+    # ... -> positions among the rows imbalanced-learn is given (all, or the train rows)
+    glob = np.searchsorted(train, glob)
+    i = next(i for i, c in enumerate(state.classes) if c["synthetic"])
+    X, y = src[FEATURES].to_numpy(np.float64)[train], src["label"].to_numpy()[train]
+    ref = imblearn_reference(method, extra, X, y, 1, {1: state.classes[i]["synthetic"]})
+    np.testing.assert_array_equal(glob[arrays[f"base_{i}"]], ref["base"])
+    partners = glob[arrays[f"nns_{i}"]]
+    if extra.get("kind") == "borderline-2":  # equal distances may pick another copy of a duplicated row
+        np.testing.assert_array_equal(X[partners], X[ref["partners"]])
+        np.testing.assert_array_equal(arrays[f"cross_{i}"], y[ref["partners"]] != 1)
+        assert arrays[f"cross_{i}"].any()
+    else:
+        np.testing.assert_array_equal(partners, ref["partners"])
+    if method == "adasyn":
+        np.testing.assert_array_equal(np.diff(arrays[f"cum_{i}"], prepend=0), ref["counts"])
+    else:
+        assert 0 < len(ref["base"]) < (y == 1).sum()  # some rows in danger, not all
+
+
+@pytest.mark.parametrize(("method", "extra"), ALL_CLASS, ids=ALL_CLASS_IDS)
+def test_all_class_methods_publish_the_same_bytes_for_any_tasks_and_chunk(store: Path, tmp_path: Path, method: str,
+                                                                          extra: dict, monkeypatch: pytest.MonkeyPatch,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """1 task or 3, chunks of 250 or 4000 rows: the same files; the parents are imbalanced-learn's."""
+    from augment_jobs.tabular import scale_nn
+
+    src = write_duplicated_parts(store)
+    digests = []
+    for n, (per, chunk) in enumerate(((100_000, 250), (1000, 250), (1000, 4000))):
+        monkeypatch.setattr(scale_nn, "NN_CHUNK_ROWS", chunk)
+        tmp = tmp_path / f"t{n}"
+        cfg = config(tmp, method=method, params={"sampling_strategy": 0.25, **extra}, rows_per_task=per)
+        assert main(["run", str(cfg), "--date", D1]) == 0
+        assert f"shard {1 if n == 0 else 3}/{1 if n == 0 else 3}" in capsys.readouterr().err
+        digests.append(file_digests(store, tmp))
+    assert digests[0] == digests[1] == digests[2] and len(digests[0]) == 3
+    ds = open_dataset(str(publish_dir(store, tmp)))
+    df = ds.to_pandas()
+    syn = df[df["_synthetic"]]
+    X, y = src[FEATURES].to_numpy(np.float64), src["label"].to_numpy()
+    new = int(0.25 * (y == 0).sum()) - int((y == 1).sum())
+    assert len(syn) == new and (syn["label"] == 1).all()
+    folder = store / "raw" / "scale" / D1
+    base = positions([s[0] for s in syn["_source_ids"]], folder)
+    partner = positions([s[1] for s in syn["_source_ids"]], folder)
+    ref = imblearn_reference(method, extra, X, y, 1, {1: new})
+    row = {int(b): j for j, b in enumerate(ref["base"])}
+    assert set(base.tolist()) <= set(row)
+    for b, p in zip(base.tolist(), partner.tolist(), strict=True):
+        assert X[p].tolist() in X[ref["partners"][row[b]]].tolist()
+    if method == "adasyn":  # each row's share of the samples, exactly
+        np.testing.assert_array_equal(np.bincount([row[b] for b in base.tolist()], minlength=len(row)), ref["counts"])
+    t = np.array([json.loads(p)["step"] for p in syn["_params"]])
+    np.testing.assert_allclose(X[base, 0] + t * (X[partner, 0] - X[base, 0]), syn["f0"], atol=1e-5)
+    if extra.get("kind") == "borderline-2":  # at most half way towards a partner of another class
+        other = y[partner] != 1
+        assert other.any() and (t[other] < 0.5).all()
+
+
+@pytest.mark.parametrize(("dataset", "method", "extra"), [
+    ("breast_cancer", "borderline_smote", {"kind": "borderline-1"}),
+    ("wine", "borderline_smote", {"kind": "borderline-2"}),
+    ("wine", "adasyn", {}),
+], ids=["breast_cancer-borderline-1", "wine-borderline-2", "wine-adasyn"])
+def test_real_dataset_publishes_through_the_streamed_path(store: Path, tmp_path: Path, dataset: str, method: str,
+                                                          extra: dict, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """scikit-learn's bundled tables (30 and 13 features: imbalanced-learn's brute and KD-tree searches),
+    a class thinned to make them imbalanced, in 3 parts, 2 tasks, chunks of 64 rows: published, with
+    imbalanced-learn's danger rows / per-row counts for every oversampled class."""
+    from sklearn import datasets
+
+    from augment_jobs.tabular import scale_nn
+
+    monkeypatch.setattr(scale_nn, "NN_CHUNK_ROWS", 64)
+    frame = getattr(datasets, f"load_{dataset}")(as_frame=True).frame
+    small, keep = (0, 60) if dataset == "breast_cancer" else (2, 20)
+    drop = frame.index[frame["target"] == small][keep:]
+    src = frame.drop(index=drop).reset_index(drop=True)
+    folder = store / "raw" / "scale" / D1
+    folder.mkdir(parents=True)
+    cut = np.linspace(0, len(src), 4).astype(int)
+    for j in range(3):
+        pq.write_table(pa.Table.from_pandas(src.iloc[cut[j]:cut[j + 1]], preserve_index=False),
+                       folder / f"part-{j}.parquet", row_group_size=50)
+    path = config(tmp_path, method=method, params={"sampling_strategy": "not majority", **extra},
+                  rows_per_task=len(src) // 2 + 1)
+    raw = yaml.safe_load(path.read_text())
+    raw.update(label="target", limits={"max_synthetic_ratio": 0.5})
+    raw["quality"]["similarity"] = {"max_ks": 1.0, "max_tvd": 1.0}  # borderline rows are not the class's spread
+    (tmp_path / "expectations" / "scale.json").write_text(json.dumps({"name": "scale", "expectations": [
+        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "target", "value_set": [0, 1, 2]}}]}))
+    path.write_text(yaml.safe_dump(raw))
+    assert main(["run", str(path), "--date", D1]) == 0
+    assert "shard 2/2" in capsys.readouterr().err
+    ds = open_dataset(str(publish_dir(store, tmp_path)))
+    df, counts = ds.to_pandas(), ds.manifest["counts"]
+    features = [c for c in src.columns if c != "target"]
+    X, y = src[features].to_numpy(np.float64), src["target"].to_numpy()
+    pd.testing.assert_frame_equal(df.loc[~df["_synthetic"], src.columns].reset_index(drop=True), src)
+    new = {int(c): n["synthetic"] for c, n in counts.items() if n["synthetic"]}
+    assert len(new) == (2 if dataset == "wine" else 1)
+    assert all(counts[str(c)]["after"] == np.bincount(y).max() for c in new)  # each class up to the majority's size
+    syn = df[df["_synthetic"]]
+    for cls, n in new.items():
+        ref = imblearn_reference(method, extra, X, y, cls, new)
+        mine = syn[syn["target"] == cls]
+        assert len(mine) == n
+        base = positions([s[0] for s in mine["_source_ids"]], folder)
+        assert set(base.tolist()) <= set(ref["base"].tolist())
+        if n >= 20 * len(ref["base"]):  # enough draws to start from every row in danger
+            assert set(base.tolist()) == set(ref["base"].tolist())
+        if method == "adasyn":
+            row = {int(b): j for j, b in enumerate(ref["base"])}
+            np.testing.assert_array_equal(np.bincount([row[b] for b in base.tolist()], minlength=len(row)),
+                                          ref["counts"])
+
+
+@pytest.mark.parametrize("method", ["borderline_smote", "adasyn"])
+def test_separated_classes_borderline_notes_no_rows_adasyn_exits_2(store: Path, tmp_path: Path, method: str,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """No minority row has a neighbour of another class: Borderline-SMOTE finds none in danger (0 rows,
+    a note, as in memory); ADASYN's ratios are undefined (exit 2, one line)."""
+    folder = store / "raw" / "scale" / D1
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        y = (rng.random(500) < 0.1).astype(np.int64)
+        pq.write_table(pa.table({"f0": rng.normal(size=500) + 100 * y, "f1": rng.normal(size=500), "label": y}),
+                       folder / f"part-{i}.parquet")
+    rc = main(["run", str(config(tmp_path, method=method, rows_per_task=300)), "--date", D1])
+    if method == "adasyn":
+        assert rc == 2
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+        assert "no neighbour of class 1 belongs to another class" in line and "use smote" in line
+        return
+    assert rc == 0
+    m = open_dataset(str(publish_dir(store, tmp_path))).manifest
+    assert m["counts"]["1"]["synthetic"] == 0
+    assert any("class 1 got 0 of" in n and "near the class border" in n for n in m["notes"])

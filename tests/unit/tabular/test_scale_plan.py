@@ -44,8 +44,8 @@ def test_copula_on_10m_rows_without_a_bound_names_the_key(monkeypatch: pytest.Mo
 def test_in_memory_plans_that_do_not_fit_say_what_to_change(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AUGMENT_WORKER_MEMORY_GB", raising=False)
     with pytest.raises(ConfigError, match=r"borderline_smote on 20,000,000 rows .* it cannot stream because "
-                                          r"borderline_smote has no streamed path"):
-        check_memory(cfg("borderline_smote"), 20_000_000, FLOATS, streams=False)
+                                          r"params.missing is impute_median"):
+        check_memory(cfg("borderline_smote", {"missing": "impute_median"}), 20_000_000, FLOATS, streams=False)
     with pytest.raises(ConfigError, match=r"set source\.rows_per_task"):
         check_memory(cfg("smote"), 20_000_000, FLOATS, streams=False)
     check_memory(cfg("smote"), 20_000_000, FLOATS, streams=True)  # streamed: one output file at a time
@@ -57,7 +57,7 @@ def test_in_memory_plans_that_do_not_fit_say_what_to_change(monkeypatch: pytest.
 @pytest.mark.parametrize(("changes", "why"), [
     ({"source.format": "csv"}, "not parquet"),
     ({"augment": [{"method": "smote"}, {"method": "smote"}]}, "more than one augment step"),
-    ({"augment": [{"method": "adasyn"}]}, "adasyn has no streamed path"),
+    ({"augment": [{"method": "adasyn", "params": {"missing": "impute_median"}}]}, "impute_median"),
     ({"constraints": [{"type": "range", "column": "f00", "low": 0}]}, "constraints"),
     ({"augment": [{"method": "smote", "params": {"missing": "impute_median"}}]}, "impute_median"),
 ])
@@ -83,7 +83,9 @@ def test_a_holdout_split_streams(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_schema_blockers_dates_for_smote_and_float_ids() -> None:
     dated = FLOATS.append(pa.field("opened", pa.timestamp("ns")))
-    assert "'opened' is a date/time" in stream_blocker(cfg("smote"), dated)
+    for method in ("smote", "borderline_smote", "adasyn"):
+        assert "'opened' is a date/time" in stream_blocker(cfg(method), dated)
+        assert stream_blocker(cfg(method), FLOATS) is None
     assert stream_blocker(cfg("gaussian_copula"), dated) is None
     ids = FLOATS.append(pa.field("key", pa.float64()))
     assert "id column 'key'" in stream_blocker(cfg("smote", **{"source.id_column": "key"}), ids)

@@ -1,0 +1,251 @@
+"""All-class neighbourhoods for the streamed Borderline-SMOTE and ADASYN (`augment_jobs.tabular.scale`).
+
+imbalanced-learn searches the whole table once per oversampled class: `BorderlineSMOTE.nn_m_` (which
+rows are "in danger"), borderline-2's `nn_k_` (partners of any class) and `ADASYN.nn_` (the density
+ratios). Here only the learning rows (the oversampled classes) are in memory; the whole table is
+streamed in chunks of `NN_CHUNK_ROWS` rows and `nearest_rows` keeps each learning row's nearest rows
+seen so far. The same-class neighbours are found as on the SMOTE path (`scale_fit._fit_smote`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from augment_jobs.errors import InputError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
+
+    from augment_jobs.config import DatasetConfig
+    from augment_jobs.registry import AugmentContext
+    from augment_jobs.tabular.scale import Part, State
+
+#: source rows per chunk of the all-class search (bounds its memory; the result does not depend on it)
+NN_CHUNK_ROWS = 65_536
+#: query rows x chunk rows whose distances are computed at once (bounds the tile's memory: 8 bytes each)
+TILE = 1 << 21
+
+
+def nearest_rows(queries: np.ndarray, chunks: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]],
+                 n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each query row's `n` nearest rows over all `chunks`, exactly, one chunk in memory at a time.
+
+    `chunks` yields `(X, pos, tag)`: float64 feature rows, their source positions (increasing within
+    and across chunks) and an int carried along (the class code). Returns `(sqdist, pos, tag)`, each
+    of shape (len(queries), n) and sorted by (distance, position): a brute-force search over the whole
+    table that keeps the lower position among equal distances. A query row that is itself in the
+    table finds itself at distance 0 (after any duplicate of it at a lower position). Columns beyond
+    the rows seen hold (inf, -1, -1).
+
+    Squared distances are summed feature by feature in column order, as scikit-learn's KD-tree sums
+    them, so the result never depends on the chunk size. Per tile of `TILE` (query, row) pairs,
+    `|x|^2 - 2x.y + |y|^2` (one matrix product) picks the rows that can beat a query's current
+    n-th distance, allowing for its rounding error; only those get the exact distance. Memory: the
+    queries, the running top-n, one chunk and one tile.
+    """
+    import numpy as np
+
+    q = np.ascontiguousarray(queries, dtype=np.float64)
+    nq, f = q.shape
+    best_d = np.full((nq, n), np.inf)
+    best_p = np.full((nq, n), -1, dtype=np.int64)
+    best_t = np.full((nq, n), -1, dtype=np.int64)
+    if nq == 0 or n == 0:
+        return best_d, best_p, best_t
+    # Shifted copies for the matrix product only (smaller norms, smaller rounding error).
+    shift = q.mean(axis=0)
+    qs = q - shift
+    qn = np.einsum("ij,ij->i", qs, qs)
+    qs *= -2  # exact: the product below is -2x.y
+    # Bound on |approximate - exact| as a share of |q|^2 + |x|^2 (shifted): a few (f + 8) ulps, doubled.
+    gamma = 4 * (f + 8) * float(np.finfo(np.float64).eps)
+    q_rhs = qn * (1 - 2 * gamma)
+    seen = 0
+    for x, pos, tag in chunks:
+        c = len(x)
+        if c == 0:
+            continue
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        xs = x - shift
+        x_adj = np.einsum("ij,ij->i", xs, xs) * (1 - 2 * gamma)
+        step = max(1, TILE // c)
+        for a in range(0, nq, step):
+            b = min(nq, a + step)
+            h = qs[a:b] @ xs.T  # (B, c): -2x.y + |y|^2 - margin, compared with thr - |x|^2 + margin
+            h += x_adj
+            thr = best_d[a:b, n - 1].copy()  # inf until n rows are seen
+            if seen < n < c:
+                # any n rows of this chunk bound the n-th distance from above: the n nearest-looking
+                # of its first rows (a sample, not the whole chunk: cheaper, and tight enough)
+                pick = np.argpartition(h[:, :max(n, 4096)], n - 1, axis=1)[:, :n]
+                rows = np.repeat(np.arange(b - a), n)
+                thr = np.minimum(thr, _sq_dist(q[a:b], x, rows, pick.ravel()).reshape(b - a, n).max(axis=1))
+            rhs = thr * (1 + 2 * gamma) - q_rhs[a:b]
+            ii, jj = np.nonzero(h <= rhs[:, None])
+            del h
+            if not len(ii):
+                continue
+            d = _sq_dist(q[a:b], x, ii, jj)
+            keep = d <= thr[ii]
+            ii, jj, d = ii[keep], jj[keep], d[keep]
+            if not len(ii):
+                continue
+            _merge(best_d[a:b], best_p[a:b], best_t[a:b], ii, d, pos[jj], tag[jj])
+        seen += c
+    return best_d, best_p, best_t
+
+
+def _sq_dist(q: np.ndarray, x: np.ndarray, ii: np.ndarray, jj: np.ndarray) -> np.ndarray:
+    """Squared distances of the pairs (q[ii], x[jj]), summed feature by feature in column order."""
+    import numpy as np
+
+    acc = np.zeros(len(ii))
+    for j in range(q.shape[1]):
+        d = q[ii, j] - x[jj, j]
+        d *= d
+        acc += d
+    return acc
+
+
+def _merge(best_d: np.ndarray, best_p: np.ndarray, best_t: np.ndarray, ii: np.ndarray, d: np.ndarray,
+           p: np.ndarray, t: np.ndarray) -> None:
+    """Merge candidates (query row ii, distance, position, tag) into the running top-n, in place."""
+    import numpy as np
+
+    rows_n, n = best_d.shape
+    rows = np.concatenate([np.repeat(np.arange(rows_n), n), ii])
+    dd = np.concatenate([best_d.ravel(), d])
+    pp = np.concatenate([best_p.ravel(), p])
+    tt = np.concatenate([best_t.ravel(), t])
+    pp_key = np.where(pp < 0, np.iinfo(np.int64).max, pp)  # unfilled slots sort last
+    order = np.lexsort((pp_key, dd, rows))
+    sorted_rows = rows[order]
+    rank = np.arange(len(order)) - np.searchsorted(sorted_rows, np.arange(rows_n))[sorted_rows]
+    top = order[rank < n]
+    best_d[:] = dd[top].reshape(rows_n, n)
+    best_p[:] = pp[top].reshape(rows_n, n)
+    best_t[:] = tt[top].reshape(rows_n, n)
+
+
+def source_chunks(parts: list[Part], columns: list[str], label: str, keys: pa.Array, seen: list[int],
+                  rows: int | None = None, held: Callable[[Part, int, pa.RecordBatch], np.ndarray] | None = None,
+                  extra: Sequence[str] = ()) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """`(X, pos, class code)` of the rows imbalanced-learn would search (a label in `keys`, no missing
+    value in `columns`, not `held` out: `scale_split.held_rows`, which reads the `extra` columns),
+    part by part in chunks of at most `rows`; adds the rows yielded to `seen[0]`."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from augment_jobs.tabular.scale import _open
+
+    for p in parts:
+        if not p.rows:
+            continue
+        start = p.offset
+        read = list(dict.fromkeys([*columns, label, *extra]))
+        for batch in _open(p.uri).iter_batches(batch_size=rows or NN_CHUNK_ROWS, columns=read):
+            code = pc.index_in(batch.column(label), value_set=keys).fill_null(-1).to_numpy(zero_copy_only=False)
+            ok = code >= 0
+            if held is not None:
+                ok &= ~held(p, start - p.offset, batch)
+            for col in columns:
+                ok &= ~batch.column(col).is_null(nan_is_null=True).to_numpy(zero_copy_only=False)
+            sel = np.flatnonzero(ok)
+            kept = batch.take(pa.array(sel)) if len(sel) < batch.num_rows else batch
+            X = np.empty((len(sel), len(columns)))
+            for j, col in enumerate(columns):  # as the learning rows are read (scale_fit._fit_smote)
+                X[:, j] = kept.column(col).to_numpy(zero_copy_only=False)
+            seen[0] += len(sel)
+            yield X, start + sel, code[sel].astype(np.int64)
+            start += batch.num_rows
+
+
+def fit_all_class(cfg: DatasetConfig, params: Any, ctx: AugmentContext, state: State, table: pa.Table,
+                  X: np.ndarray, numeric: list[str], k: int) -> tuple[dict[str, np.ndarray], pa.Table | None]:
+    """Borderline-SMOTE's danger rows and partners, or ADASYN's per-row counts and neighbours, as
+    imbalanced-learn 0.14 finds them on the whole table (see `nearest_rows` for equal distances).
+
+    `table`/`X`: the learning rows (features, label, `_id`). Returns the arrays the augment tasks
+    generate from (`scale_write.Generator._smote_block`): per oversampled class i, `base_i` (learning
+    positions of the rows samples start from), `nns_i` (their k partners' learning positions), and
+    `cross_i` (borderline-2: partner of another class) or `cum_i` (ADASYN: cumulative samples per
+    base row); plus, for borderline-2, the partner rows to append to the learning table."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from sklearn.neighbors import NearestNeighbors
+
+    from augment_jobs.tabular._samplers import _apportion
+    from augment_jobs.tabular.scale import Part
+    from augment_jobs.tabular.scale_fit import _select_positions, gather
+    from augment_jobs.tabular.smote import _note_shortfall
+
+    method, label = state.method, cfg.label
+    parts = [Part(**p) for p in state.parts]
+    keys = pa.array([c["value"] for c in state.classes]).cast(table.schema.field(label).type)
+    y_code = pc.index_in(table.column(label), value_set=keys).to_numpy(zero_copy_only=False)
+    borderline = method == "borderline_smote"
+    two = borderline and params.kind == "borderline-2"
+    m = params.m_neighbors if borderline else k
+    seen = [0]
+    n = min(max(m, k if two else 0) + 1, state.n_real)
+    held, extra = None, []
+    if state.split:  # as in memory, the search covers the train rows only
+        from functools import partial
+
+        from augment_jobs.tabular.scale_split import held_rows
+
+        held, extra = partial(held_rows, cfg, state.split), [c for c in [cfg.source.id_column] if c]
+    _, pos, code = nearest_rows(X, source_chunks(parts, numeric, label, keys, seen, held=held, extra=extra), n)
+    if borderline and m + 1 > seen[0]:
+        m = seen[0] - 1
+        ctx.notes.append(f"{method}: m_neighbors lowered to {m} (only {seen[0]} rows)")
+    arrays: dict[str, np.ndarray] = {}
+    partners: dict[int, np.ndarray] = {}
+    short: dict[Any, int] = {}
+    for i, c in enumerate(state.classes):
+        if not c["synthetic"]:
+            continue
+        rows = np.flatnonzero(y_code == i)  # the class's learning positions, in source order
+        c["learn"] = len(rows)
+        Xc = X if len(rows) == len(X) else X[rows]
+        if borderline:
+            # BaseSMOTE._in_danger_noise: m'/2 <= m' < m neighbours of another class
+            n_maj = np.sum(code[rows, 1:m + 1] != i, axis=1)
+            danger = (n_maj >= m / 2) & (n_maj < m)
+            ctx.metrics[f"{method}_danger_rows"] = ctx.metrics.get(f"{method}_danger_rows", 0.0) + float(danger.sum())
+            if not danger.any():
+                short[c["value"]] = c["synthetic"]
+                c["synthetic"] = 0
+                continue
+            arrays[f"base_{i}"] = rows[danger]
+            if two:  # partners among all rows: their positions now, learning positions below
+                partners[i] = pos[rows[danger], 1:k + 1]
+                arrays[f"cross_{i}"] = code[rows[danger], 1:k + 1] != i
+            else:
+                nns = NearestNeighbors(n_neighbors=k + 1).fit(Xc).kneighbors(Xc[danger], return_distance=False)
+                arrays[f"nns_{i}"] = rows[nns[:, 1:]]
+        else:
+            ratio = np.sum(code[rows, 1:k + 1] != i, axis=1) / k
+            if not np.sum(ratio):
+                raise InputError(
+                    f"{method}: no neighbour of class {c['value']!r} belongs to another class, so ADASYN's density "
+                    "ratio is undefined; use smote for this data"
+                )
+            ratio /= np.sum(ratio)
+            nns = NearestNeighbors(n_neighbors=k + 1).fit(Xc).kneighbors(Xc, return_distance=False)
+            arrays[f"base_{i}"] = rows
+            arrays[f"nns_{i}"] = rows[nns[:, 1:]]
+            arrays[f"cum_{i}"] = np.cumsum(_apportion(ratio, c["synthetic"]))
+    if short:
+        _note_shortfall(short, np.array([], dtype=object), method, ctx)
+    if not partners:
+        return arrays, None
+    wanted = np.unique(np.concatenate([p.ravel() for p in partners.values()]))
+    extra = gather(cfg, parts, _select_positions(wanted), table.column_names[:-1]).select(table.column_names)
+    for i, p in partners.items():
+        arrays[f"nns_{i}"] = table.num_rows + np.searchsorted(wanted, p)
+    return arrays, extra
