@@ -273,7 +273,7 @@ def merged_check(exp: Any, kind: str, record: dict[str, Any] | None) -> CheckRes
     conf = exp.configuration
     record = record or fold(kind, [])
     n = record["parts"]
-    basis = {"ids": f"unique within each of {n} parts; across parts by construction (platform ids)",
+    basis = {"ids": f"checked within each of {n} parts; platform ids are unique across parts by construction",
              "schema": f"the same in each of {n} parts"}.get(kind, f"merged over {n} parts")
     if "error" in record:
         return describe(conf.type, conf.kwargs, False, {}, record["error"], basis)
