@@ -1,8 +1,8 @@
 """The GX suite of a streamed tabular run: validated part by part, merged at the gate (docs/gate.md).
 
-Each augment task validates every row group it writes (a *part*: at most `ROW_GROUP` rows of one
-output file, so the same parts for any number of tasks) and keeps, per expectation, a small record
-of what GX found. The records of a file are folded into one and stored in the task's
+Each augment task validates the rows it writes, a *part* at a time (consecutive row groups of one
+output file, up to `PART_ROWS` rows: the same parts for any number of tasks), and keeps, per
+expectation, a small record of what GX found. The records of a file are folded into one and stored in the task's
 `ShardResult.extra["suite"]`; the gate folds the files' records in file order and turns each
 expectation's total into one `suite:<type>` check.
 
@@ -27,7 +27,7 @@ How an expectation merges is decided from GX's own description of it (`kind_of`)
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from augment_jobs.checks import CheckResult
@@ -122,13 +122,24 @@ def _cross_row(exp: Any) -> bool:
 
 
 # --- the augment task: validate each part -------------------------------------------------------------
+#: rows and Arrow bytes of the suite's columns gathered before one validation: GX costs ~0.2 s a call
+#: whatever the size, so row groups are validated together, up to a file, within these bounds
+PART_ROWS = 1 << 20
+PART_BYTES = 128 * 1024**2
+
+
 @dataclass
 class PartSuite:
-    """The suite's mergeable expectations, validated on one part at a time (in an augment task)."""
+    """The suite's mergeable expectations, validated part by part in an augment task: `add` each row
+    group written, `file_records` at the end of each file. A part is a run of a file's row groups
+    (at most `PART_ROWS` rows / `PART_BYTES`), so the parts, and the records, do not depend on the
+    number of tasks."""
 
     suite: Any  # the per-part suite: expectation i of the dataset's suite has id str(i)
     kinds: list[str]
     columns: list[str] | None  # None: every column (a table-level expectation)
+    _pending: list[pa.Table] = field(default_factory=list)
+    _parts: list[list[dict[str, Any] | None]] = field(default_factory=list)
 
     @classmethod
     def for_run(cls, cfg: DatasetConfig, schema: pa.Schema) -> PartSuite | None:
@@ -147,12 +158,34 @@ class PartSuite:
         keep = [i for i, kind in enumerate(kinds) if kind != "sample"]
         return cls(subsuite(full, keep), kinds, suite_columns([full.expectations[i] for i in keep]))
 
-    def validate(self, table: pa.Table) -> list[dict[str, Any] | None]:
-        """One record per expectation of the dataset's suite (None: evaluated on the gate's sample)."""
-        frame = part_frame(table, self.columns)
+    def add(self, table: pa.Table) -> None:
+        """Rows just written; validated once enough of them are gathered."""
+        if not self.suite.expectations:
+            return
+        self._pending.append(part_view(table, self.columns))
+        if sum(t.num_rows for t in self._pending) >= PART_ROWS or sum(t.nbytes for t in self._pending) >= PART_BYTES:
+            self._flush()
+
+    def file_records(self) -> list[dict[str, Any] | None]:
+        """The records of the file just written, folded over its parts; starts the next file."""
+        self._flush()
+        records, self._parts = self.fold(self._parts), []
+        return records
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+
+        if self._pending:
+            table, self._pending = pa.concat_tables(self._pending), []
+            self._parts.append(self.validate(table))
+
+    def validate(self, view: pa.Table) -> list[dict[str, Any] | None]:
+        """One record per expectation of the dataset's suite (None: evaluated on the gate's sample)
+        for one part, given as `part_view` made it."""
         records: list[dict[str, Any] | None] = [None] * len(self.kinds)
         if not self.suite.expectations:
             return records
+        frame = view.to_pandas()
         for r in validate(self.suite, frame).results:
             i = int(r.expectation_config.id)
             records[i] = part_record(self.kinds[i], r, frame)
@@ -176,21 +209,21 @@ def id_columns(cfg: DatasetConfig) -> tuple[str, ...]:
     return ("_id", cfg.source.id_column) if cfg.source.id_column else ("_id",)
 
 
-def part_frame(table: pa.Table, columns: list[str] | None) -> pd.DataFrame:
-    """The pandas view GX validates: the named columns, or every column with lists joined by `|` (as
-    the in-memory path's `_suite_view`)."""
+def part_view(table: pa.Table, columns: list[str] | None) -> pa.Table:
+    """What GX validates of a part: the named columns, or every column with lists joined by `|` (as
+    the in-memory path's `suite_view`)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     if columns is not None:
-        return table.select(columns).to_pandas()
+        return table.select(columns)
     cols = []
     for f in table.schema:
         col = table.column(f.name)
         if pa.types.is_list(f.type) or pa.types.is_large_list(f.type):
             col = pc.binary_join(pc.cast(col, pa.list_(pa.string())), "|")
         cols.append(col)
-    return pa.table(cols, names=table.column_names).to_pandas()
+    return pa.table(cols, names=table.column_names)
 
 
 def part_record(kind: str, r: Any, frame: pd.DataFrame) -> dict[str, Any]:

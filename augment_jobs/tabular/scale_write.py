@@ -320,7 +320,7 @@ def augment_task(cfg: DatasetConfig, plan: RunPlan, state: State, shard: int) ->
     null_key = "None" if pa.types.is_string(keys.type) else "nan"
     from augment_jobs.checks.suite_parts import PartSuite
 
-    suite = PartSuite.for_run(cfg, schema)  # the GX suite, validated row group by row group (docs/gate.md)
+    suite = PartSuite.for_run(cfg, schema)  # the GX suite, validated part by part (docs/gate.md)
     suite_files = []
     R = state.rows_per_file
     for j in state.files_of(shard):
@@ -333,7 +333,6 @@ def augment_task(cfg: DatasetConfig, plan: RunPlan, state: State, shard: int) ->
             os.makedirs(os.path.dirname(store.local_path(uri)), exist_ok=True)
         # One row group at a time through one writer: the same bytes as writing the file's table
         # with this row_group_size, with only one row group in memory.
-        parts = []
         with pq.ParquetWriter(store.arrow_path(uri), schema, filesystem=fs, compression="zstd",
                               write_statistics=True, use_dictionary=state.dictionary) as writer:
             for r0 in range(lo, hi, ROW_GROUP):
@@ -342,7 +341,7 @@ def augment_task(cfg: DatasetConfig, plan: RunPlan, state: State, shard: int) ->
                 writer.write_table(table, row_group_size=ROW_GROUP)
                 _count(table, cfg, state, keys, null_key, counts)
                 if suite is not None:
-                    parts.append(suite.validate(table))
+                    suite.add(table)
                 # the gate's sample: per-row draws fixed by the row's position in the output
                 cls = pc.index_in(table.column(cfg.label), value_set=keys).fill_null(len(state.classes)).to_numpy()
                 syn = table.column("_synthetic").to_numpy(zero_copy_only=False)
@@ -352,7 +351,7 @@ def augment_task(cfg: DatasetConfig, plan: RunPlan, state: State, shard: int) ->
                 del table
         result.files.append({"path": name, "rows": hi - lo})
         if suite is not None:
-            suite_files.append({"file": j, "results": suite.fold(parts)})
+            suite_files.append({"file": j, "results": suite.file_records()})
     if suite is not None:
         result.extra["suite"] = suite_files
     if samples:

@@ -104,9 +104,11 @@ RICH = [
 
 def test_merged_results_do_not_depend_on_the_task_count(store: Path, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from augment_jobs.checks import suite_parts
     from augment_jobs.tabular import scale_write
 
-    monkeypatch.setattr(scale_write, "ROW_GROUP", 400)  # several parts per output file
+    monkeypatch.setattr(scale_write, "ROW_GROUP", 200)  # parts of two row groups, four per output file
+    monkeypatch.setattr(suite_parts, "PART_ROWS", 400)
     plant(write_parts(store, SIZES))
     reports = []
     for n, per in enumerate((100_000, 2500)):  # one task, three tasks
@@ -118,7 +120,7 @@ def test_merged_results_do_not_depend_on_the_task_count(store: Path, tmp_path: P
         [c for c in three["checks"] if c["name"].startswith("suite:")]
     (between, not_null, _, pair, ids, rows, low, high, mean, std, exists, unique, median) = suite_checks(one)
     assert [c["name"] for c in suite_checks(one)] == [f"suite:{e['type']}" for e in RICH]  # suite order
-    # exact figures of the whole output, from parts of at most 400 rows (6 files of 1500 rows: 4 row groups each)
+    # exact figures of the whole output, from parts of at most 400 rows (6 files of 1500 rows, 4 parts each)
     assert between["observed"]["unexpected_count"] == int((out["count"] > 49).sum()) and not between["passed"]
     assert "merged over 24 parts" in between["detail"] and not_null["passed"]
     assert rows["observed"] == {"observed_value": len(out)} and rows["passed"]

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 
 from augment_jobs.checks.suite import check_result, load_suite, suite_view, validate
-from augment_jobs.checks.suite_parts import PartSuite, fold, fold_parts, kind_of, merged_check
+from augment_jobs.checks.suite_parts import PartSuite, fold, fold_parts, kind_of, merged_check, part_view
 
 
 def suite_of(tmp_path: Path, expectations: list[dict[str, Any]]) -> Any:
@@ -99,7 +99,8 @@ def test_merged_parts_match_gx_on_the_whole_table(tmp_path: Path) -> None:
     assert parts.kinds[-1] == "sample" and len(parts.suite.expectations) == len(EXPECTATIONS) - 1
     table = pa.Table.from_pandas(df, preserve_index=False)
     cuts = [0, 1000, 2000, 2400, 3000]
-    records = [parts.validate(table.slice(a, b - a)) for a, b in zip(cuts, cuts[1:], strict=False)]
+    records = [parts.validate(part_view(table.slice(a, b - a), parts.columns)) for a, b in zip(cuts, cuts[1:],
+                                                                                     strict=False)]
     assert all(r[-1] is None for r in records)  # sample-only: nothing recorded per part
     # folding in two steps (per file, then files) is the same as folding every part at once (counts
     # exactly, float sums up to rounding)
