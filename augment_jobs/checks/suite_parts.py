@@ -2,9 +2,9 @@
 
 Each augment task validates the rows it writes, a *part* at a time (consecutive row groups of one
 output file, up to `PART_ROWS` rows: the same parts for any number of tasks), and keeps, per
-expectation, a small record of what GX found. The records of a file are folded into one and stored in the task's
-`ShardResult.extra["suite"]`; the gate folds the files' records in file order and turns each
-expectation's total into one `suite:<type>` check.
+expectation, a small record of what GX found. The records of a file are folded into one and stored
+in the task's `ShardResult.extra["suite"]`; the gate folds the files' records in file order and
+turns each expectation's total into one `suite:<type>` check.
 
 How an expectation merges is decided from GX's own description of it (`kind_of`):
 
@@ -41,6 +41,7 @@ from augment_jobs.checks.suite import (
     suite_view,
     validate,
 )
+from augment_jobs.errors import AugmentError
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -138,6 +139,7 @@ class PartSuite:
     suite: Any  # the per-part suite: expectation i of the dataset's suite has id str(i)
     kinds: list[str]
     columns: list[str] | None  # None: every column (a table-level expectation)
+    types: list[str]  # the dataset suite's expectation types, in order (the gate checks they still match)
     _pending: list[pa.Table] = field(default_factory=list)
     _parts: list[list[dict[str, Any] | None]] = field(default_factory=list)
 
@@ -156,7 +158,8 @@ class PartSuite:
         """The per-part suite of a loaded suite (`ids`: the columns unique by construction)."""
         kinds = [kind_of(e, ids) for e in full.expectations]
         keep = [i for i, kind in enumerate(kinds) if kind != "sample"]
-        return cls(subsuite(full, keep), kinds, suite_columns([full.expectations[i] for i in keep]))
+        return cls(subsuite(full, keep), kinds, suite_columns([full.expectations[i] for i in keep]),
+                   [e.expectation_type for e in full.expectations])
 
     def add(self, table: pa.Table) -> None:
         """Rows just written; validated once enough of them are gathered."""
@@ -241,7 +244,10 @@ def part_record(kind: str, r: Any, frame: pd.DataFrame) -> dict[str, Any]:
     if kind in ("mean", "stdev"):
         import numpy as np
 
-        values = frame[r.expectation_config.kwargs["column"]].dropna().to_numpy(dtype=np.float64)
+        try:
+            values = frame[r.expectation_config.kwargs["column"]].dropna().to_numpy(dtype=np.float64)
+        except (TypeError, ValueError) as e:
+            return {"parts": 1, "error": f"not numeric: {e}"}
         mean = float(values.mean()) if len(values) else 0.0
         return {"parts": 1, "n": len(values), "mean": mean, "m2": float(((values - mean) ** 2).sum())}
     if kind == "schema":
@@ -337,6 +343,10 @@ def merged_checks(g: GateInput, path: Path, suite: Any) -> list[CheckResult]:
     or run on the gate's bounded sample for expectations that do not merge."""
     kinds = [kind_of(e, id_columns(g.cfg)) for e in suite.expectations]
     files = sorted((f for s in g.shards for f in s.extra.get("suite", [])), key=lambda f: f["file"])
+    types = [e.expectation_type for e in suite.expectations]
+    if any(f["expectations"] != types for f in files):
+        raise AugmentError(f"{path}: the suite changed after the augment tasks validated the output against it; "
+                           "run it again (the changed suite gives a new version)")
     totals = fold_parts(kinds, [f["results"] for f in files])
     checks: list[CheckResult | None] = [
         None if kind == "sample" else merged_check(e, kind, totals[i])

@@ -351,7 +351,7 @@ def augment_task(cfg: DatasetConfig, plan: RunPlan, state: State, shard: int) ->
                 del table
         result.files.append({"path": name, "rows": hi - lo})
         if suite is not None:
-            suite_files.append({"file": j, "results": suite.file_records()})
+            suite_files.append({"file": j, "expectations": suite.types, "results": suite.file_records()})
     if suite is not None:
         result.extra["suite"] = suite_files
     if samples:
