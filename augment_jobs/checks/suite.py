@@ -6,6 +6,7 @@ check, so a bad output can never be published.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from pathlib import Path
@@ -65,21 +66,43 @@ def check_suite(cfg: DatasetConfig) -> None:
         load_suite(cfg.resolve_path(cfg.quality.suite))
 
 
+def check_columns(path: Path, suite: Any, columns: list[str]) -> None:
+    """ConfigError when an expectation names a column the output does not have."""
+    for exp in suite.expectations:
+        column = exp.configuration.kwargs.get("column")
+        if column is not None and column not in columns:
+            raise ConfigError(
+                f"{path}: {exp.expectation_type} names column {column!r}, which the output does not have; "
+                f"columns: {', '.join(map(str, columns))}"
+            )
+
+
 def run_suite(g: GateInput) -> list[CheckResult]:
-    """Validate the output table with the config's suite; one CheckResult per expectation."""
+    """Validate the output table with the config's suite; one CheckResult per expectation.
+
+    A streamed tabular run validated its rows part by part in the augment tasks (`ShardResult.extra
+    ["suite"]`): those results are merged (`augment_jobs.checks.suite_parts`), the rest run on the
+    gate's bounded sample."""
     cfg, frame = g.cfg, g.frame
     if not cfg.quality.suite:
         return []
     path = cfg.resolve_path(cfg.quality.suite)
     suite = load_suite(path)
-    for exp in suite.expectations:
-        column = exp.configuration.kwargs.get("column")
-        if column is not None and column not in frame.columns:
-            raise ConfigError(
-                f"{path}: {exp.expectation_type} names column {column!r}, which the output does not have; "
-                f"columns: {', '.join(map(str, frame.columns))}"
-            )
-    frame = _suite_view(suite, frame)
+    if any("suite" in s.extra for s in g.shards):
+        from augment_jobs.checks.suite_parts import merged_checks
+
+        return merged_checks(g, path, suite)
+    check_columns(path, suite, list(frame.columns))
+    return [check_result(r) for r in validate(suite, suite_view(suite.expectations, frame)).results]
+
+
+def validate(suite: Any, frame: pd.DataFrame) -> Any:
+    """GX's validation result of `frame` against `suite` (one ephemeral context per process)."""
+    return _batch_definition().get_batch(batch_parameters={"dataframe": frame}).validate(suite)
+
+
+@functools.cache
+def _batch_definition() -> Any:
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
     from great_expectations.execution_engine import pandas_execution_engine
@@ -91,60 +114,75 @@ def run_suite(g: GateInput) -> list[CheckResult]:
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    batch = (
-        context.data_sources.add_pandas("augment")
-        .add_dataframe_asset("output")
-        .add_batch_definition_whole_dataframe("all")
-        .get_batch(batch_parameters={"dataframe": frame})
-    )
-    result = batch.validate(suite)
-    checks = []
-    for r in result.results:
-        conf = r.expectation_config
-        kwargs = {k: v for k, v in conf.kwargs.items() if k != "batch_id"}
-        res = r.result or {}
-        detail = ", ".join(f"{k}={v}" for k, v in kwargs.items())
-        if not r.success:
-            exc = (r.exception_info or {}).get("exception_message") if isinstance(r.exception_info, dict) else None
-            if exc:
-                detail += f"; error: {exc}"
-            elif "unexpected_count" in res:
-                detail += f"; {res['unexpected_count']} unexpected, e.g. {res.get('partial_unexpected_list', [])[:5]}"
-            elif "observed_value" in res:
-                detail += f"; observed {res['observed_value']}"
-        observed = {k: res[k] for k in ("unexpected_count", "unexpected_percent", "observed_value") if k in res}
-        checks.append(CheckResult(f"suite:{conf.type}", bool(r.success), detail, _jsonable(observed)))
-    return checks
+    return context.data_sources.add_pandas("augment").add_dataframe_asset("output").add_batch_definition_whole_dataframe("all")
+
+
+def check_result(r: Any, basis: str = "") -> CheckResult:
+    """A CheckResult from one GX expectation result; `basis` (e.g. "on a sample of 900 rows") is
+    appended to the detail."""
+    conf = r.expectation_config
+    exc = (r.exception_info or {}).get("exception_message") if isinstance(r.exception_info, dict) else None
+    return describe(conf.type, conf.kwargs, bool(r.success), r.result or {}, exc, basis)
+
+
+def describe(kind: str, kwargs: dict[str, Any], success: bool, res: dict[str, Any], error: str | None = None,
+             basis: str = "") -> CheckResult:
+    """`suite:<type>` with a detail naming the kwargs, what failed, and the basis of the result."""
+    detail = ", ".join(f"{k}={v}" for k, v in kwargs.items() if k != "batch_id")
+    if not success:
+        if error:
+            detail += f"; error: {error}"
+        elif "unexpected_count" in res:
+            detail += f"; {res['unexpected_count']} unexpected, e.g. {jsonable(res.get('partial_unexpected_list', [])[:5])}"
+        elif "observed_value" in res:
+            detail += f"; observed {jsonable(res['observed_value'])}"
+    if basis:
+        detail += f" ({basis})"
+    observed = {k: res[k] for k in ("unexpected_count", "unexpected_percent", "observed_value") if k in res}
+    return CheckResult(f"suite:{kind}", success, detail, jsonable(observed))
 
 
 COLUMN_KWARGS = ("column", "column_A", "column_B", "column_list")
 
 
-def _suite_view(suite: Any, frame: pd.DataFrame) -> pd.DataFrame:
-    """The part of `frame` the suite reads.
+def suite_columns(expectations: list[Any]) -> list[str] | None:
+    """The columns these expectations read, or None when one is table-level (it reads every column)."""
+    named: list[str] = []
+    for exp in expectations:
+        kwargs = exp.configuration.kwargs
+        if not any(k in kwargs for k in COLUMN_KWARGS):
+            return None
+        for k in COLUMN_KWARGS:
+            value = kwargs.get(k)
+            named += value if isinstance(value, list) else [value] if value is not None else []
+    return list(dict.fromkeys(named))
+
+
+def suite_view(expectations: list[Any], frame: pd.DataFrame) -> pd.DataFrame:
+    """The part of `frame` these expectations read.
 
     GX hashes the whole batch before validating, and falls back to pickling it when a column holds
     lists (`_source_ids`): minutes on a million rows. Column-scoped suites get only their columns;
     a suite with table-level expectations gets every column, lists joined into strings.
     """
-    named: list[str] = []
-    for exp in suite.expectations:
-        kwargs = exp.configuration.kwargs
-        if not any(k in kwargs for k in COLUMN_KWARGS):
-            view = frame.copy(deep=False)
-            for col in view.columns:
-                if view[col].dtype == object and len(view) and _is_list(view[col].iloc[0]):
-                    view[col] = view[col].map(lambda v: "|".join(map(str, v)) if v is not None else None)
-            return view
-        for k in COLUMN_KWARGS:
-            value = kwargs.get(k)
-            named += value if isinstance(value, list) else [value] if value is not None else []
-    return frame[list(dict.fromkeys(named))]
+    columns = suite_columns(expectations)
+    if columns is not None:
+        return frame[columns]
+    view = frame.copy(deep=False)
+    for col in view.columns:
+        if view[col].dtype == object and len(view) and _is_list(view[col].iloc[0]):
+            view[col] = view[col].map(lambda v: "|".join(map(str, v)) if v is not None else None)
+    return view
 
 
 def _is_list(value: Any) -> bool:
     return isinstance(value, list | tuple) or type(value).__name__ == "ndarray"
 
 
-def _jsonable(obj: Any) -> Any:
-    return json.loads(json.dumps(obj, default=str))
+def jsonable(obj: Any) -> Any:
+    """`obj` as it reads back from JSON (numpy scalars and timestamps as plain values or text)."""
+    return json.loads(json.dumps(obj, default=_plain))
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if type(value).__module__ == "numpy" and hasattr(value, "item") else str(value)

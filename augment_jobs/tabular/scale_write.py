@@ -313,7 +313,8 @@ def dictionary_columns(cfg: DatasetConfig, state: State) -> list[str]:
 
 
 def augment_task(cfg: DatasetConfig, plan: RunPlan, state: State, shard: int) -> ShardResult:
-    """Write this task's output files, its share of the gate's sample, and its exact counts."""
+    """Write this task's output files, its share of the gate's sample, its exact counts, and per file
+    the suite's results to merge (`augment_jobs.checks.suite_parts`)."""
     import time
 
     import numpy as np
@@ -336,6 +337,10 @@ def augment_task(cfg: DatasetConfig, plan: RunPlan, state: State, shard: int) ->
                       [min(1.0, GATE_SAMPLE_ROWS / max(state.null_label, 1))])
     p_syn = np.array([min(1.0, GATE_SAMPLE_ROWS / max(c["synthetic"], 1)) for c in state.classes] + [0.0])
     null_key = "None" if pa.types.is_string(keys.type) else "nan"
+    from augment_jobs.checks.suite_parts import PartSuite
+
+    suite = PartSuite.for_run(cfg, schema)  # the GX suite, validated part by part (docs/gate.md)
+    suite_files = []
     R = state.rows_per_file
     for j in state.files_of(shard):
         lo, hi = j * R, min((j + 1) * R, state.n_total)
@@ -354,6 +359,8 @@ def augment_task(cfg: DatasetConfig, plan: RunPlan, state: State, shard: int) ->
                 table = _rows(cfg, state, schema, gen, r0, r1)
                 writer.write_table(table, row_group_size=ROW_GROUP)
                 _count(table, cfg, state, keys, null_key, counts)
+                if suite is not None:
+                    suite.add(table)
                 # the gate's sample: per-row draws fixed by the row's position in the output
                 cls = pc.index_in(table.column(cfg.label), value_set=keys).fill_null(len(state.classes)).to_numpy()
                 syn = table.column("_synthetic").to_numpy(zero_copy_only=False)
@@ -362,6 +369,10 @@ def augment_task(cfg: DatasetConfig, plan: RunPlan, state: State, shard: int) ->
                     samples.append(table.drop_columns(["_source_ids"]).filter(pa.array(keep)))
                 del table
         result.files.append({"path": name, "rows": hi - lo})
+        if suite is not None:
+            suite_files.append({"file": j, "expectations": suite.types, "results": suite.file_records()})
+    if suite is not None:
+        result.extra["suite"] = suite_files
     if samples:
         name = f"gate-sample-{shard:05d}.parquet"
         from augment_jobs.tabular.scale_fit import _write_table
