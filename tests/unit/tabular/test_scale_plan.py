@@ -55,7 +55,6 @@ def test_in_memory_plans_that_do_not_fit_say_what_to_change(monkeypatch: pytest.
 
 
 @pytest.mark.parametrize(("changes", "why"), [
-    ({"source.format": "csv"}, "not parquet"),
     ({"augment": [{"method": "smote"}, {"method": "smote"}]}, "more than one augment step"),
     ({"augment": [{"method": "adasyn"}]}, "adasyn has no streamed path"),
     ({"constraints": [{"type": "range", "column": "f00", "low": 0}]}, "constraints"),
@@ -65,6 +64,12 @@ def test_runs_that_cannot_stream_say_why(changes: dict[str, Any], why: str) -> N
     c = cfg(**changes)
     assert why in (stream_blocker(c, FLOATS) or "")
     assert not streams(c, 50_000_000, FLOATS)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl"])
+def test_csv_and_jsonl_sources_stream_as_parquet_does(fmt: str) -> None:
+    c = cfg(**{"source.format": fmt})
+    assert stream_blocker(c, FLOATS) is None and streams(c, 1_000_001, FLOATS)
 
 
 def test_schema_blockers_dates_for_smote_and_float_ids() -> None:
