@@ -10,10 +10,11 @@ Streaming is two passes, with the stages unchanged:
 
 - snapshot (`TabularHandler.prepare_run`, once): row counts and the schema from the Parquet
   footers (a CSV or JSONL source: from a first read of every part, then each part converted to a
-  staged Parquet file, `scale_source`); the label column of every part (per-class counts, hence the targets); the learning
-  rows (the oversampled classes for the SMOTE family, a seeded per-class sample of at most
-  `max_fit_rows` rows for SDV); the fit (same-class neighbours as imbalanced-learn computes them,
-  or one synthesizer per class). All of it is staged under `_staging/<version>/tabular/`.
+  staged Parquet file, `scale_source`); the label column of every part (per-class counts, hence
+  the targets); the learning rows (the oversampled classes for the SMOTE family, a seeded
+  per-class sample of at most `max_fit_rows` rows for SDV); the fit (same-class neighbours as
+  imbalanced-learn computes them, or one synthesizer per class). All of it is staged under
+  `_staging/<version>/tabular/`.
 - augment (mapped over `plan.shards`): task i writes a fixed range of output files. Output file j
   holds rows [j·R, (j+1)·R) of "real rows in source order, then synthetic rows by class" (R =
   `publish.rows_per_file`); the random draws of synthetic row g depend only on (seed, date, step,
