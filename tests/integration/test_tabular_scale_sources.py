@@ -181,6 +181,8 @@ def test_a_gzipped_csv_file_streams(store: Path, tmp_path: Path) -> None:
     assert main(["run", str(path), "--date", D1]) == 0
     df, _, schema, m = published(store, "pgz", tmp_path)
     assert len(df) == 344 + 42 and schema.field("flipper_length_mm").type == pa.int64()
+    assert main(["run", str(path), "--date", D1]) == 0  # a rerun finds the version published; nothing is read
+    assert not (store / "published" / f"pgz-{tmp_path.name}" / "_staging" / m["version"]).exists()
 
 
 @pytest.mark.parametrize("bad", ["missing_column", "short_row", "bad_json_line", "json_type_change"])
