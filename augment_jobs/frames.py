@@ -141,17 +141,29 @@ def read_source(obj_uri: str, cfg: DatasetConfig) -> pa.Table:
                 table = pacsv.read_csv(f, parse_options=pacsv.ParseOptions(delimiter=cfg.source.csv_delimiter))
         else:
             with fs.open_input_stream(path) as f:
-                table = pajson.read_json(f)
+                data = f.read()
+            # an empty file is a part without rows (Arrow's reader refuses it), as a header-only CSV is
+            table = pajson.read_json(pa.BufferReader(data)) if data and not data.isspace() else pa.table({})
     except (pa.ArrowInvalid, OSError) as e:
-        msg = str(e).strip().splitlines()[0]
-        raise InputError(f"{obj_uri}: not a readable {fmt} file ({msg}); re-export it or remove it from the partition") from None
-    names = table.column_names
-    if fmt == "csv" and len(names) == 1 and cfg.label and cfg.label not in names:
+        raise unreadable(obj_uri, fmt, e) from None
+    if fmt == "csv":
+        check_csv_columns(obj_uri, table.column_names, cfg)
+    return table
+
+
+def unreadable(uri: str, fmt: str, error: Exception) -> InputError:
+    """The InputError for a source file its format's reader rejects (first line of the reader's message)."""
+    msg = str(error).strip().splitlines()[0]
+    return InputError(f"{uri}: not a readable {fmt} file ({msg}); re-export it or remove it from the partition")
+
+
+def check_csv_columns(uri: str, names: list[str], cfg: DatasetConfig) -> None:
+    """InputError when a CSV header parsed into one column that is not the label: a wrong delimiter."""
+    if len(names) == 1 and cfg.label and cfg.label not in names:
         raise InputError(
-            f"{obj_uri}: CSV parsed into a single column {names[0]!r}; the delimiter is probably not "
+            f"{uri}: CSV parsed into a single column {names[0]!r}; the delimiter is probably not "
             f"{cfg.source.csv_delimiter!r}: set source.csv_delimiter"
         )
-    return table
 
 
 def unify_schema(schema: pa.Schema | None, first_uri: str, table: pa.Table, uri: str) -> pa.Schema:
@@ -202,6 +214,8 @@ def load_frame(cfg: DatasetConfig, plan: RunPlan, shard: int) -> tuple[pd.DataFr
     first = ""
     for obj in plan.shard_objects(shard):
         table = read_source(obj.uri, cfg)
+        if not table.num_columns and not table.num_rows:  # an empty JSONL file: no rows, no schema
+            continue
         schema = unify_schema(schema, first, table, obj.uri)
         first = first or obj.uri
         df = table.to_pandas()
@@ -213,8 +227,10 @@ def load_frame(cfg: DatasetConfig, plan: RunPlan, shard: int) -> tuple[pd.DataFr
         else:
             df["_id"] = pd.Index(range(len(df))).astype(str).map(f"{name}#".__add__)
         parts.append(df)
-    assert schema is not None  # the snapshot never plans a shard without files
+    if schema is None:
+        raise InputError(f"{plan.source_uri}: the source partition has no rows; check the upstream export for {plan.ds}")
     columns = schema.names
+    parts = [p for p in parts if len(p)] or parts[:1]  # a part without rows (a header-only CSV: null columns) adds no dtype
     frame = pd.concat([p[[*columns, "_id"]] for p in parts], ignore_index=True) if len(parts) > 1 else parts[0]
     if len(frame) == 0:
         raise InputError(f"{plan.source_uri}: the source partition has no rows; check the upstream export for {plan.ds}")

@@ -87,8 +87,10 @@ class Handler(ABC):
     #: suffix of published data files, e.g. ".parquet" or ".tar"
     file_kind: str = "parquet"
 
-    def shard_sources(self, cfg: DatasetConfig, objects: list[ObjectInfo]) -> list[list[int]]:
-        """Group source objects into augment tasks; default: one task over everything."""
+    def shard_sources(self, cfg: DatasetConfig, objects: list[ObjectInfo], staging_uri: str | None = None) -> list[list[int]]:
+        """Group source objects into augment tasks; default: one task over everything. `staging_uri`
+        is the run's staging folder, where planning may record what it read (None when the version
+        is published already and nothing will run)."""
         return [list(range(len(objects)))]
 
     def source_filter(self, cfg: DatasetConfig, obj: ObjectInfo) -> bool:

@@ -143,7 +143,8 @@ def snapshot(config_path: str, ds: str, *, force: bool = False) -> dict[str, Any
     plan = RunPlan(
         dataset=cfg.dataset, ds=ds, version=version, fingerprint=fingerprint, modality=cfg.modality,
         config_path=cfg.config_path or config_path, config_sha256=config_sha, platform_version=__version__,
-        seed=cfg.seed, source_uri=source_uri, source=source, shards=handler.shard_sources(cfg, objects),
+        seed=cfg.seed, source_uri=source_uri, source=source,
+        shards=handler.shard_sources(cfg, objects, None if published and not force else staging_uri),
         publish_uri=publish_uri, staging_uri=staging_uri, force=force,
     )
     if not published or force:

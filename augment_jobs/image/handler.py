@@ -93,7 +93,7 @@ class ImageHandler(Handler):
             return name.endswith(".tar")
         return name == ANNOTATIONS or name.lower().endswith(IMAGE_EXTS)
 
-    def shard_sources(self, cfg: DatasetConfig, objects: list[ObjectInfo]) -> list[list[int]]:
+    def shard_sources(self, cfg: DatasetConfig, objects: list[ObjectInfo], staging_uri: str | None = None) -> list[list[int]]:
         """WebDataset: one task per tar. Images: annotated images in groups of source.files_per_shard,
         each group with the annotations file first. Annotations naming a missing file fail here,
         before any work."""

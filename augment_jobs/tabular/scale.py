@@ -2,20 +2,21 @@
 
 A tabular run streams (docs/config.md, "Tabular at scale") when its one augment step is a streamed
 method (`smote`, `smotenc`, `borderline_smote`, `adasyn`, `gaussian_copula`, `ctgan`, `tvae`) on a
-Parquet source without constraints, and either `source.rows_per_task` is set or the source has more
-than `DEFAULT_ROWS_PER_TASK` rows. Otherwise the whole partition goes through pandas in one task
+Parquet, CSV or JSONL source without constraints, and either `source.rows_per_task` is set or the
+source has more than `DEFAULT_ROWS_PER_TASK` rows. Otherwise the whole partition goes through pandas in one task
 (`FrameHandler`), as for small tables.
 
 Streaming is two passes, with the stages unchanged:
 
 - snapshot (`TabularHandler.prepare_run`, once): row counts and the schema from the Parquet
-  footers; the label column of every part (per-class counts, hence the targets); the learning
-  rows (the oversampled classes for the SMOTE family, a seeded per-class sample of at most
-  `max_fit_rows` rows for SDV); the fit (same-class neighbours as imbalanced-learn computes them;
-  for Borderline-SMOTE and ADASYN also each learning row's nearest rows of any class, found by
-  streaming the whole table in chunks, `scale_nn`; or one synthesizer per class). With `split`, the
-  holdout rule too: counts, targets and learning rows are train rows only, as in memory
-  (`scale_split`). All of it is staged under `_staging/<version>/tabular/`.
+  footers (a CSV or JSONL source: from a first read of every part, then each part converted to a
+  staged Parquet file, `scale_source`); the label column of every part (per-class counts, hence
+  the targets); the learning rows (the oversampled classes for the SMOTE family, a seeded
+  per-class sample of at most `max_fit_rows` rows for SDV); the fit (same-class neighbours as
+  imbalanced-learn computes them; for Borderline-SMOTE and ADASYN also each learning row's nearest
+  rows of any class, found by streaming the whole table in chunks, `scale_nn`; or one synthesizer
+  per class). With `split`, the holdout rule too: counts, targets and learning rows are train rows
+  only, as in memory (`scale_split`). All of it is staged under `_staging/<version>/tabular/`.
 - augment (mapped over `plan.shards`): task i writes a fixed range of output files. Output file j
   holds rows [j·R, (j+1)·R) of "real rows in source order, then synthetic rows by class" (R =
   `publish.rows_per_file`); the random draws of synthetic row g depend only on (seed, date, step,
@@ -58,6 +59,8 @@ ALL_CLASS = ("borderline_smote", "adasyn")
 SMOTE_FAMILY = ("smote", "smotenc", *ALL_CLASS)
 SDV_METHODS = ("gaussian_copula", "ctgan", "tvae")
 STREAMED = (*SMOTE_FAMILY, *SDV_METHODS)
+#: source formats the streamed path reads (CSV and JSONL through staged Parquet copies, `scale_source`)
+STREAMED_FORMATS = ("parquet", "csv", "jsonl")
 STATE = "tabular"
 
 
@@ -148,8 +151,8 @@ def stream_blocker(cfg: DatasetConfig, schema: pa.Schema | None = None) -> str |
 
     from augment_jobs.registry import get_method
 
-    if cfg.source.format != "parquet":
-        return "source.format is not parquet"
+    if cfg.source.format not in STREAMED_FORMATS:
+        return f"source.format is not {', '.join(STREAMED_FORMATS)}"
     if len(cfg.augment) != 1:
         return "it has more than one augment step"
     step = cfg.augment[0]
@@ -174,32 +177,54 @@ def stream_blocker(cfg: DatasetConfig, schema: pa.Schema | None = None) -> str |
 
 @dataclass
 class Part:
-    """One source file: its URI, rows, and the global position of its first row."""
+    """One source file: its URI, rows, the global position of its first row, and for a CSV or JSONL
+    source its staged Parquet copy (`scale_source.stage`; None for a part without rows)."""
 
     uri: str
     rows: int
     offset: int
+    staged: str | None = None
+
+    @property
+    def read_uri(self) -> str:
+        """The Parquet file holding the part's rows."""
+        return self.staged or self.uri
 
 
-def read_parts(cfg: DatasetConfig, objects: list[ObjectInfo] | list[dict[str, Any]]) -> tuple[list[Part], pa.Schema]:
-    """Row counts from the Parquet footers and the partition's one schema; InputError naming a file
-    that is not Parquet, or both files and the column when two disagree."""
+def read_parts(cfg: DatasetConfig, objects: list[ObjectInfo] | list[dict[str, Any]],
+               staging_uri: str | None = None) -> tuple[list[Part], pa.Schema]:
+    """Row counts and the partition's one schema: from the Parquet footers, or for a CSV or JSONL
+    source from a first read of every part (`scale_source.scan`, recorded under `staging_uri`);
+    InputError naming a file that cannot be read, or both files and the column when two disagree."""
     import pyarrow as pa
 
+    from augment_jobs.frames import unreadable
+
+    listed = [dict(obj) if isinstance(obj, dict) else {"uri": obj.uri, "etag": obj.etag, "size": obj.size}
+              for obj in objects]
+    if cfg.source.format != "parquet":
+        from augment_jobs.tabular.scale_source import scan
+
+        assert staging_uri is not None, "a CSV or JSONL source is read through the run's staging area"
+        found = scan(cfg, listed, staging_uri)
+    else:
+        found = []
+        for obj in listed:
+            try:
+                md = _open(obj["uri"]).metadata
+            except (pa.ArrowInvalid, OSError) as e:
+                raise unreadable(obj["uri"], "parquet", e) from None
+            found.append((md.num_rows, md.schema.to_arrow_schema()))
     parts, schema, first, offset = [], None, "", 0
-    for obj in objects:
-        uri = obj["uri"] if isinstance(obj, dict) else obj.uri
-        try:
-            md = _open(uri).metadata
-        except (pa.ArrowInvalid, OSError) as e:
-            msg = str(e).strip().splitlines()[0]
-            raise InputError(f"{uri}: not a readable parquet file ({msg}); re-export it or remove it from the partition") from None
-        file_schema = md.schema.to_arrow_schema()
-        schema = unify_schema(schema, first, file_schema.empty_table(), uri)
-        first = first or uri
-        parts.append(Part(uri, md.num_rows, offset))
-        offset += md.num_rows
-    assert schema is not None
+    for obj, (rows, file_schema) in zip(listed, found, strict=True):
+        uri = obj["uri"]
+        if rows or file_schema.names:  # an empty JSONL file has no columns: it adds no rows and no schema
+            schema = unify_schema(schema, first, file_schema.empty_table(), uri)
+            first = first or uri
+        parts.append(Part(uri, rows, offset))
+        offset += rows
+    if schema is None:
+        raise InputError(f"{listed[0]['uri'].rsplit('/', 1)[0]}: the source partition has no rows; check the upstream export")
     return parts, schema.remove_metadata()
 
 
@@ -229,10 +254,10 @@ def streams(cfg: DatasetConfig, rows: int, schema: pa.Schema) -> bool:
 class TabularHandler(FrameHandler):
     """`FrameHandler` for small tables; the streamed two-pass path for large ones (module docstring)."""
 
-    def shard_sources(self, cfg: DatasetConfig, objects: list[ObjectInfo]) -> list[list[int]]:
-        if cfg.source.format != "parquet":
-            return super().shard_sources(cfg, objects)
-        parts, schema = read_parts(cfg, objects)
+    def shard_sources(self, cfg: DatasetConfig, objects: list[ObjectInfo], staging_uri: str | None = None) -> list[list[int]]:
+        if cfg.source.format != "parquet" and (staging_uri is None or stream_blocker(cfg) is not None):
+            return super().shard_sources(cfg, objects)  # nothing will stream: no need to read a CSV or JSONL source
+        parts, schema = read_parts(cfg, objects, staging_uri)
         total = sum(p.rows for p in parts)
         stream = streams(cfg, total, schema)
         check_memory(cfg, total, schema, stream)
@@ -247,12 +272,17 @@ class TabularHandler(FrameHandler):
 
     def prepare_run(self, cfg: DatasetConfig, plan: RunPlan) -> None:
         """Pass 1 and the fit, once per run (the snapshot stage); a no-op for runs that do not stream."""
-        if cfg.source.format != "parquet":
+        if cfg.source.format != "parquet" and stream_blocker(cfg) is not None:
             return
-        parts, schema = read_parts(cfg, plan.source)
+        parts, schema = read_parts(cfg, plan.source, plan.staging_uri)
         if not streams(cfg, sum(p.rows for p in parts), schema):
             return
         from augment_jobs.tabular import scale_fit
+
+        if cfg.source.format != "parquet":
+            from augment_jobs.tabular.scale_source import stage
+
+            stage(cfg, parts, plan.staging_uri)
 
         scale_fit.prepare(cfg, plan, parts, schema)
 
@@ -325,11 +355,22 @@ class State:
         return range(task * self.n_files // self.tasks, (task + 1) * self.n_files // self.tasks)
 
     def arrow_schema(self) -> pa.Schema:
-        import base64
+        return decode_schema(self.schema)
 
-        import pyarrow as pa
 
-        return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(self.schema)))
+def encode_schema(schema: pa.Schema) -> str:
+    """An Arrow schema as text (IPC, base64) for the staged JSON."""
+    import base64
+
+    return base64.b64encode(schema.serialize().to_pybytes()).decode()
+
+
+def decode_schema(text: str) -> pa.Schema:
+    import base64
+
+    import pyarrow as pa
+
+    return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(text)))
 
 
 def state_uri(plan: RunPlan, name: str = "state.json") -> str:

@@ -124,7 +124,7 @@ def _column(parts: list[Part], name: str) -> np.ndarray:
     chunks = []
     for p in parts:
         if p.rows:
-            chunks.append(_open(p.uri).read(columns=[name]).column(0).combine_chunks())
+            chunks.append(_open(p.read_uri).read(columns=[name]).column(0).combine_chunks())
     if not chunks:
         return np.array([])
     arr = pa.concat_arrays([c.cast(chunks[0].type) for c in chunks]) if len(chunks) > 1 else chunks[0]
@@ -140,7 +140,7 @@ def _label_counts(parts: list[Part], label: str) -> tuple[list[Any], list[int], 
     for p in parts:
         if not p.rows:
             continue
-        col = _open(p.uri).read(columns=[label]).column(0)
+        col = _open(p.read_uri).read(columns=[label]).column(0)
         null += col.null_count
         for item in pc.value_counts(col.drop_null()).to_pylist():
             sizes[item["values"]] = sizes.get(item["values"], 0) + item["counts"]
@@ -266,7 +266,7 @@ def gather(cfg: DatasetConfig, parts: list[Part], select: Any, columns: list[str
     for p in parts:
         if not p.rows:
             continue
-        f = _open(p.uri)
+        f = _open(p.read_uri)
         labels = f.read(columns=[cfg.label]).column(0)
         if split is None:
             m = select(labels)

@@ -146,7 +146,7 @@ def source_chunks(parts: list[Part], columns: list[str], label: str, keys: pa.Ar
             continue
         start = p.offset
         read = list(dict.fromkeys([*columns, label, *extra]))
-        for batch in _open(p.uri).iter_batches(batch_size=rows or NN_CHUNK_ROWS, columns=read):
+        for batch in _open(p.read_uri).iter_batches(batch_size=rows or NN_CHUNK_ROWS, columns=read):
             code = pc.index_in(batch.column(label), value_set=keys).fill_null(-1).to_numpy(zero_copy_only=False)
             ok = code >= 0
             if held is not None:

@@ -111,7 +111,7 @@ def _batches(cfg: DatasetConfig, parts: list[Part]) -> Iterator[tuple[Part, int,
         if not p.rows:
             continue
         a = 0
-        for batch in _open(p.uri).iter_batches(batch_size=BATCH, columns=columns):
+        for batch in _open(p.read_uri).iter_batches(batch_size=BATCH, columns=columns):
             t = pa.Table.from_batches([batch])
             yield p, a, t, real_ids(cfg, p, t, np.arange(a, a + t.num_rows))
             a += t.num_rows
@@ -153,7 +153,7 @@ def _texts_at(cfg: DatasetConfig, parts: list[Part], positions: np.ndarray) -> l
         mine = np.sort(positions[(positions >= p.offset) & (positions < p.offset + p.rows)]) - p.offset
         if not len(mine):
             continue
-        t = _open(p.uri).read(columns=[cfg.source.id_column]).take(pa.array(mine)) if cfg.source.id_column else None
+        t = _open(p.read_uri).read(columns=[cfg.source.id_column]).take(pa.array(mine)) if cfg.source.id_column else None
         ids = real_ids(cfg, p, t, mine)
         out.update(zip((mine + p.offset).tolist(), _text(ids).tolist(), strict=True))
     return [out[int(i)] for i in positions]

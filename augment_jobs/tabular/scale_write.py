@@ -59,7 +59,7 @@ def _read_rows(part: Part, columns: list[str], a: int, b: int) -> pa.Table:
     file written as one huge row group never sits in memory whole)."""
     import pyarrow as pa
 
-    f = _open(part.uri)
+    f = _open(part.read_uri)
     start, groups, first = 0, [], None
     for g in range(f.metadata.num_row_groups):
         n = f.metadata.row_group(g).num_rows

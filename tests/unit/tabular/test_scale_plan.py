@@ -55,7 +55,6 @@ def test_in_memory_plans_that_do_not_fit_say_what_to_change(monkeypatch: pytest.
 
 
 @pytest.mark.parametrize(("changes", "why"), [
-    ({"source.format": "csv"}, "not parquet"),
     ({"augment": [{"method": "smote"}, {"method": "smote"}]}, "more than one augment step"),
     ({"augment": [{"method": "adasyn", "params": {"missing": "impute_median"}}]}, "impute_median"),
     ({"constraints": [{"type": "range", "column": "f00", "low": 0}]}, "constraints"),
@@ -79,6 +78,12 @@ def test_a_holdout_split_streams(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError, match=r"set source\.rows_per_task") as e:
         check_memory(cfg(split={"holdout": 0.2}), 20_000_000, FLOATS, streams=False)
     assert "cannot stream" not in str(e.value)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl"])
+def test_csv_and_jsonl_sources_stream_as_parquet_does(fmt: str) -> None:
+    c = cfg(**{"source.format": fmt})
+    assert stream_blocker(c, FLOATS) is None and streams(c, 1_000_001, FLOATS)
 
 
 def test_schema_blockers_dates_for_smote_and_float_ids() -> None:
