@@ -209,6 +209,9 @@ def airflow_cluster(
             "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+            # a task's supervisor notices its process exit at the next heartbeat tick (default 5 s): a
+            # worker slot stays busy that long after the task succeeded (GX/MLflow tasks exit slowly)
+            "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
             "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
             "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + airflow_db,
             "AUGMENT_STORE": str(store),
