@@ -1,9 +1,10 @@
 """End to end through a real Airflow: api-server, scheduler and dag-processor on a fresh PostgreSQL
-database, LocalExecutor and then CeleryExecutor (local Redis broker, a real `airflow celery worker`).
+database, LocalExecutor and then CeleryExecutor (local Redis broker, real `airflow celery worker`s:
+one, then two that share a multi-part tabular run's mapped augment tasks).
 
 Runs are triggered through REST API v2 (SimpleAuthManager, all admins) and `airflow backfill
-create`; the tiny text dataset keeps every task to seconds. Every process started here runs in its
-own process group and is stopped (group SIGTERM, then SIGKILL) even when a test fails.
+create`; tiny datasets keep every task to seconds. Every process started here runs in its own
+process group and is stopped (group SIGTERM, then SIGKILL) even when a test fails.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "airflow"))
-from tiny import write_tiny, write_tiny_raw  # noqa: E402
+from tiny import write_tabular, write_tabular_raw, write_tiny, write_tiny_raw  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -73,11 +74,12 @@ class Cluster:
         self.base = f"http://127.0.0.1:{port}"
         self._token: str | None = None
 
-    def start(self, name: str, *args: str) -> None:
+    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
+        """`airflow <args>` in its own process group, logging to `<name>.log`; `env` adds to the cluster's."""
         log = (self.root / f"{name}.log").open("w")
         proc = subprocess.Popen(
             [sys.executable, "-m", "airflow", *args],
-            env=self.env,
+            env={**self.env, **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -94,6 +96,17 @@ class Cluster:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             with suppress(ProcessLookupError):  # what is left in the group (task processes, server children)
                 os.killpg(proc.pid, signal.SIGKILL)
+
+    def wait_logged(self, name: str, text: str, timeout: float = 120) -> None:
+        """Wait until `<name>.log` contains `text` (e.g. a Celery worker's "ready.")."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in (self.root / f"{name}.log").read_text():
+                return
+            for proc_name, proc in self.procs:
+                assert proc.poll() is None, f"{proc_name} exited early:\n{self.logs()}"
+            time.sleep(0.5)
+        raise AssertionError(f"{name} never logged {text!r}\n{self.logs()}")
 
     def logs(self, tail: int = 3000) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text()[-tail:]}" for p in sorted(self.root.glob("*.log")))
@@ -160,7 +173,13 @@ class Cluster:
 
 
 @contextmanager
-def airflow_cluster(tmp_path: Path, executor: str) -> Iterator[tuple[Cluster, Path]]:
+def airflow_cluster(
+    tmp_path: Path, executor: str, *, workers: int = 1, concurrency: int = 2
+) -> Iterator[tuple[Cluster, Path]]:
+    """A running cluster on the tiny datasets' configs (plus any already in `tmp_path/configs`) and its
+    store. With CeleryExecutor, `workers` Celery workers `w1`, `w2`, ... of `concurrency` slots each
+    consume the `default` queue; a task instance's `hostname` is the name of the worker that ran it
+    (`tests/airflow/worker_host.py`: on one machine they would all report the same FQDN)."""
     store = tmp_path / "store"
     store.mkdir()
     write_tiny(tmp_path, airflow="{max_active_runs: 3, retries: 1, retry_delay_seconds: 1, tags: [test]}")
@@ -190,9 +209,11 @@ def airflow_cluster(tmp_path: Path, executor: str) -> Iterator[tuple[Cluster, Pa
             "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+            # a task's supervisor notices its process exit at the next heartbeat tick (default 5 s): a
+            # worker slot stays busy that long after the task succeeded (GX/MLflow tasks exit slowly)
+            "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
             "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
             "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + airflow_db,
-            "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
             "AUGMENT_STORE": str(store),
             "AUGMENT_CONFIGS": str(tmp_path / "configs"),
             "MLFLOW_TRACKING_URI": mlflow_db,  # SQLAlchemy 2.1 maps bare postgresql:// to psycopg 3
@@ -205,9 +226,23 @@ def airflow_cluster(tmp_path: Path, executor: str) -> Iterator[tuple[Cluster, Pa
             cluster.start("scheduler", "scheduler")
             cluster.start("dag-processor", "dag-processor")
             if executor == "CeleryExecutor":
-                cluster.start(
-                    "celery-worker", "celery", "worker", "--queues", "default", "--concurrency", "2"
-                )
+                for i in range(1, workers + 1):
+                    name = f"w{i}"
+                    cluster.start(
+                        f"celery-{name}",
+                        *("celery", "worker", "--queues", "default", "--concurrency", str(concurrency)),
+                        *("--celery-hostname", f"{name}@%h"),
+                        env={
+                            "AUGMENT_TEST_WORKER": name,
+                            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "worker_host.hostname",
+                            "PYTHONPATH": os.pathsep.join(
+                                p for p in (str(REPO / "tests" / "airflow"), env.get("PYTHONPATH")) if p
+                            ),
+                            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),  # one each
+                        },
+                    )
+                for i in range(1, workers + 1):  # every worker consumes before a run is queued
+                    cluster.wait_logged(f"celery-w{i}", " ready.")
             yield cluster, store
         finally:
             cluster.stop()
@@ -295,6 +330,51 @@ def test_celery_executor_runs_the_dag_on_a_real_worker(tmp_path: Path) -> None:
             "task_instances"
         ]
         assert {t["queue"] for t in tis} == {"default"}
-        assert all(t["hostname"] for t in tis)
-        worker_log = (tmp_path / "celery-worker.log").read_text()
+        assert {t["hostname"] for t in tis} == {"w1"}  # the one worker (tests/airflow/worker_host.py)
+        worker_log = (tmp_path / "celery-w1.log").read_text()
         assert "augment__tiny_tickets" in worker_log, worker_log[-3000:]
+
+
+def test_celery_two_workers_share_a_multi_part_tabular_run(tmp_path: Path) -> None:
+    """Streamed SMOTE over 3 Parquet parts, 150 rows per task: 4 mapped augment tasks spread over two
+    single-slot workers publish the same bytes as one `augment run` of the same config."""
+    import redis
+
+    redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB).flushdb()
+    ds, dag_id = DATES[0], "augment__cancer"
+    config = write_tabular(tmp_path, rows_per_task=150)
+    with airflow_cluster(tmp_path, "CeleryExecutor", workers=2, concurrency=1) as (cluster, store):
+        cli_store = tmp_path / "cli_store"
+        for root in (store, cli_store):
+            write_tabular_raw(root, ds)
+        cluster.wait_for_dag(dag_id)
+        cluster.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+        run = cluster.trigger(dag_id, ds)
+        cli = subprocess.Popen(  # the plain CLI run of the same config, into its own store, meanwhile
+            [sys.executable, "-m", "augment_jobs", "run", str(config), "--date", ds],
+            env={**cluster.env, "AUGMENT_STORE": str(cli_store)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert cluster.wait_runs(dag_id, [run], timeout=240) == {run: "success"}, cluster.logs()
+        out = cli.communicate(timeout=120)[0]
+        assert cli.returncode == 0, out
+
+        tis = cluster.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run}/taskInstances")["task_instances"]
+        augment = [t for t in tis if t["task_id"] == "augment"]
+        assert sorted(t["map_index"] for t in augment) == [0, 1, 2, 3]  # ceil(569 rows / 150)
+        assert {t["state"] for t in tis} == {"success"}
+        where = {t["map_index"]: t["hostname"] for t in augment}
+        assert set(where.values()) == {"w1", "w2"}, where  # both workers ran mapped tasks
+
+    version = _latest(store, "cancer")
+    assert version is not None and version == _latest(cli_store, "cancer")
+    airflow_dir, cli_dir = (s / "published" / "cancer" / "versions" / version for s in (store, cli_store))
+    files = sorted(p.name for p in airflow_dir.glob("part-*.parquet"))
+    assert len(files) == 8  # 569 real + 145 synthetic malignant rows, 100 a file
+    assert files == sorted(p.name for p in cli_dir.glob("part-*.parquet"))
+    for name in [*files, "_gate_report.json"]:
+        assert (airflow_dir / name).read_bytes() == (cli_dir / name).read_bytes(), name
+    manifests = [json.loads((d / "_manifest.json").read_text()) for d in (airflow_dir, cli_dir)]
+    assert manifests[0]["files"] == manifests[1]["files"]
