@@ -181,7 +181,26 @@ def augment(run_uri: str, shard: int = 0) -> str:
         result.metrics.setdefault("augment_seconds", round(time.perf_counter() - t0, 3))
         _fault("augment:before_result")
         store_for(result_uri).write_json(result_uri, result.to_dict())
+    _release_memory()
     return result_uri
+
+
+def _release_memory() -> None:
+    """Hand freed memory back to the OS between shards, so that shards run in turn in one process
+    (`augment run`) peak as one shard does: Arrow's pool and glibc keep freed blocks otherwise."""
+    import contextlib
+    import ctypes
+    import ctypes.util
+    import gc
+
+    import pyarrow as pa
+
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    libc = ctypes.util.find_library("c")
+    if libc:
+        with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+            ctypes.CDLL(libc).malloc_trim(0)
 
 
 def _shard_results(plan: RunPlan) -> list[ShardResult]:

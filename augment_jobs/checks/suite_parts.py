@@ -124,9 +124,10 @@ def _cross_row(exp: Any) -> bool:
 
 # --- the augment task: validate each part -------------------------------------------------------------
 #: rows and Arrow bytes of the suite's columns gathered before one validation: GX costs ~0.2 s a call
-#: whatever the size, so row groups are validated together, up to a file, within these bounds
-PART_ROWS = 1 << 20
-PART_BYTES = 128 * 1024**2
+#: whatever the size, so row groups are validated together, up to a file, within these bounds (which
+#: also bound the pandas frame GX builds: the per-task peak, about 150 MiB over a run without a suite)
+PART_ROWS = 1 << 18
+PART_BYTES = 32 * 1024**2
 
 
 @dataclass
