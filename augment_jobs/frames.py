@@ -251,7 +251,7 @@ def load_frame(cfg: DatasetConfig, plan: RunPlan, shard: int) -> tuple[pd.DataFr
     return frame, schema
 
 
-def _encode_datetimes(df: pd.DataFrame) -> dict[str, Any]:
+def encode_datetimes(df: pd.DataFrame) -> dict[str, Any]:
     """Datetime columns become int64 nanoseconds so every method can interpolate them."""
     import pandas as pd
 
@@ -261,15 +261,20 @@ def _encode_datetimes(df: pd.DataFrame) -> dict[str, Any]:
             s = df[col]
             whole_days = bool(((s.dropna() - s.dropna().dt.normalize()) == pd.Timedelta(0)).all())
             encoded[col] = (s.dtype, whole_days)
-            df[col] = s.astype("int64").astype("float64").where(s.notna())
+            # nanoseconds whatever the unit (Arrow's timestamp[ms] arrives as datetime64[ms])
+            ns = s.dt.tz_convert(None) if getattr(s.dt, "tz", None) is not None else s
+            df[col] = ns.astype("datetime64[ns]").astype("int64").astype("float64").where(s.notna())
     return encoded
 
 
-def _decode_datetimes(df: pd.DataFrame, encoded: dict[str, Any]) -> None:
+def decode_datetimes(df: pd.DataFrame, encoded: dict[str, Any]) -> None:
     import pandas as pd
 
     for col, (dtype, whole_days) in encoded.items():
         values = pd.to_datetime(df[col].round(), unit="ns")
+        tz = getattr(dtype, "tz", None)
+        if tz is not None:  # encoded as UTC nanoseconds
+            values = values.dt.tz_localize("UTC").dt.tz_convert(tz)
         if whole_days:
             values = values.dt.floor("D")
         df[col] = values.astype(dtype)
@@ -294,7 +299,7 @@ class FrameHandler(Handler):
         if hooks.prepare:
             df = hooks.prepare(df, cfg)
         before = _class_counts(df, cfg)
-        encoded = _encode_datetimes(df)
+        encoded = encode_datetimes(df)
         t_load = time.perf_counter() - t0
         result = ShardResult(shard=shard)
         real = df
@@ -319,7 +324,7 @@ class FrameHandler(Handler):
         if cfg.split is not None:  # every real row (holdout too, in source order), then the synthetic rows
             synthetic = df[df["_synthetic"].to_numpy(bool)].assign(_split="train")
             df = pd.concat([real, synthetic], ignore_index=True) if len(synthetic) else real.reset_index(drop=True)
-        _decode_datetimes(df, encoded)
+        decode_datetimes(df, encoded)
         t_write = time.perf_counter()
         result.files = self._write(cfg, plan, shard, df, schema)
         result.metrics.update(load_seconds=round(t_load, 3), write_seconds=round(time.perf_counter() - t_write, 3))
@@ -350,7 +355,7 @@ class FrameHandler(Handler):
         table = pa.Table.from_pandas(plain, preserve_index=False)
         table = table.add_column(position, "_source_ids", _source_ids_array(df))
         # The Arrow types are the contract: drop pandas' metadata, which would restore the in-memory dtypes.
-        table = keep_source_types(table, schema, id_columns(cfg)).replace_schema_metadata(None)
+        table = _platform_types(keep_source_types(table, schema, id_columns(cfg))).replace_schema_metadata(None)
         # Dictionary-encoding high-cardinality columns (floats, ids) costs 5x the write time for
         # nothing: only low-cardinality columns get it.
         dictionary = [c for c in table.column_names if _low_cardinality(table.column(c))]
@@ -434,6 +439,20 @@ def id_columns(cfg: DatasetConfig) -> list[str]:
     if cfg.series is not None:
         cols.append(cfg.series.id_column)
     return cols
+
+
+def _platform_types(table: pa.Table) -> pa.Table:
+    """The platform columns in their documented types (docs/manifest.md), whatever pandas inferred:
+    an all-null `_params` (SDV rows draw none) is a string column, as on the streamed path."""
+    import pyarrow as pa
+
+    kinds = {"_id": pa.string(), "_synthetic": pa.bool_(), "_method": pa.string(), "_params": pa.string(),
+             "_split": pa.string()}
+    for name, kind in kinds.items():
+        if name in table.column_names and table.schema.field(name).type != kind:
+            i = table.column_names.index(name)
+            table = table.set_column(i, name, table.column(i).cast(kind))
+    return table
 
 
 def keep_source_types(table: pa.Table, schema: pa.Schema, ids: list[str]) -> pa.Table:

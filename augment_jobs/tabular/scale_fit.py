@@ -405,6 +405,7 @@ def _fit_sdv(cfg: DatasetConfig, plan: RunPlan, params: Any, ctx: AugmentContext
     """One synthesizer per class with new rows, on all its rows or a seeded sample of `max_fit_rows`."""
     import numpy as np
 
+    from augment_jobs.frames import encode_datetimes
     from augment_jobs.store import store_for
     from augment_jobs.tabular._common import show
     from augment_jobs.tabular.sdv_methods import _column_plans, _score, draw_class, fit_class, maker
@@ -429,13 +430,14 @@ def _fit_sdv(cfg: DatasetConfig, plan: RunPlan, params: Any, ctx: AugmentContext
             ctx.notes.append(f"{method}: class {show(c['value'])} fitted on {len(ranks)} of its rows (params.max_fit_rows)")
         rows = gather(cfg, parts, _select_ranks(c["value"], ranks), state.features,
                       split=state.split).select(state.features).to_pandas()
+        encoded = encode_datetimes(rows)  # as in memory: the model sees datetimes as float nanoseconds
         plans = _column_plans(rows, state.features, params, cfg, method)
         if params.column_treatment == "auto":
             ctx.notes.append(f"{method}: class {show(c['value'])} columns: " + ", ".join(p.describe() for p in plans.values()))
         synth = fit_class(rows, c["value"], plans, [], make, ctx, method)
         # the tasks decode their draws against the fitted rows (bounded by max_fit_rows)
         uri = state_uri(plan, f"synthesizer-{i}.pkl")
-        store_for(uri).write_bytes(uri, pickle.dumps((synth, plans, rows)))
+        store_for(uri).write_bytes(uri, pickle.dumps((synth, plans, rows, encoded)))
         c["learn"] = len(rows)
         if params.quality_rows:  # scored on a draw of its own (the output is drawn block by block by the tasks)
             q_rows = draw_class(synth, min(params.quality_rows, c["synthetic"]),

@@ -214,16 +214,19 @@ class Generator:
         import numpy as np
         import pyarrow as pa
 
+        from augment_jobs.frames import decode_datetimes
         from augment_jobs.store import store_for
         from augment_jobs.tabular.sdv_methods import draw_class
 
         if i not in self._fitted:
             uri = state_uri(self.plan, f"synthesizer-{i}.pkl")
-            self._fitted[i] = pickle.loads(store_for(uri).read_bytes(uri))  # (synthesizer, column plans, fitted rows)
+            # (synthesizer, column plans, fitted rows, datetime columns encoded for it)
+            self._fitted[i] = pickle.loads(store_for(uri).read_bytes(uri))
         c = self.state.classes[i]
-        synth, plans, rows = self._fitted[i]
+        synth, plans, rows, encoded = self._fitted[i]
         df = draw_class(synth, n, seed32(self.cfg.seed, self.plan.ds, 0, self.state.method, c["key"], "block", blk),
                         plans, rows)
+        decode_datetimes(df, encoded)
         if len(df) != n:
             raise RuntimeError(f"{self.state.method}: class {c['key']}: SDV returned {len(df)} of {n} rows requested")
         cols: dict[str, Any] = {}
