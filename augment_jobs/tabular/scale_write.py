@@ -185,13 +185,12 @@ class Generator:
             half = 0.5 * rng.random(n)
             steps = np.where(arrays[f"cross_{i}"][base, col], steps * half, steps)
         gb, gp = bases[base], nns[base, col]  # positions in the learning table
-        X = learn["X"]
-        a = X[gb]
-        values = a + steps[:, None] * (X[gp] - a)
+        X = learn["X"]  # column-major: one feature's gathers are contiguous
         cols: dict[str, Any] = {}
         numeric = [c for c in self.state.features if c not in self.state.categorical]
-        for j, name in enumerate(numeric):
-            cols[name] = _typed(values[:, j], self.schema.field(name).type)
+        for j, name in enumerate(numeric):  # a column at a time: no (n, features) temporaries
+            a = X[gb, j]
+            cols[name] = _typed(a + steps * (X[gp, j] - a), self.schema.field(name).type)
         for name in self.state.categorical:
             codes, cats = learn["codes"][name], learn["cats"][name]
             votes = codes[nns[base]]  # (n, k): each base row's neighbours' categories
@@ -276,7 +275,7 @@ class Generator:
             # only X, not the file's bytes and its table besides, should stay in memory.
             learn_file = _open(state_uri(self.plan, LEARN))
             numeric = [c for c in self.state.features if c not in self.state.categorical]
-            X = np.empty((learn_file.metadata.num_rows, len(numeric)))
+            X = np.empty((learn_file.metadata.num_rows, len(numeric)), order="F")
             for j, c in enumerate(numeric):
                 X[:, j] = learn_file.read(columns=[c]).column(0).to_numpy()
             table = learn_file.read(columns=[*self.state.categorical, "_id"])
