@@ -441,14 +441,18 @@ def id_columns(cfg: DatasetConfig) -> list[str]:
     return cols
 
 
-def _platform_types(table: pa.Table) -> pa.Table:
-    """The platform columns in their documented types (docs/manifest.md), whatever pandas inferred:
-    an all-null `_params` (SDV rows draw none) is a string column, as on the streamed path."""
+def platform_types() -> dict[str, pa.DataType]:
+    """The platform columns' Arrow types (docs/manifest.md), on both tabular paths."""
     import pyarrow as pa
 
-    kinds = {"_id": pa.string(), "_synthetic": pa.bool_(), "_method": pa.string(), "_params": pa.string(),
-             "_split": pa.string()}
-    for name, kind in kinds.items():
+    return {"_id": pa.string(), "_synthetic": pa.bool_(), "_source_ids": pa.list_(pa.string()),
+            "_method": pa.string(), "_params": pa.string(), "_split": pa.string()}
+
+
+def _platform_types(table: pa.Table) -> pa.Table:
+    """The platform columns in their documented types, whatever pandas inferred: an all-null
+    `_params` (SDV rows draw none) is a string column, as on the streamed path."""
+    for name, kind in platform_types().items():
         if name in table.column_names and table.schema.field(name).type != kind:
             i = table.column_names.index(name)
             table = table.set_column(i, name, table.column(i).cast(kind))

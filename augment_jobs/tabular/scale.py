@@ -238,6 +238,21 @@ def _open(uri: str) -> Any:
     return pq.ParquetFile(store.arrow_path(uri), filesystem=fs)
 
 
+def parquet_writer(uri: str, schema: pa.Schema, **options: Any) -> Any:
+    """A zstd Parquet writer at a store URI (a local store gets the parent folders made)."""
+    import os
+
+    import pyarrow.parquet as pq
+
+    from augment_jobs.store import store_for
+
+    store = store_for(uri)
+    if store.local_path(uri):
+        os.makedirs(os.path.dirname(store.local_path(uri)), exist_ok=True)
+    fs, _ = store.arrow_fs()
+    return pq.ParquetWriter(store.arrow_path(uri), schema, filesystem=fs, compression="zstd", **options)
+
+
 def rows_per_task(cfg: DatasetConfig) -> int:
     return cfg.source.rows_per_task or DEFAULT_ROWS_PER_TASK
 

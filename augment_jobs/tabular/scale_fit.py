@@ -242,11 +242,9 @@ def _check_ids(cfg: DatasetConfig, parts: list[Part], schema: pa.Schema) -> int 
 def _output_schema(schema: pa.Schema, split: bool = False) -> str:
     import pyarrow as pa
 
-    out = pa.schema([
-        *schema, pa.field("_id", pa.string()), pa.field("_synthetic", pa.bool_()),
-        pa.field("_source_ids", pa.list_(pa.string())), pa.field("_method", pa.string()),
-        pa.field("_params", pa.string()), *([pa.field("_split", pa.string())] if split else []),
-    ])
+    from augment_jobs.frames import platform_types
+
+    out = pa.schema([*schema, *(pa.field(n, t) for n, t in platform_types().items() if split or n != "_split")])
     return base64.b64encode(out.serialize().to_pybytes()).decode()
 
 
@@ -387,17 +385,10 @@ def _fit_smote(cfg: DatasetConfig, plan: RunPlan, params: Any, ctx: AugmentConte
 
 
 def _write_table(uri: str, table: pa.Table) -> None:
-    import os
+    from augment_jobs.tabular.scale import parquet_writer
 
-    import pyarrow.parquet as pq
-
-    from augment_jobs.store import store_for
-
-    store = store_for(uri)
-    if store.local_path(uri):
-        os.makedirs(os.path.dirname(store.local_path(uri)), exist_ok=True)
-    fs, _ = store.arrow_fs()
-    pq.write_table(table, store.arrow_path(uri), filesystem=fs, compression="zstd")
+    with parquet_writer(uri, table.schema) as writer:
+        writer.write_table(table)
 
 
 def _fit_sdv(cfg: DatasetConfig, plan: RunPlan, params: Any, ctx: AugmentContext, state: State,

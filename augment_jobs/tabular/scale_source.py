@@ -115,18 +115,11 @@ def _open_stream(uri: str) -> Any:
 
 def _write_parquet(dest: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> None:
     """Batches to one Parquet file in row groups of ROW_GROUP rows (the bytes do not depend on BLOCK_BYTES)."""
-    import os
-
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    from augment_jobs.store import store_for
+    from augment_jobs.tabular.scale import parquet_writer
 
-    store = store_for(dest)
-    if store.local_path(dest):
-        os.makedirs(os.path.dirname(store.local_path(dest)), exist_ok=True)
-    fs, _ = store.arrow_fs()
-    with pq.ParquetWriter(store.arrow_path(dest), schema, filesystem=fs, compression="zstd") as writer:
+    with parquet_writer(dest, schema) as writer:
         pending: list[pa.RecordBatch] = []
         rows = 0
         for batch in batches:

@@ -12,7 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 from augment_jobs.modality import ShardResult
 from augment_jobs.rng import rng_for, seed32
-from augment_jobs.tabular.scale import GATE_SAMPLE_ROWS, GEN_BLOCK, SDV_METHODS, Part, State, _open, state_uri
+from augment_jobs.tabular.scale import (
+    GATE_SAMPLE_ROWS,
+    GEN_BLOCK,
+    SDV_METHODS,
+    Part,
+    State,
+    _open,
+    parquet_writer,
+    state_uri,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -323,14 +332,11 @@ def augment_task(cfg: DatasetConfig, plan: RunPlan, state: State, shard: int) ->
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
-    from augment_jobs.store import join, store_for
+    from augment_jobs.store import join
 
     t0 = time.perf_counter()
     schema = state.arrow_schema()
-    store = store_for(plan.data_uri)
-    fs, _ = store.arrow_fs()
     gen = Generator(cfg, plan, state, schema)
     result = ShardResult(shard=shard)
     counts: dict[str, dict[str, int]] = {}
@@ -349,14 +355,9 @@ def augment_task(cfg: DatasetConfig, plan: RunPlan, state: State, shard: int) ->
         lo, hi = j * R, min((j + 1) * R, state.n_total)
         name = f"part-{j:06d}.parquet"
         uri = join(plan.data_uri, name)
-        if store.local_path(uri):
-            import os
-
-            os.makedirs(os.path.dirname(store.local_path(uri)), exist_ok=True)
         # One row group at a time through one writer: the same bytes as writing the file's table
         # with this row_group_size, with only one row group in memory.
-        with pq.ParquetWriter(store.arrow_path(uri), schema, filesystem=fs, compression="zstd",
-                              write_statistics=True, use_dictionary=state.dictionary) as writer:
+        with parquet_writer(uri, schema, write_statistics=True, use_dictionary=state.dictionary) as writer:
             for r0 in range(lo, hi, ROW_GROUP):
                 r1 = min(r0 + ROW_GROUP, hi)
                 table = _rows(cfg, state, schema, gen, r0, r1)
