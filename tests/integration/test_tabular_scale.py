@@ -204,10 +204,10 @@ def test_synthetic_rows_do_not_depend_on_how_they_are_cut(store: Path, tmp_path:
     """Blocks of 50 rows, read back in ranges cut anywhere: the same rows as in one piece."""
     from augment_jobs import stages
     from augment_jobs.config import load_config
-    from augment_jobs.tabular import scale_write
-    from augment_jobs.tabular.scale import load_state
+    from augment_jobs.tabular import write
+    from augment_jobs.tabular.engine import load_state
 
-    monkeypatch.setattr(scale_write, "GEN_BLOCK", 50)
+    monkeypatch.setattr(write, "GEN_BLOCK", 50)
     write_parts(store, [900, 700], categorical=method == "smotenc")
     params = {"sampling_strategy": 0.25, **({"categorical_features": ["region"]} if method == "smotenc" else {})}
     path = config(tmp_path, method=method, params=params, rows_per_task=400)
@@ -217,7 +217,7 @@ def test_synthetic_rows_do_not_depend_on_how_they_are_cut(store: Path, tmp_path:
     assert state is not None and state.n_syn > 150
 
     def rows(cuts: list[int]) -> pa.Table:
-        gen = scale_write.Generator(load_config(str(path)), plan, state, state.arrow_schema())
+        gen = write.Generator(load_config(str(path)), plan, state, state.arrow_schema())
         edges = [0, *cuts, state.n_syn]
         return pa.concat_tables([gen.rows(a, b) for a, b in zip(edges, edges[1:], strict=False)])
 
@@ -292,11 +292,11 @@ def test_all_class_neighbourhoods_equal_imblearn_on_the_whole_table(store: Path,
     `split`, on the train rows only: a holdout row is nobody's neighbour, as in memory."""
     from augment_jobs import stages
     from augment_jobs.store import store_for
-    from augment_jobs.tabular import scale_nn
-    from augment_jobs.tabular.scale import load_arrays, load_state, state_uri
-    from augment_jobs.tabular.scale_fit import LEARN
+    from augment_jobs.tabular import neighbours
+    from augment_jobs.tabular.engine import load_arrays, load_state, state_uri
+    from augment_jobs.tabular.plan import LEARN
 
-    monkeypatch.setattr(scale_nn, "NN_CHUNK_ROWS", 250)
+    monkeypatch.setattr(neighbours, "NN_CHUNK_ROWS", 250)
     src = write_duplicated_parts(store)
     path = config(tmp_path, method=method, params={"sampling_strategy": 0.25, **extra}, rows_per_task=1000)
     folder = store / "raw" / "scale" / D1
@@ -339,12 +339,12 @@ def test_all_class_methods_publish_the_same_bytes_for_any_tasks_and_chunk(store:
                                                                           extra: dict, monkeypatch: pytest.MonkeyPatch,
                                                                           capsys: pytest.CaptureFixture[str]) -> None:
     """1 task or 3, chunks of 250 or 4000 rows: the same files; the parents are imbalanced-learn's."""
-    from augment_jobs.tabular import scale_nn
+    from augment_jobs.tabular import neighbours
 
     src = write_duplicated_parts(store)
     digests = []
     for n, (per, chunk) in enumerate(((100_000, 250), (1000, 250), (1000, 4000))):
-        monkeypatch.setattr(scale_nn, "NN_CHUNK_ROWS", chunk)
+        monkeypatch.setattr(neighbours, "NN_CHUNK_ROWS", chunk)
         tmp = tmp_path / f"t{n}"
         cfg = config(tmp, method=method, params={"sampling_strategy": 0.25, **extra}, rows_per_task=per)
         assert main(["run", str(cfg), "--date", D1]) == 0
@@ -387,9 +387,9 @@ def test_real_dataset_publishes_through_the_streamed_path(store: Path, tmp_path:
     imbalanced-learn's danger rows / per-row counts for every oversampled class."""
     from sklearn import datasets
 
-    from augment_jobs.tabular import scale_nn
+    from augment_jobs.tabular import neighbours
 
-    monkeypatch.setattr(scale_nn, "NN_CHUNK_ROWS", 64)
+    monkeypatch.setattr(neighbours, "NN_CHUNK_ROWS", 64)
     frame = getattr(datasets, f"load_{dataset}")(as_frame=True).frame
     small, keep = (0, 60) if dataset == "breast_cancer" else (2, 20)
     drop = frame.index[frame["target"] == small][keep:]

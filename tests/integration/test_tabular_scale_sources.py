@@ -21,7 +21,7 @@ import yaml
 
 from augment_jobs.cli import main
 from augment_jobs.reader import open_dataset
-from augment_jobs.tabular import scale_source
+from augment_jobs.tabular import sources
 
 D1 = "2026-11-02"
 pytestmark = pytest.mark.integration
@@ -31,7 +31,7 @@ SOURCE_COLUMNS = ["species", "island", "bill_length_mm", "bill_depth_mm", "flipp
 @pytest.fixture(autouse=True)
 def tiny_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Blocks of ~10 rows: a streaming reader left to infer from its first block would fail."""
-    monkeypatch.setattr(scale_source, "BLOCK_BYTES", 512)
+    monkeypatch.setattr(sources, "BLOCK_BYTES", 512)
 
 
 def penguin_lines() -> tuple[str, list[str]]:
@@ -228,15 +228,15 @@ def test_bad_parts_exit_2_naming_file_and_line(store: Path, tmp_path: Path, bad:
 CONVERT = """
 import json, sys
 from augment_jobs.config import DatasetConfig
-from augment_jobs.tabular.scale import Part
-from augment_jobs.tabular import scale_source
+from augment_jobs.tabular.engine import Part
+from augment_jobs.tabular import sources
 path, fmt, staging = sys.argv[1:]
 # small blocks and row groups: both files span many, so the fixed buffers are full in both
-scale_source.BLOCK_BYTES, scale_source.ROW_GROUP = 1 << 18, 16_384
+sources.BLOCK_BYTES, sources.ROW_GROUP = 1 << 18, 16_384
 cfg = DatasetConfig(dataset="mem", modality="tabular", source={"uri": path, "format": fmt}, label="label",
                     augment=[{"method": "smote"}], publish={"uri": staging + "/out"})
-[(rows, _)] = scale_source.scan(cfg, [{"uri": path, "etag": "-", "size": 0}], staging)
-scale_source.stage(cfg, [Part(path, rows, 0)], staging)
+[(rows, _)] = sources.scan(cfg, [{"uri": path, "etag": "-", "size": 0}], staging)
+sources.stage(cfg, [Part(path, rows, 0)], staging)
 hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM:")]  # this program's peak (not the forked parent's)
 print(json.dumps({"rows": rows, "peak": int(hwm[0].split()[1]) * 1024}))
 """

@@ -11,8 +11,8 @@ import pytest
 from augment_jobs.config import DatasetConfig
 from augment_jobs.errors import ConfigError
 from augment_jobs.sampling import class_targets
-from augment_jobs.tabular.scale import State, check_memory, stream_blocker, streams
-from augment_jobs.tabular.scale_fit import _by_class_sizes
+from augment_jobs.tabular.engine import State, check_memory, stream_blocker, streams
+from augment_jobs.tabular.plan import by_class_sizes
 
 FLOATS = pa.schema([*(pa.field(f"f{i:02d}", pa.float64()) for i in range(20)), pa.field("label", pa.int64())])
 
@@ -117,5 +117,5 @@ def test_targets_from_class_sizes_equal_imbalanced_learns(strategy: Any) -> None
         values, counts = values[:2], counts[:2]
     y = np.repeat(np.array(values, dtype=object), counts)
     want = class_targets(strategy, y, method="smote", label="label")
-    got = _by_class_sizes(values, counts, strategy, lambda yy: class_targets(strategy, yy, method="smote", label="label"))
+    got = by_class_sizes(values, counts, strategy, lambda yy: class_targets(strategy, yy, method="smote", label="label"))
     assert got == want

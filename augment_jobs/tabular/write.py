@@ -1,4 +1,4 @@
-"""Pass 2 of the streamed tabular path (`augment_jobs.tabular.scale`): one mapped augment task.
+"""Pass 2 of the tabular engine (`augment_jobs.tabular.engine`): one mapped augment task.
 
 Task i writes output files `State.files_of(i)`. Real rows go from the source row groups to the file
 as Arrow columns (platform columns built vectorised, source types kept); synthetic rows are made in
@@ -7,18 +7,16 @@ blocks of `GEN_BLOCK` per class whose draws depend only on (seed, date, step, cl
 
 from __future__ import annotations
 
-import pickle
 from typing import TYPE_CHECKING, Any
 
 from augment_jobs.modality import ShardResult
 from augment_jobs.rng import rng_for, seed32
-from augment_jobs.tabular.scale import (
+from augment_jobs.tabular.engine import (
     GATE_SAMPLE_ROWS,
     GEN_BLOCK,
-    SDV_METHODS,
     Part,
     State,
-    _open,
+    open_parquet,
     parquet_writer,
     state_uri,
 )
@@ -68,7 +66,7 @@ def _read_rows(part: Part, columns: list[str], a: int, b: int) -> pa.Table:
     file written as one huge row group never sits in memory whole)."""
     import pyarrow as pa
 
-    f = _open(part.read_uri)
+    f = open_parquet(part.read_uri)
     start, groups, first = 0, [], None
     for g in range(f.metadata.num_row_groups):
         n = f.metadata.row_group(g).num_rows
@@ -91,10 +89,10 @@ _PLATFORM = ("_id", "_synthetic", "_source_ids", "_method", "_params", "_split")
 
 
 def _split_of(cfg: DatasetConfig, state: State, t: pa.Table, ids: pa.Array) -> pa.Array | None:
-    """`_split` of real rows, when a split is configured (augment_jobs/tabular/scale_split.py)."""
+    """`_split` of real rows, when a split is configured (augment_jobs/tabular/split.py)."""
     if state.split is None:
         return None
-    from augment_jobs.tabular.scale_split import split_column
+    from augment_jobs.tabular.split import split_column
 
     return split_column(cfg, state.split, t, ids)
 
@@ -123,193 +121,195 @@ def _with_platform(t: pa.Table, schema: pa.Schema, ids: Any, *, synthetic: bool,
 
 
 class Generator:
-    """Synthetic rows by block, for one task (blocks are cached: a file boundary splits one)."""
+    """Synthetic rows by block, for one task (blocks are cached: a file boundary splits one).
+
+    Block b of class i of step s holds that class's synthetic rows [b·GEN_BLOCK, (b+1)·GEN_BLOCK),
+    drawn by the step's method from a generator keyed by (seed, date, step, method, class, b). With
+    constraints, draws breaking one are replaced by redraws keyed by the round as well, and
+    `State.steps[s].classes[i].blocks` says how many rows each block keeps (pass 1 counted them with
+    `block_sizes`), so every task cuts the files the same way."""
+
+    #: redraw rounds for draws breaking a constraint, before a block is left short
+    max_redraws = 8
 
     def __init__(self, cfg: DatasetConfig, plan: RunPlan, state: State, schema: pa.Schema) -> None:
         self.cfg, self.plan, self.state, self.schema = cfg, plan, state, schema
-        self._cache: dict[tuple[int, int], pa.Table] = {}
-        self._fitted: dict[int, Any] = {}
-        self._learn: Any = None
+        self._cache: dict[tuple[int, int, int], pa.Table] = {}
+        self._drawers: dict[int, Any] = {}
+        self._references: dict[str, Any] = {}
+        #: draws breaking each constraint, redrawn (pass 1's sizing reports them)
+        self.dropped: dict[str, int] = {}
 
+    # --- what tasks and pass 1 ask for ----------------------------------------------------------
     def rows(self, s0: int, s1: int) -> pa.Table:
-        """Synthetic rows [s0, s1) in output order (classes in `state.classes` order)."""
+        """Synthetic rows [s0, s1) in output order (steps in order, classes in each step's order)."""
         import numpy as np
+        import pyarrow as pa
+
+        pieces, start = [], 0
+        for s, step in enumerate(self.state.steps):
+            step_start = start
+            for i, c in enumerate(step["classes"]):
+                n = c["synthetic"]
+                a, b = max(s0, start) - start, min(s1, start + n) - start
+                if a < b:
+                    t = self._class_rows(s, i, a, b)
+                    g = np.arange(start + a, start + b, dtype=np.int64)
+                    pieces.append(self._numbered(t, s, step["method"], g - step_start, g))
+                start += n
+        return pa.concat_tables(pieces) if pieces else self.schema.empty_table()
+
+    def step_rows(self, s: int, i: int) -> pa.Table:
+        """Every synthetic row of class i of step s (pass 1: what a later step learns from)."""
+        import numpy as np
+
+        step_start = sum(c["synthetic"] for st in self.state.steps[:s] for c in st["classes"])
+        offset = step_start + sum(c["synthetic"] for c in self.state.steps[s]["classes"][:i])
+        n = self.state.steps[s]["classes"][i]["synthetic"]
+        g = np.arange(offset, offset + n, dtype=np.int64)
+        return self._numbered(self._class_rows(s, i, 0, n), s, self.state.steps[s]["method"], g - step_start, g)
+
+    def block_sizes(self, s: int, i: int) -> list[int]:
+        """Rows each block of class i of step s keeps after its redraws (pass 1, with constraints)."""
+        c = self.state.steps[s]["classes"][i]
+        sizes = []
+        for blk in range(max(1, -(-c["synthetic"] // GEN_BLOCK))):
+            sizes.append(self._block(s, i, blk).num_rows)
+            self._cache.clear()
+        return sizes
+
+    # --- blocks -----------------------------------------------------------------------------------
+    def _class_rows(self, s: int, i: int, a: int, b: int) -> pa.Table:
+        """Rows [a, b) of class i of step s, from its blocks."""
+        import pyarrow as pa
+
+        pieces, start = [], 0
+        for blk, n in enumerate(self._sizes(s, i)):
+            lo, hi = max(a, start), min(b, start + n)
+            if lo < hi:
+                pieces.append(self._block(s, i, blk).slice(lo - start, hi - lo))
+            start += n
+            if start >= b:
+                break
+        return pa.concat_tables(pieces) if len(pieces) > 1 else pieces[0]
+
+    def _sizes(self, s: int, i: int) -> list[int]:
+        c = self.state.steps[s]["classes"][i]
+        if c.get("blocks") is not None:
+            return list(c["blocks"])
+        n = c["synthetic"]
+        return [min(GEN_BLOCK, n - b * GEN_BLOCK) for b in range(-(-n // GEN_BLOCK))]
+
+    def _block(self, s: int, i: int, blk: int) -> pa.Table:
+        key = (s, i, blk)
+        if key not in self._cache:
+            self._cache = {k: v for k, v in self._cache.items() if k[:2] == (s, i) and k[2] == blk - 1}
+            c = self.state.steps[s]["classes"][i]
+            sizes = c.get("blocks")
+            want = sizes[blk] if sizes is not None else min(GEN_BLOCK, c["synthetic"] - blk * GEN_BLOCK)
+            table = self._draw(s, i, blk, want, ())
+            if self.cfg.constraints:
+                table = self._hold_constraints(s, i, blk, want, table)
+            self._cache[key] = table
+        return self._cache[key]
+
+    def _draw(self, s: int, i: int, blk: int, n: int, extra: tuple[Any, ...]) -> pa.Table:
+        """n draws of the method as a table in the output schema (platform columns set by `_numbered`)."""
+        import pyarrow as pa
+
+        from augment_jobs.tabular.values import typed
+
+        step = self.state.steps[s]
+        c = step["classes"][i]
+        keys = (self.cfg.seed, self.plan.ds, s, step["method"], c["key"], "block", blk, *extra)
+        drawn = self._drawer(s).draw(i, blk * GEN_BLOCK, n, rng_for(*keys), seed32(*keys))
+        cols = []
+        for f in self.schema:
+            if f.name in drawn.columns:
+                col = drawn.columns[f.name]
+                cols.append(_cast(col, f.type) if isinstance(col, (pa.Array, pa.ChunkedArray)) else typed(col, f.type))
+            elif f.name == self.cfg.label:
+                cols.append(_cast(pa.repeat(pa.scalar(c["value"]), n), f.type))
+            elif f.name == "_source_ids":
+                cols.append(drawn.source_ids)
+            elif f.name == "_params":
+                cols.append(drawn.params)
+            else:  # columns a method leaves out (entirely missing ones) stay null
+                cols.append(pa.nulls(n, f.type))
+        return pa.table(cols, schema=self.schema)
+
+    def _hold_constraints(self, s: int, i: int, blk: int, want: int, table: pa.Table) -> pa.Table:
+        """The block's draws that hold every constraint, topped up by redraw rounds to `want` rows."""
+        import numpy as np
+        import pyarrow as pa
+
+        kept, short, rnd = [], want, 0
+        while True:
+            ok = self._holds(table)
+            good = table.filter(pa.array(ok)) if not ok.all() else table
+            kept.append(good.slice(0, short))
+            short -= min(short, good.num_rows)
+            if short == 0 or rnd == self.max_redraws:
+                break
+            rnd += 1
+            # ask for more than is missing, by the share that held: most blocks need one round
+            rate = max(float(np.mean(ok)) if len(ok) else 0.0, 0.05)
+            table = self._draw(s, i, blk, int(short / rate) + 16, ("redraw", rnd))
+        return pa.concat_tables(kept) if len(kept) > 1 else kept[0]
+
+    def _holds(self, table: pa.Table) -> np.ndarray:
+        """Rows holding every constraint (the others counted by constraint in `dropped`)."""
+        import numpy as np
+
+        from augment_jobs.tabular.constraints import constraint_columns, constraint_name, violations
+
+        cols = sorted({c for con in self.cfg.constraints for c in constraint_columns(con)})
+        frame = table.select(cols).to_pandas(date_as_object=False)
+        ok = np.ones(table.num_rows, dtype=bool)
+        for con in self.cfg.constraints:
+            name = constraint_name(con)
+            ref = None
+            if con.type == "fixed_combinations":
+                if name not in self._references:
+                    from augment_jobs.tabular.plan import reference
+
+                    self._references[name] = reference(self.plan, name)
+                ref = self._references[name]
+            bad = violations(frame, [con], reference=ref)[name].to_numpy()
+            self.dropped[name] = self.dropped.get(name, 0) + int(bad.sum())
+            ok &= ~bad
+        return ok
+
+    def _drawer(self, s: int) -> Any:
+        if s not in self._drawers:
+            from augment_jobs.registry import AugmentContext, get_method
+            from augment_jobs.tabular.method import tabular_method
+            from augment_jobs.tabular.plan import Step
+
+            conf = self.cfg.augment[s]
+            params = get_method(conf.method).parse_params(conf.params)
+            ctx = AugmentContext(cfg=self.cfg, ds=self.plan.ds, step=s)
+            step = Step(self.cfg, self.plan, s, conf.method, params, ctx, self.state, self.schema, {},
+                        fit=self.state.steps[s]["fit"])
+            self._drawers[s] = tabular_method(conf.method).drawer(step)
+        return self._drawers[s]
+
+    def _numbered(self, t: pa.Table, s: int, method: str, local: np.ndarray, g: np.ndarray) -> pa.Table:
+        """Platform columns of synthetic rows: `_id` `syn-<step>-<method>-<position in the step>`, the
+        id column (a new integer above the source's largest, or the `_id`), `_synthetic`, `_method`,
+        `_split` (train)."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        pieces, start = [], 0
-        for i, c in enumerate(self.state.classes):
-            n = c["synthetic"]
-            a, b = max(s0, start) - start, min(s1, start + n) - start
-            start += n
-            for blk in range(a // GEN_BLOCK, (b - 1) // GEN_BLOCK + 1) if a < b else ():
-                t = self._block(i, blk)
-                lo = max(a, blk * GEN_BLOCK) - blk * GEN_BLOCK
-                hi = min(b, (blk + 1) * GEN_BLOCK) - blk * GEN_BLOCK
-                pieces.append(t.slice(lo, hi - lo))
-        t = pa.concat_tables(pieces)
-        g = np.arange(s0, s1, dtype=np.int64)
-        prefix = f"syn-0-{self.state.method}-"
-        ids = pc.binary_join_element_wise(prefix, pc.utf8_lpad(pc.cast(pa.array(g), pa.string()), 7, "0"), "")
+        n = t.num_rows
+        ids = pc.binary_join_element_wise(f"syn-{s}-{method}-", pc.utf8_lpad(pc.cast(pa.array(local), pa.string()), 7, "0"), "")
+        cols: dict[str, Any] = {"_id": ids, "_synthetic": pa.repeat(pa.scalar(True), n),
+                                "_method": pa.repeat(pa.scalar(method), n), "_split": pa.repeat(pa.scalar("train"), n)}
         id_col = self.cfg.source.id_column
-        cols = {"_id": ids}
         if id_col:
             kind = self.schema.field(id_col).type
             cols[id_col] = pa.array(self.state.id_top + 1 + g, kind) if pa.types.is_integer(kind) else ids.cast(kind)
         return pa.table([cols[f.name] if f.name in cols else t.column(f.name) for f in self.schema], schema=self.schema)
-
-    def _block(self, i: int, blk: int) -> pa.Table:
-        key = (i, blk)
-        if key not in self._cache:
-            self._cache = {k: v for k, v in self._cache.items() if k[0] == i and k[1] == blk - 1}
-            c = self.state.classes[i]
-            n = min(GEN_BLOCK, c["synthetic"] - blk * GEN_BLOCK)
-            make = self._sdv_block if self.state.method in SDV_METHODS else self._smote_block
-            self._cache[key] = make(i, blk, n)
-        return self._cache[key]
-
-    def _rng(self, i: int, blk: int) -> np.random.Generator:
-        return rng_for(self.cfg.seed, self.plan.ds, 0, self.state.method, self.state.classes[i]["key"], "block", blk)
-
-    def _smote_block(self, i: int, blk: int, n: int) -> pa.Table:
-        """SMOTE-family draws as imbalanced-learn makes them: a uniform (base row, neighbour) pair (ADASYN:
-        the base row fixed by its share, a uniform neighbour), a uniform step (Borderline-SMOTE-2: times
-        a uniform in [0, 0.5) towards a partner of another class)."""
-        import numpy as np
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        learn, arrays = self._learning()
-        nns, bases = arrays[f"nns_{i}"], arrays[f"base_{i}"]  # learning positions (scale_fit, scale_nn)
-        k = nns.shape[1]
-        rng = self._rng(i, blk)
-        if f"cum_{i}" in arrays:  # ADASYN: synthetic row g belongs to the base row whose share covers g
-            base = np.searchsorted(arrays[f"cum_{i}"], blk * GEN_BLOCK + np.arange(n), side="right")
-            col = rng.integers(0, k, size=n)
-        else:
-            idx = rng.integers(0, len(bases) * k, size=n)
-            base, col = idx // k, idx % k
-        steps = rng.random(n)
-        if f"cross_{i}" in arrays:
-            half = 0.5 * rng.random(n)
-            steps = np.where(arrays[f"cross_{i}"][base, col], steps * half, steps)
-        gb, gp = bases[base], nns[base, col]  # positions in the learning table
-        X = learn["X"]  # column-major: one feature's gathers are contiguous
-        cols: dict[str, Any] = {}
-        numeric = [c for c in self.state.features if c not in self.state.categorical]
-        for j, name in enumerate(numeric):  # a column at a time: no (n, features) temporaries
-            a = X[gb, j]
-            cols[name] = _typed(a + steps * (X[gp, j] - a), self.schema.field(name).type)
-        for name in self.state.categorical:
-            codes, cats = learn["codes"][name], learn["cats"][name]
-            votes = codes[nns[base]]  # (n, k): each base row's neighbours' categories
-            score = np.zeros((n, len(cats)))
-            for c in range(len(cats)):
-                score[:, c] = (votes == c).sum(axis=1)
-            score += 0.5 * rng.random((n, len(cats)))  # ties: a uniform pick among the most frequent
-            cols[name] = _cast(cats.take(pa.array(score.argmax(axis=1))), self.schema.field(name).type)
-        label = self.cfg.label
-        cols[label] = _cast(pa.repeat(pa.scalar(self.state.classes[i]["value"]), n), self.schema.field(label).type)
-        pair = np.empty(2 * n, dtype=np.int64)
-        pair[0::2], pair[1::2] = gb, gp
-        src = pa.ListArray.from_arrays(pa.array(np.arange(0, 2 * n + 1, 2, dtype=np.int32)), learn["ids"].take(pair))
-        # `{"step": t}` built by Arrow (shortest round-trip text of t rounded to 6 places), no Python string per row
-        text = pc.cast(pa.array(np.round(steps, 6)), pa.string())
-        params = pc.binary_join_element_wise('{"step": ', text, "}", "")
-        return self._table(cols, n, src, params)
-
-    def _sdv_block(self, i: int, blk: int, n: int) -> pa.Table:
-        import numpy as np
-        import pyarrow as pa
-
-        from augment_jobs.frames import decode_datetimes
-        from augment_jobs.store import store_for
-        from augment_jobs.tabular.sdv_methods import draw_class
-
-        if i not in self._fitted:
-            uri = state_uri(self.plan, f"synthesizer-{i}.pkl")
-            # (synthesizer, column plans, fitted rows, datetime columns encoded for it)
-            self._fitted[i] = pickle.loads(store_for(uri).read_bytes(uri))
-        c = self.state.classes[i]
-        synth, plans, rows, encoded = self._fitted[i]
-        df = draw_class(synth, n, seed32(self.cfg.seed, self.plan.ds, 0, self.state.method, c["key"], "block", blk),
-                        plans, rows)
-        decode_datetimes(df, encoded)
-        if len(df) != n:
-            raise RuntimeError(f"{self.state.method}: class {c['key']}: SDV returned {len(df)} of {n} rows requested")
-        cols: dict[str, Any] = {}
-        for name in self.state.features:
-            kind = self.schema.field(name).type
-            s = df[name]
-            if pa.types.is_integer(kind) and s.dtype.kind == "f":
-                cols[name] = _typed(s.to_numpy(np.float64), kind)
-            else:
-                cols[name] = _cast(pa.array(s, from_pandas=True), kind)
-        label = self.cfg.label
-        cols[label] = _cast(pa.repeat(pa.scalar(c["value"]), n), self.schema.field(label).type)
-        src = pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, dtype=np.int32)), pa.array([], pa.string()))
-        return self._table(cols, n, src, pa.nulls(n, pa.string()))
-
-    def _table(self, cols: dict[str, Any], n: int, src: Any, params: Any) -> pa.Table:
-        import pyarrow as pa
-
-        out = []
-        for f in self.schema:
-            if f.name in cols:
-                out.append(cols[f.name])
-            elif f.name == "_synthetic":
-                out.append(pa.repeat(pa.scalar(True), n))
-            elif f.name == "_source_ids":
-                out.append(src)
-            elif f.name == "_method":
-                out.append(pa.repeat(pa.scalar(self.state.method), n))
-            elif f.name == "_params":
-                out.append(params)
-            elif f.name == "_split":  # synthetic rows are train
-                out.append(pa.repeat(pa.scalar("train"), n))
-            else:  # `_id` and the id column are numbered by `rows`; left-out (all-missing) columns stay null
-                out.append(pa.nulls(n, f.type))
-        return pa.table(out, schema=self.schema)
-
-    def _learning(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        if self._learn is None:
-            import numpy as np
-            import pyarrow as pa
-            import pyarrow.compute as pc
-
-            from augment_jobs.tabular.scale import _open, load_arrays
-            from augment_jobs.tabular.scale_fit import LEARN
-
-            # Column by column from the store: at 20M source rows the learning rows are 400k, and
-            # only X, not the file's bytes and its table besides, should stay in memory.
-            learn_file = _open(state_uri(self.plan, LEARN))
-            numeric = [c for c in self.state.features if c not in self.state.categorical]
-            X = np.empty((learn_file.metadata.num_rows, len(numeric)), order="F")
-            for j, c in enumerate(numeric):
-                X[:, j] = learn_file.read(columns=[c]).column(0).to_numpy()
-            table = learn_file.read(columns=[*self.state.categorical, "_id"])
-            codes, cats = {}, {}
-            for name in self.state.categorical:
-                col = pc.cast(table.column(name), pa.string()).combine_chunks()
-                cats[name] = pc.unique(col).sort()
-                codes[name] = pc.index_in(col, value_set=cats[name]).to_numpy(zero_copy_only=False)
-                cats[name] = _cast(cats[name], self.schema.field(name).type) if not pa.types.is_string(
-                    self.schema.field(name).type) else cats[name]
-            ids = table.column("_id").combine_chunks()
-            self._learn = ({"X": X, "codes": codes, "cats": cats, "ids": ids}, load_arrays(self.plan, "neighbours.npz"))
-        return self._learn
-
-
-def _typed(v: np.ndarray, kind: pa.DataType) -> pa.Array:
-    """Interpolated floats in a column's source type: integers rounded, never truncated; bools at 0.5."""
-    import numpy as np
-    import pyarrow as pa
-
-    if pa.types.is_boolean(kind):
-        return pa.array(v >= 0.5)
-    if pa.types.is_integer(kind):
-        return pa.array(np.rint(v)).cast(kind, safe=False)
-    return pa.array(v).cast(kind, safe=False)
 
 
 def _low_cardinality(table: pa.Table, name: str, sample: int = 10_000) -> bool:
@@ -344,7 +344,11 @@ def augment_task(cfg: DatasetConfig, plan: RunPlan, state: State, shard: int) ->
     keys = pa.array([c["value"] for c in state.classes]).cast(schema.field(cfg.label).type)
     p_real = np.array([min(1.0, GATE_SAMPLE_ROWS / max(c["count"], 1)) for c in state.classes] +
                       [min(1.0, GATE_SAMPLE_ROWS / max(state.null_label, 1))])
-    p_syn = np.array([min(1.0, GATE_SAMPLE_ROWS / max(c["synthetic"], 1)) for c in state.classes] + [0.0])
+    made: dict[str, int] = {}
+    for step in state.steps:
+        for c in step["classes"]:
+            made[c["key"]] = made.get(c["key"], 0) + c["synthetic"]
+    p_syn = np.array([min(1.0, GATE_SAMPLE_ROWS / max(made.get(c["key"], 0), 1)) for c in state.classes] + [0.0])
     null_key = "None" if pa.types.is_string(keys.type) else "nan"
     from augment_jobs.checks.suite_parts import PartSuite
 
@@ -379,18 +383,19 @@ def augment_task(cfg: DatasetConfig, plan: RunPlan, state: State, shard: int) ->
         result.extra["suite"] = suite_files
     if samples:
         name = f"gate-sample-{shard:05d}.parquet"
-        from augment_jobs.tabular.scale_fit import _write_table
+        from augment_jobs.tabular.plan import write_table
 
-        _write_table(state_uri(plan, name), pa.concat_tables(samples))
+        write_table(state_uri(plan, name), pa.concat_tables(samples))
         result.extra["gate_sample"] = name
     result.counts = dict(sorted(counts.items()))
     if shard == 0:  # what pass 1 found is reported once
-        result.notes = [*(state.split or {}).get("notes", []), *(f"augment[0] {state.method}: {n}" for n in state.notes)]
-        result.skipped = {f"{state.method}: {k}": v for k, v in state.skipped.items()}
-        result.metrics.update({f"step0_{k}": v for k, v in state.metrics.items()})
+        result.notes = [*(state.split or {}).get("notes", []), *state.notes]
+        result.skipped = dict(state.skipped)
+        result.metrics.update(state.metrics)
+        for s, step in enumerate(state.steps):
+            result.metrics[f"step{s}_{step['method']}_rows_added"] = float(sum(c["synthetic"] for c in step["classes"]))
         if state.quality:
             result.extra["quality"] = state.quality
-    result.metrics[f"step0_{state.method}_rows_added"] = float(sum(c["synthetic"] for c in counts.values()))
     result.metrics["write_seconds"] = round(time.perf_counter() - t0, 3)
     return result
 
