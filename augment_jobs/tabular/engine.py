@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from augment_jobs.config import DatasetConfig
+    from augment_jobs.registry import AugmentContext
     from augment_jobs.store import ObjectInfo
 
 #: source rows per augment task when `source.rows_per_task` is unset (only sets the parallelism)
@@ -275,10 +276,12 @@ class TabularHandler(FrameHandler):
         return pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
 
 
-def run_frame(df: pd.DataFrame, cfg: DatasetConfig, ds: str, *, step: int = 0, tasks: int = 1) -> pd.DataFrame:
+def run_frame(df: pd.DataFrame, cfg: DatasetConfig, ds: str, *, ctx: AugmentContext | None = None,
+              tasks: int = 1) -> pd.DataFrame:
     """A frame's source columns through the engine, in a temporary local store: the output rows as
     a frame (real rows first). What a tabular method does when called on a frame (the method-contract
-    tests); `tasks` > 1 cuts the source into that many parts and tasks."""
+    tests); `ctx` gets the step's notes, skips and metrics; `tasks` > 1 cuts the source into that
+    many parts and tasks."""
     import tempfile
 
     import pyarrow as pa
@@ -308,6 +311,16 @@ def run_frame(df: pd.DataFrame, cfg: DatasetConfig, ds: str, *, step: int = 0, t
         plan.shards = handler.shard_sources(run_cfg, objects, staging)
         handler.prepare_run(run_cfg, plan)
         results = [handler.augment_shard(run_cfg, plan, i) for i in range(len(plan.shards))]
+        if ctx is not None:
+            if ctx.artifact_uri is not None and os.path.isdir(os.path.join(staging, "artifacts")):
+                for name in sorted(os.listdir(os.path.join(staging, "artifacts"))):
+                    with open(os.path.join(staging, "artifacts", name), "rb") as f:
+                        ctx.save_artifact(name, f.read())
+            report = load_state(plan).steps[0]["report"]  # type: ignore[union-attr]
+            ctx.notes += report["notes"]
+            ctx.metrics.update(report["metrics"])
+            for reason, n in report["skipped"].items():
+                ctx.skip(reason, n)
         files = [os.path.join(plan.data_uri, f["path"]) for r in results for f in r.files]
         out = pa.concat_tables([pq.read_table(f) for f in files]).to_pandas()
     if "_id" in df.columns and not cfg.source.id_column:  # the frame's own row ids, not the temporary files'

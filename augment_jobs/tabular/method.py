@@ -90,10 +90,13 @@ def register_tabular(cls: type[TabularMethod]) -> type[TabularMethod]:
     _METHODS[cls.name] = method
 
     def run(batch: Any, params: Any, ctx: Any) -> Any:
-        """A frame through the one engine (method-contract tests, toy uses); see `engine.run_frame`."""
+        """A frame through the one engine, this method its one step (method-contract tests); see
+        `engine.run_frame`."""
         from augment_jobs.tabular.engine import run_frame
 
-        return run_frame(batch, ctx.cfg, ctx.ds, step=ctx.step)
+        step = {"method": cls.name, "params": params.model_dump(mode="json", exclude_unset=True)}
+        cfg = ctx.cfg.model_copy(update={"augment": [type(ctx.cfg.augment[0])(**step)]})
+        return run_frame(batch, cfg, ctx.ds, ctx=ctx)
 
     run.__doc__ = (inspect.getdoc(cls) or "").split("\n")[0]
     register(cls.name, modality="tabular", params=cls.params, example=cls.example)(run)

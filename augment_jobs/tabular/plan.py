@@ -157,7 +157,7 @@ def prepare(cfg: DatasetConfig, plan: RunPlan, parts: list[Part], schema: pa.Sch
         params = get_method(conf.method).parse_params(conf.params, where=f"{where}: augment[{i}].params")
         ctx = AugmentContext(cfg=cfg, ds=plan.ds, step=i, artifact_uri=join(plan.staging_uri, "artifacts"))
         step = Step(cfg, plan, i, conf.method, params, ctx, state, schema, dict(sizes))
-        state.steps.append({"method": conf.method, "classes": [], "fit": step.fit})
+        state.steps.append({"method": conf.method, "classes": [], "fit": step.fit, "report": {}})
         _run_step(step, method, values, null_label)
         for c in step.classes:
             sizes[_value_of(values, c["key"])] += c["synthetic"]
@@ -167,6 +167,7 @@ def prepare(cfg: DatasetConfig, plan: RunPlan, parts: list[Part], schema: pa.Sch
             state.skipped[key] = state.skipped.get(key, 0) + n
         state.metrics.update({f"step{i}_{k}": v for k, v in ctx.metrics.items()})
         state.quality.update({k: {**q, "method": conf.method} for k, q in ctx.quality.items()})
+        state.steps[i]["report"] = {"notes": ctx.notes, "skipped": ctx.skipped, "metrics": ctx.metrics}
     from augment_jobs.tabular.write import dictionary_columns
 
     state.dictionary = dictionary_columns(cfg, state)

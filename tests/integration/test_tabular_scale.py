@@ -260,8 +260,7 @@ def imblearn_reference(method: str, extra: dict, X: np.ndarray, y: np.ndarray, c
     """imbalanced-learn fitted on the whole table: the rows samples start from, their partners (row
     positions) and, for ADASYN, each row's number of samples (the in-memory path's recorder)."""
     from imblearn.over_sampling import BorderlineSMOTE
-
-    from augment_jobs.tabular._samplers import RecordingADASYN
+    from imblearn_reference import RecordingADASYN
 
     target = {c: int((y == c).sum()) + n for c, n in new.items()}
     own = np.flatnonzero(y == cls)

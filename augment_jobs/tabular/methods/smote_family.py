@@ -330,7 +330,8 @@ def _adapt_k(step: Step, y: np.ndarray, targets: dict[Any, int], k: int) -> int:
     n = sizes[smallest]
     if n < 2:
         raise InputError(
-            f"{step.method}: class {_show(smallest)} of column {step.label!r} has {n} usable row(s); interpolation "
+            f"{step.method}: class {_show(smallest)} of column {step.label!r} has "
+            f"{'a single usable row' if n == 1 else f'{n} usable rows'}; interpolation "
             "needs 2+ rows per oversampled class: add rows, set params.missing: impute_median, or leave the class "
             "out of sampling_strategy"
         )

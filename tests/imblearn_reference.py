@@ -1,4 +1,4 @@
-"""imbalanced-learn 0.14 samplers that record each synthetic row's parents.
+"""imbalanced-learn 0.14 samplers that record each synthetic row's parents: the reference the engine's SMOTE family is tested against.
 
 Imports imblearn at module level: import this module inside functions only. The family generates
 through `BaseSMOTE._generate_samples(X, nn_data, nn_num, rows, cols, steps, ...)`: the base sample
