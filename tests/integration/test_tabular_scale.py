@@ -293,7 +293,7 @@ def test_all_class_neighbourhoods_equal_imblearn_on_the_whole_table(store: Path,
     from augment_jobs.store import store_for
     from augment_jobs.tabular import neighbours
     from augment_jobs.tabular.engine import load_arrays, load_state, state_uri
-    from augment_jobs.tabular.plan import LEARN
+    from augment_jobs.tabular.methods.smote_family import LEARN, NEIGHBOURS
 
     monkeypatch.setattr(neighbours, "NN_CHUNK_ROWS", 250)
     src = write_duplicated_parts(store)
@@ -310,15 +310,16 @@ def test_all_class_neighbourhoods_equal_imblearn_on_the_whole_table(store: Path,
         train = np.flatnonzero(sides == "train")
         assert 0 < len(train) < len(src)
     plan = stages.load_plan(stages.snapshot(str(path), D1)["run_uri"])
-    state, arrays = load_state(plan), load_arrays(plan, "neighbours.npz")
-    uri = state_uri(plan, LEARN)
+    state, arrays = load_state(plan), load_arrays(plan, f"step0-{NEIGHBOURS}")
+    uri = state_uri(plan, f"step0-{LEARN}")
     learn = pq.read_table(pa.BufferReader(store_for(uri).read_bytes(uri)))
     glob = positions(learn.column("_id").to_pylist(), folder)  # learning -> source positions
     # ... -> positions among the rows imbalanced-learn is given (all, or the train rows)
     glob = np.searchsorted(train, glob)
-    i = next(i for i, c in enumerate(state.classes) if c["synthetic"])
+    i = 0  # the one oversampled class: slot 0 of step 0
+    cls = state.steps[0]["classes"][0]
     X, y = src[FEATURES].to_numpy(np.float64)[train], src["label"].to_numpy()[train]
-    ref = imblearn_reference(method, extra, X, y, 1, {1: state.classes[i]["synthetic"]})
+    ref = imblearn_reference(method, extra, X, y, 1, {1: cls["synthetic"]})
     np.testing.assert_array_equal(glob[arrays[f"base_{i}"]], ref["base"])
     partners = glob[arrays[f"nns_{i}"]]
     if extra.get("kind") == "borderline-2":  # equal distances may pick another copy of a duplicated row
