@@ -39,7 +39,7 @@ class Source(Strict):
     csv_delimiter: str = ","
     max_corrupt_share: float = Field(0.05, ge=0, le=1)  # images: share of undecodable inputs tolerated
     files_per_shard: int = Field(256, ge=1)  # images folder: images per augment task (Airflow maps over them)
-    # tabular: source rows per augment task; set, the run streams (docs/config.md, "Tabular at scale")
+    # tabular: source rows per augment task, the parallelism only (docs/config.md, "The tabular engine")
     rows_per_task: int | None = Field(None, ge=1)
 
 

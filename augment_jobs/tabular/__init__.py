@@ -4,10 +4,10 @@ one engine for every table size (`augment_jobs.tabular.engine`).
 Importing registers the modality and its methods; heavy libraries load inside the methods.
 """
 
-from augment_jobs.checks.constraints import constraints_held
 from augment_jobs.frames import frame_modality
 from augment_jobs.modality import FrameHooks
 from augment_jobs.registry import register_modality
+from augment_jobs.tabular.checks import constraints_held
 
 register_modality(frame_modality(
     "tabular",

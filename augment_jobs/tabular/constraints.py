@@ -98,6 +98,20 @@ def _as_float(s: pd.Series) -> Any:
 
 # --- SDV 2.0 ----------------------------------------------------------------------------------------
 
+def sdv_enforced(constraints: list[Constraint]) -> list[Constraint]:
+    """The constraints handed to SDV: each one sharing no column with an earlier one (SDV applies its
+    constraints in turn, each on the columns the previous one rewrote, so two on one column fail).
+    The engine holds every constraint anyway, by redrawing rows that break one."""
+    seen: set[str] = set()
+    out = []
+    for c in constraints:
+        cols = set(constraint_columns(c))
+        if not cols & seen:
+            out.append(c)
+        seen |= cols
+    return out
+
+
 def sdv_constraints(constraints: list[Constraint]) -> list[Any]:
     """The config's constraints as `sdv.cag` objects.
 

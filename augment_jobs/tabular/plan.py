@@ -412,7 +412,7 @@ def _check_ids(cfg: DatasetConfig, parts: list[Part], schema: pa.Schema) -> int 
 def _output_schema(schema: pa.Schema, split: bool = False) -> str:
     import pyarrow as pa
 
-    from augment_jobs.frames import platform_types
+    from augment_jobs.schema import platform_types
 
     out = pa.schema([*schema, *(pa.field(n, t) for n, t in platform_types().items() if split or n != "_split")])
     return base64.b64encode(out.serialize().to_pybytes()).decode()

@@ -5,7 +5,7 @@ by part, batch by batch, keeping a uint64 hash and a class code per row, and fit
 `HoldoutRule` of augment_jobs/evaluation/split.py on them: per class the rows held out and the
 (hash, id text) threshold, which goes to the staged state. Methods learn from train rows only
 (`train_select` in `plan.gather`); each augment task applies the rule to its real rows
-(`split_column`); synthetic rows are train (docs/config.md, "Tabular at scale").
+(`split_column`); synthetic rows are train (docs/config.md, "The tabular engine").
 """
 
 from __future__ import annotations

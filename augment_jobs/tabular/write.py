@@ -312,16 +312,12 @@ class Generator:
         return pa.table([cols[f.name] if f.name in cols else t.column(f.name) for f in self.schema], schema=self.schema)
 
 
-def _low_cardinality(table: pa.Table, name: str, sample: int = 10_000) -> bool:
-    from augment_jobs.frames import _low_cardinality as low
-
-    return low(table.column(name), sample)
-
-
 def dictionary_columns(cfg: DatasetConfig, state: State) -> list[str]:
     """Dictionary-encoded columns, decided once for all files from the first 10,000 output rows."""
     head = real_rows(cfg, state, state.arrow_schema(), 0, min(state.n_real, 10_000))
-    return [c for c in head.column_names if _low_cardinality(head, c)]
+    from augment_jobs.schema import low_cardinality
+
+    return [c for c in head.column_names if low_cardinality(head.column(c))]
 
 
 def augment_task(cfg: DatasetConfig, plan: RunPlan, state: State, shard: int) -> ShardResult:

@@ -108,7 +108,9 @@ def test_tabular_nullable_int_column_and_string_id(store: Path, tmp_path: Path) 
     assert [schema.field(c).type for c in ("customer", "tenure", "charges", "churn")] == [
         pa.string(), pa.int64(), pa.float64(), pa.int64()]
     ds = open_dataset(str(store / "published" / "churn"))
-    assert ds.manifest.skipped == {"smote: row with a missing value in 'tenure' (params.missing: skip)": 24}
+    gaps = int(((np.arange(n) % 17 == 0) & (y == 1)).sum())  # only the oversampled class's gaps are skipped
+    assert 0 < gaps < 24
+    assert ds.manifest.skipped == {"smote: row with a missing value in 'tenure' (params.missing: skip)": gaps}
     df = ds.to_pandas()
     assert df["customer"].is_unique and df.loc[df["_synthetic"], "customer"].str.startswith("syn-").all()
 

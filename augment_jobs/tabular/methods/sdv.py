@@ -87,7 +87,7 @@ class SdvMethod(TabularMethod):
         for i, c in enumerate(step.classes):
             c["slot"] = i
             mine = pc.equal(learn.column(step.label), pa.scalar(c["value"]).cast(label_type))
-            rows = learn.filter(mine).select(features).to_pandas(date_as_object=False)
+            rows = _holding(learn.filter(mine).select(features).to_pandas(date_as_object=False), step, c["value"])
             encoded = encode_datetimes(rows)  # the model sees datetimes as float nanoseconds
             plans = _column_plans(rows, features, params, cfg, method)
             if params.column_treatment == "auto":
@@ -165,6 +165,25 @@ class Tvae(SdvMethod):
     name = "tvae"
     params = TvaeParams
     example: ClassVar[dict[str, Any]] = {"epochs": 2, "batch_size": 50}
+
+
+def _holding(rows: pd.DataFrame, step: Step, cls: Any) -> pd.DataFrame:
+    """The rows a synthesizer may fit on: those holding the constraints SDV enforces (SDV refuses to
+    fit on rows breaking them); the others are left out of the fit, with a note."""
+    import numpy as np
+
+    from augment_jobs.tabular.constraints import sdv_enforced, violations
+
+    enforced = sdv_enforced(step.cfg.constraints)
+    if not enforced or not len(rows):
+        return rows
+    bad = np.zeros(len(rows), dtype=bool)
+    for mask in violations(rows.assign(_synthetic=False), enforced).values():
+        bad |= mask.to_numpy()
+    if bad.any():
+        step.ctx.notes.append(f"{step.method}: class {show(cls)}: {int(bad.sum())} of {len(rows)} rows break the "
+                              "constraints and are left out of its fit")
+    return rows[~bad].reset_index(drop=True)
 
 
 def maker(method: str, params: Any) -> Any:
@@ -293,13 +312,13 @@ def fit_class(rows: pd.DataFrame, cls: Any, plans: dict[str, ColumnPlan], constr
     import numpy as np
     import torch
 
-    from augment_jobs.tabular.constraints import sdv_constraints
+    from augment_jobs.tabular.constraints import sdv_constraints, sdv_enforced
     from augment_jobs.tabular.sdv_columns import encode
 
     seed = ctx.seed32(method, str(cls))
     synth = make(_metadata(plans), len(rows), plans)
     if constraints:
-        synth.add_constraints(sdv_constraints(constraints))
+        synth.add_constraints(sdv_constraints(sdv_enforced(constraints)))
     data = encode(rows, plans, ctx.rng(method, "encode", str(cls)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # column-order and sdtype notices, not actionable here

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from augment_jobs.checks import GateInput
-from augment_jobs.checks.constraints import constraints_held
+from augment_jobs.tabular.checks import constraints_held
 from augment_jobs.tabular.constraints import violations
 
 
