@@ -41,8 +41,12 @@ def as_numbers(s: pd.Series) -> Any:
     import numpy as np
     import pandas as pd
 
-    if pd.api.types.is_datetime64_any_dtype(s) or pd.api.types.is_timedelta64_dtype(s):
-        s = s.astype("datetime64[ns]" if pd.api.types.is_datetime64_any_dtype(s) else "timedelta64[ns]").astype("int64")
+    if pd.api.types.is_datetime64_any_dtype(s):
+        if getattr(s.dt, "tz", None) is not None:  # instants: compared in UTC
+            s = s.dt.tz_convert(None)
+        s = s.astype("datetime64[ns]").astype("int64")
+    elif pd.api.types.is_timedelta64_dtype(s):
+        s = s.astype("timedelta64[ns]").astype("int64")
     return s.to_numpy(np.float64)
 
 
