@@ -15,6 +15,8 @@ import numpy as np
 from imblearn.over_sampling import ADASYN, SMOTE, SMOTENC, BorderlineSMOTE
 from sklearn.utils import _safe_indexing, check_random_state
 
+from augment_jobs.tabular.neighbours import apportion
+
 
 class _ParentRecorder:
     """Mixin: record the (base, partner) local indices of every generated sample."""
@@ -114,7 +116,7 @@ class RecordingADASYN(ADASYN):
                     "density ratio is undefined"
                 )
             ratio_nn /= np.sum(ratio_nn)
-            n_samples_generate = _apportion(ratio_nn, n_samples)
+            n_samples_generate = apportion(ratio_nn, n_samples)  # the platform's exact-target rounding
             n_samples = int(np.sum(n_samples_generate))
 
             self.nn_.fit(X_class)
@@ -134,15 +136,3 @@ class RecordingADASYN(ADASYN):
     parents = _ParentRecorder.parents
     _base_index = _ParentRecorder._base_index
     _partner_index = _ParentRecorder._partner_index
-
-
-def _apportion(weights: np.ndarray, total: int) -> np.ndarray:
-    """Integer counts proportional to `weights` summing to exactly `total` (largest remainder)."""
-    raw = weights * total
-    counts = np.floor(raw).astype(np.int64)
-    short = int(total - counts.sum())
-    if short > 0:
-        # stable sort: ties go to the earlier row, so the result is deterministic
-        order = np.argsort(-(raw - counts), kind="stable")
-        counts[order[:short]] += 1
-    return counts

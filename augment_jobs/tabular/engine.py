@@ -56,9 +56,9 @@ GB = 1024**3
 BASELINE_BYTES = int(0.6 * GB)
 #: peak / fitted rows' float64 bytes of an SDV fit (RDT transforms, copula); measured: 15x on 1M x 2 floats
 SDV_FIT_FACTOR = 16
-#: peak / output file bytes of a streamed task (file being built, its Arrow copy, writer buffers)
+#: peak / output file bytes of an augment task (file being built, its Arrow copy, writer buffers)
 STREAM_FACTOR = 4
-#: snapshot bytes per source row of a streamed `split` (a uint64 hash and a class code per row, sorted
+#: snapshot bytes per source row of a `split` (a uint64 hash and a class code per row, sorted
 #: by class and hash); measured: 174 MB on 8M rows
 SPLIT_ROW_BYTES = 24
 

@@ -1,8 +1,8 @@
-"""CSV and JSONL sources on the streamed tabular path (`augment_jobs.tabular.engine`).
+"""CSV and JSONL sources on the tabular engine (`augment_jobs.tabular.engine`).
 
 Pass 1 (`scan`, when the snapshot plans the tasks): every part read once, block by block, for its row
 count and the Arrow types `augment_jobs.frames.read_source` gives the whole file. Pass 2 (`stage`,
-in `prepare_run`, only when the run streams): every part converted to a Parquet file in the run's
+in `prepare_run`, once per run): every part converted to a Parquet file in the run's
 staging area, `_staging/<version>/tabular/source/`, which mapped augment tasks on any worker read
 from the store as they read a Parquet source. Both passes hold one block (and one row group being
 written) at a time, whatever the file's size; `tabular/source.json` records their results, so a

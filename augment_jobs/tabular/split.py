@@ -1,4 +1,4 @@
-"""`split` on the streamed tabular path: the in-memory path's `_split`, in bounded memory.
+"""`split` on the tabular engine: the frame modalities' `_split` (one `HoldoutRule`), in bounded memory.
 
 Pass 1 (`plan_split`) hashes every real row's `_id` text (as `write.real_ids` writes it) part
 by part, batch by batch, keeping a uint64 hash and a class code per row, and fits the
@@ -29,7 +29,7 @@ BATCH = 64 * 1024
 def plan_split(cfg: DatasetConfig, parts: list[Part], schema: pa.Schema, values: list[Any]
                ) -> tuple[dict[str, Any], list[int], int]:
     """The staged split (`State.split`) and the train rows per class of `values` and with a missing
-    label: the counts the method's targets come from, as the in-memory path's methods see them."""
+    label: the counts the method's targets come from, the train rows."""
     import numpy as np
 
     from augment_jobs.evaluation.split import HoldoutRule
@@ -127,7 +127,7 @@ def _held(cfg: DatasetConfig, split: dict[str, Any], table: pa.Table, ids: pa.Ar
 
 
 def _text(ids: pa.Array) -> pd.Series:
-    """Ids as the in-memory path's `_id` reads them (pandas `astype(str)`)."""
+    """Ids as text, as the frame modalities' `_id` reads them (pandas `astype(str)`)."""
     import pandas as pd
 
     return pd.Series(ids.to_numpy(zero_copy_only=False), dtype=object).astype(str)
@@ -160,8 +160,8 @@ def _texts_at(cfg: DatasetConfig, parts: list[Part], positions: np.ndarray) -> l
 
 
 def _label_values(values: list[Any], kind: pa.DataType, missing: bool) -> list[Any]:
-    """Class values as the in-memory path's frame holds them (integers become floats in pandas when
-    a label is missing), so the notes name classes alike; a missing label reads nan there too."""
+    """Class values as a pandas frame holds them (integers become floats when a label is missing),
+    so the notes name classes as the other frame modalities do; a missing label reads nan."""
     import pyarrow as pa
 
     return pa.array([*values, *([None] if missing else [])], type=kind).to_pandas().tolist()[:len(values)]

@@ -396,7 +396,7 @@ def augment_task(cfg: DatasetConfig, plan: RunPlan, state: State, shard: int) ->
     return result
 
 
-ROW_GROUP = 128 * 1024  # rows per Parquet row group, as the in-memory path writes them
+ROW_GROUP = 128 * 1024  # rows per Parquet row group, as the frame modalities write them
 
 
 def _rows(cfg: DatasetConfig, state: State, schema: pa.Schema, gen: Generator, lo: int, hi: int) -> pa.Table:
