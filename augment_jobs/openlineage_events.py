@@ -249,11 +249,17 @@ def published_datasets(publish_uri: str, version: str) -> tuple[Any, Any]:
 
 
 # --- Airflow: hand the datasets to the OpenLineage provider -------------------------------------
-def annotate_task(task: Any, *, inputs: list[Any] = (), outputs: list[Any] = ()) -> None:  # type: ignore[assignment]
-    """Add OpenLineage datasets to a running task's inlets / outlets, where Airflow's OpenLineage
-    provider reads them for the task's COMPLETE or FAIL event (it passes OpenLineage datasets through
-    with their facets; Airflow itself only acts on the Assets among them). No-op when not configured."""
+def annotate_task(task: Any, datasets: Callable[[], tuple[list[Any], list[Any]]]) -> None:
+    """Add the OpenLineage datasets `datasets()` returns (inputs, outputs) to a running task's inlets /
+    outlets, where Airflow's OpenLineage provider reads them for the task's COMPLETE event (it passes
+    OpenLineage datasets through with their facets; Airflow itself acts only on the Assets among
+    them). A no-op when OpenLineage is not configured; a failure here only logs a warning."""
     if client_config() is None:
+        return
+    try:
+        inputs, outputs = datasets()
+    except Exception as e:  # noqa: BLE001 - lineage never fails a task
+        log.warning("OpenLineage: no datasets for task %s (%s)", getattr(task, "task_id", task), e)
         return
     task.inlets = [*task.inlets, *inputs]
     task.outlets = [*task.outlets, *outputs]
