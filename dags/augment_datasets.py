@@ -123,7 +123,7 @@ def doc_md(cfg: DatasetConfig, config_name: str) -> str:
         f"{cfg.description or ''}\n\n"
         f"- config: `{config_name}`, seed {cfg.seed}\n"
         f"- source: `{cfg.source.uri}` ({cfg.source.format})\n"
-        f"- publish: `{cfg.publish_uri()}` ({cfg.publish.format}); emits Asset `{cfg.asset_uri()}`\n"
+        f"- publish: `{cfg.publish_uri()}` ({cfg.publish.format}); emits Asset `{cfg.asset_uri()}` (partition key: the logical date)\n"
         f"- schedule: {_schedule_text(cfg)}, catchup: {cfg.airflow.catchup}\n\n"
         f"**Methods**\n\n{steps}\n\n"
         f"**Gate**: {limits}{'; ' + quality if quality else ''}\n\n"
