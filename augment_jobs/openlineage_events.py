@@ -177,16 +177,18 @@ def gate_assertions(report: Any) -> Any:
     return DataQualityAssertionsDatasetFacet(assertions=assertions, producer=PRODUCER)
 
 
-def _schema_facet(manifest: Any) -> Any | None:
+def _schema_facet(publish_uri: str, manifest: Any) -> Any | None:
     """Column names and Arrow types of the published Parquet files (None for WebDataset shards)."""
-    if manifest.format != "parquet" or not manifest.files or not manifest.manifest_uri:
+    if manifest.format != "parquet" or not manifest.files:
         return None
     import pyarrow.parquet as pq
     from openlineage.client.generated.schema_dataset import SchemaDatasetFacet, SchemaDatasetFacetFields
 
+    from augment_jobs.publish import version_uri
     from augment_jobs.store import join, store_for
 
-    uri = join(manifest.manifest_uri.rsplit("/", 1)[0], manifest.files[0].path)
+    # every file of a version has the same schema (docs/manifest.md): the first one's footer is enough
+    uri = join(version_uri(publish_uri, manifest.version), manifest.files[0].path)
     store = store_for(uri)
     fs, _ = store.arrow_fs()
     with fs.open_input_file(store.arrow_path(uri)) as f:
@@ -197,9 +199,8 @@ def _schema_facet(manifest: Any) -> Any | None:
     )
 
 
-def published_dataset(publish_uri: str, *, manifest: Any = None, report: Any = None,
-                      version: str | None = None, fingerprint: str | None = None, ds: str | None = None,
-                      quarantine_uri: str | None = None) -> Any:
+def published_dataset(publish_uri: str, *, manifest: Any = None, report: Any = None, version: str | None = None,
+                      ds: str | None = None, quarantine_uri: str | None = None) -> Any:
     """The output: the dataset at `publish.uri`; with a manifest, the version it published, its
     schema, row counts and the gate's results; with only a (failed) gate report, those results."""
     from openlineage.client.event_v2 import OutputDataset
@@ -212,9 +213,10 @@ def published_dataset(publish_uri: str, *, manifest: Any = None, report: Any = N
     ns, name = dataset_id(publish_uri)
     facets: dict[str, Any] = {}
     output_facets: dict[str, Any] = {}
+    fingerprint = None
     if manifest is not None:
         version, fingerprint, ds = manifest.version, manifest.fingerprint, manifest.logical_date
-        if (schema := _schema_facet(manifest)) is not None:
+        if (schema := _schema_facet(publish_uri, manifest)) is not None:
             facets["schema"] = schema
         output_facets["outputStatistics"] = OutputStatisticsOutputDatasetFacet(
             rowCount=manifest.rows, size=sum(f.bytes for f in manifest.files), fileCount=len(manifest.files),
@@ -246,6 +248,17 @@ def published_datasets(publish_uri: str, version: str) -> tuple[Any, Any]:
     real = sum(c.before for c in manifest.counts.values()) if manifest.counts else None
     return (source_dataset(manifest.source_uri or "", real_rows=real),
             published_dataset(publish_uri, manifest=manifest, report=report))
+
+
+def quarantined_datasets(source_uri: str, publish_uri: str, report_uri: str) -> tuple[Any, Any]:
+    """(input, output) of a version that failed the gate: the output carries the gate's results."""
+    from augment_jobs.publish import read_gate_report
+
+    report = read_gate_report(report_uri)
+    return source_dataset(source_uri), published_dataset(
+        publish_uri, report=report, version=report.version, ds=report.logical_date,
+        quarantine_uri=report_uri.rsplit("/gate/", 1)[0],
+    )
 
 
 # --- Airflow: hand the datasets to the OpenLineage provider -------------------------------------
@@ -306,18 +319,12 @@ class RunEmitter:
         report_uri = error.report_uri if isinstance(error, GateFailed) else None
 
         def datasets() -> tuple[list[Any], list[Any]]:
-            report = None
             if report_uri:
-                from augment_jobs.publish import read_gate_report
+                source, output = quarantined_datasets(self.source_uri, self.publish_uri, report_uri)
+                return [source], [output]
+            return [source_dataset(self.source_uri)], [published_dataset(self.publish_uri, ds=self.ds)]
 
-                report = read_gate_report(report_uri)
-            output = published_dataset(
-                self.publish_uri, report=report, version=report.version if report else None, ds=self.ds,
-                quarantine_uri=report_uri.rsplit("/gate/", 1)[0] if report_uri else None,
-            )
-            return [source_dataset(self.source_uri)], [output]
-
-        self._emit("FAIL", datasets, version=None, error=error)
+        self._emit("FAIL", datasets, error=error)
 
     def _emit(self, state: str, datasets: Callable[[], tuple[list[Any], list[Any]]], *, version: str | None = None,
               error: BaseException | None = None) -> None:

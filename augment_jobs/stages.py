@@ -32,6 +32,7 @@ from augment_jobs.publish import (
     commit,
     is_committed,
     manifest_uri,
+    quarantine_uri,
     read_gate_report,
     read_manifest,
     version_uri,
@@ -280,7 +281,7 @@ def _write_html_report(g: Any, report: GateReport) -> None:
 def _quarantine(plan: RunPlan) -> str:
     """Move the staged run (data, plan, shard results, report) to `quarantine/<version>/`."""
     store = store_for(plan.staging_uri)
-    dest = join(plan.publish_uri, "quarantine", plan.version)
+    dest = quarantine_uri(plan.publish_uri, plan.version)
     store.delete_prefix(dest)
     for obj in store.list(plan.staging_uri + "/"):
         store.move(obj.uri, join(dest, relpath(obj.uri, plan.staging_uri)))

@@ -195,7 +195,23 @@ def build_dag(cfg: DatasetConfig, config_path: str) -> Any:
         def gate(run_uri: str, staged: list[str], **context: Any) -> str:
             from augment_jobs import stages
 
-            return stage(stages.gate, run_uri, ds=logical_ds(context))
+            ds = logical_ds(context)
+            try:
+                return stage(stages.gate, run_uri, ds=ds)
+            except AirflowFailException:  # a failed gate: its results go with the task's FAIL event
+                from augment_jobs.openlineage_events import annotate_task, quarantined_datasets
+                from augment_jobs.publish import quarantine_uri
+                from augment_jobs.store import join
+
+                version = context["ti"].xcom_pull(task_ids="snapshot", key="version")
+                report = join(quarantine_uri(cfg.publish_uri(), version), "gate", "report.json")
+
+                def datasets() -> tuple[list[Any], list[Any]]:
+                    source, output = quarantined_datasets(cfg.source_uri(ds), cfg.publish_uri(), report)
+                    return [source], [output]
+
+                annotate_task(context["task"], datasets)
+                raise
 
         @task(outlets=[dataset_asset])
         def publish(run_uri: str, report_uri: str, **context: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from tiny import write_tabular, write_tabular_raw  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-AUGMENT, TRAIN = "augment__cancer", "train__cancer"
+AUGMENT, TRAIN, STRICT = "augment__cancer", "train__cancer", "augment__tiny_strict"
 
 
 def _dag_events(events: list[dict], dates: list[str]) -> list[dict]:
@@ -30,6 +30,10 @@ def _dag_events(events: list[dict], dates: list[str]) -> list[dict]:
         if e["job"]["name"] == AUGMENT and e["eventType"] in ("START", "COMPLETE", "FAIL")
         and e["run"].get("facets", {}).get("nominalTime", {}).get("nominalStartTime", "")[:10] in dates
     ]
+
+
+def _gate_failures(events: list[dict]) -> list[dict]:
+    return [e for e in events if e["job"]["name"] == f"{STRICT}.gate" and e["eventType"] == "FAIL"]
 
 
 def _wait_for(lineage, done, timeout: float = 120) -> list[dict]:  # noqa: ANN001
@@ -50,22 +54,18 @@ def test_backfill_of_three_dates_emits_a_partition_each_trains_each_and_sends_op
         with airflow_cluster(tmp_path, "LocalExecutor") as (cluster, store):
             for ds in dates:
                 write_tabular_raw(store, ds, parts=1)
-            for dag_id in (AUGMENT, TRAIN):
+            for dag_id in (AUGMENT, TRAIN, STRICT):
                 cluster.wait_for_dag(dag_id)
                 cluster.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
-            cluster.cli("backfill", "create", "--dag-id", AUGMENT, "--from-date", dates[0], "--to-date", dates[-1])
+            # one run at a time: the first run's MLflow access creates the tracking schema on PostgreSQL,
+            # which two first runs at once would race to do
+            cluster.cli("backfill", "create", "--dag-id", AUGMENT, "--from-date", dates[0], "--to-date", dates[-1],
+                        "--max-active-runs", "1")
 
             runs = cluster.api("GET", f"/api/v2/dags/{AUGMENT}/dagRuns?run_type=backfill")["dag_runs"]
             assert sorted(r["logical_date"][:10] for r in runs) == dates, runs
             states = cluster.wait_runs(AUGMENT, [r["dag_run_id"] for r in runs], timeout=600)
             assert set(states.values()) == {"success"}, cluster.logs()
-
-            # one Asset event per partition, keyed by the logical date, naming that date's version
-            events = cluster.api("GET", "/api/v2/assets/events?limit=50")["asset_events"]
-            ours = [e for e in events if (e.get("extra") or {}).get("dataset") == "cancer"]
-            assert sorted(e["partition_key"] for e in ours) == dates, ours
-            versions = {e["partition_key"]: e["extra"]["version"] for e in ours}
-            assert all(versions[ds].startswith(ds) for ds in dates)
 
             # the training DAG consumes by partition: one run per date, each on its date's version
             deadline = time.monotonic() + 300
@@ -77,13 +77,25 @@ def test_backfill_of_three_dates_emits_a_partition_each_trains_each_and_sends_op
                 time.sleep(3)
             assert sorted(t["partition_key"] for t in trains) == dates, (trains, cluster.logs())
             assert {t["state"] for t in trains} == {"success"}, cluster.logs()
+            # one Asset event per partition, keyed by the logical date, naming that date's version (read
+            # once the training runs started: Airflow 3.3's events endpoint fails on a queued created run)
+            events = cluster.api("GET", "/api/v2/assets/events?limit=50")["asset_events"]
+            ours = [e for e in events if (e.get("extra") or {}).get("dataset") == "cancer"]
+            assert sorted(e["partition_key"] for e in ours) == dates, ours
+            versions = {e["partition_key"]: e["extra"]["version"] for e in ours}
+            assert all(versions[ds].startswith(ds) for ds in dates)
+
             for t in trains:
                 xcom = cluster.api(
                     "GET", f"/api/v2/dags/{TRAIN}/dagRuns/{t['dag_run_id']}/taskInstances/train/xcomEntries/return_value"
                 )["value"]
                 assert xcom["version"] == versions[t["partition_key"]], xcom
+
+            # a failed gate (tiny_strict's synthetic cap): the gate task's FAIL event carries its results
+            strict = cluster.trigger(STRICT, dates[0])
+            assert cluster.wait_runs(STRICT, [strict]) == {strict: "failed"}
             # the provider sends DAG run events from the scheduler, in the background: wait for them
-            events = _wait_for(lineage, lambda evs: len(_dag_events(evs, dates)) >= 6)
+            events = _wait_for(lineage, lambda evs: len(_dag_events(evs, dates)) >= 6 and _gate_failures(evs))
 
     for event in events:
         validate(event)
@@ -112,3 +124,10 @@ def test_backfill_of_three_dates_emits_a_partition_each_trains_each_and_sends_op
     # the snapshot tasks' events name the source partition as input
     snapshots = [e for e in events if e["job"]["name"] == f"{AUGMENT}.snapshot" and e["eventType"] == "COMPLETE"]
     assert sorted(e["inputs"][0]["name"] for e in snapshots) == [str(store / "raw" / "cancer" / ds) for ds in dates]
+
+    (gate_failed,) = _gate_failures(events)
+    (out,) = [o for o in gate_failed["outputs"] if "dataQualityAssertions" in (o.get("facets") or {})]
+    assert out["name"] == str(store / "published" / "tiny_strict")
+    failed = [a["assertion"] for a in out["facets"]["dataQualityAssertions"]["assertions"] if not a["success"]]
+    assert failed == ["synthetic_share"]
+    assert out["facets"]["augment"]["gate"] == "failed" and "/quarantine/" in out["facets"]["augment"]["quarantine_uri"]
