@@ -267,11 +267,11 @@ def annotate_task(task: Any, datasets: Callable[[], tuple[list[Any], list[Any]]]
     outlets, where Airflow's OpenLineage provider reads them for the task's COMPLETE event (it passes
     OpenLineage datasets through with their facets; Airflow itself acts only on the Assets among
     them). A no-op when OpenLineage is not configured; a failure here only logs a warning."""
-    if client_config() is None:
-        return
     try:
+        if client_config() is None:
+            return
         inputs, outputs = datasets()
-    except Exception as e:  # noqa: BLE001 - lineage never fails a task
+    except Exception as e:  # noqa: BLE001 - lineage never fails a task, nor hides why it failed
         log.warning("OpenLineage: no datasets for task %s (%s)", getattr(task, "task_id", task), e)
         return
     task.inlets = [*task.inlets, *inputs]

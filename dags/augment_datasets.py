@@ -203,10 +203,9 @@ def build_dag(cfg: DatasetConfig, config_path: str) -> Any:
                 from augment_jobs.publish import quarantine_uri
                 from augment_jobs.store import join
 
-                version = context["ti"].xcom_pull(task_ids="snapshot", key="version")
-                report = join(quarantine_uri(cfg.publish_uri(), version), "gate", "report.json")
-
                 def datasets() -> tuple[list[Any], list[Any]]:
+                    version = context["ti"].xcom_pull(task_ids="snapshot", key="version")
+                    report = join(quarantine_uri(cfg.publish_uri(), version), "gate", "report.json")
                     source, output = quarantined_datasets(cfg.source_uri(ds), cfg.publish_uri(), report)
                     return [source], [output]
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import sys
 from pathlib import Path
 
@@ -26,7 +28,7 @@ def no_lineage_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for var in ("OPENLINEAGE_URL", "OPENLINEAGE_CONFIG", "OPENLINEAGE_DISABLED", "OPENLINEAGE_NAMESPACE",
                 "OPENLINEAGE_ENDPOINT", "OPENLINEAGE_API_KEY"):
         monkeypatch.delenv(var, raising=False)
-    for var in [k for k in __import__("os").environ if k.startswith("OPENLINEAGE__")]:
+    for var in [k for k in os.environ if k.startswith("OPENLINEAGE__")]:
         monkeypatch.delenv(var)
     home, cwd = tmp_path / "home", tmp_path / "cwd"
     home.mkdir()
@@ -138,10 +140,10 @@ def test_nothing_is_configured_without_url_or_file(no_lineage_env: Path, monkeyp
 def test_an_unreachable_backend_warns_once_and_the_run_publishes(
     store: Path, no_lineage_env: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from conftest import free_port
-
     config = write_tiny_tabular(store, DS)
-    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}"
     monkeypatch.setenv("OPENLINEAGE_URL", url)
     with caplog.at_level(logging.WARNING):
         assert cli.main(["run", str(config), "--date", DS]) == 0
