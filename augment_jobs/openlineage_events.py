@@ -238,31 +238,35 @@ def published_dataset(publish_uri: str, *, manifest: Any = None, report: Any = N
     return OutputDataset(namespace=ns, name=name, facets=facets, outputFacets=output_facets)
 
 
-def published_datasets(publish_uri: str, version: str) -> tuple[Any, Any]:
-    """(input, output) of a committed version, from its manifest and gate report."""
+Datasets = tuple[list[Any], list[Any]]  # (inputs, outputs) of an event
+
+
+def published_datasets(publish_uri: str, version: str) -> Datasets:
+    """The datasets of a committed version, from its manifest and gate report."""
     from augment_jobs.publish import read_gate_report, read_manifest, version_uri
     from augment_jobs.store import join
 
     manifest = read_manifest(publish_uri, version)
     report = read_gate_report(join(version_uri(publish_uri, version), "_gate_report.json"))
     real = sum(c.before for c in manifest.counts.values()) if manifest.counts else None
-    return (source_dataset(manifest.source_uri or "", real_rows=real),
-            published_dataset(publish_uri, manifest=manifest, report=report))
+    return ([source_dataset(manifest.source_uri or "", real_rows=real)],
+            [published_dataset(publish_uri, manifest=manifest, report=report)])
 
 
-def quarantined_datasets(source_uri: str, publish_uri: str, report_uri: str) -> tuple[Any, Any]:
-    """(input, output) of a version that failed the gate: the output carries the gate's results."""
-    from augment_jobs.publish import read_gate_report
+def quarantined_datasets(source_uri: str, publish_uri: str, version: str) -> Datasets:
+    """The datasets of a version that failed the gate: the output carries the gate's results."""
+    from augment_jobs.publish import quarantine_uri, read_gate_report
+    from augment_jobs.store import join
 
-    report = read_gate_report(report_uri)
-    return source_dataset(source_uri), published_dataset(
-        publish_uri, report=report, version=report.version, ds=report.logical_date,
-        quarantine_uri=report_uri.rsplit("/gate/", 1)[0],
-    )
+    where = quarantine_uri(publish_uri, version)
+    report = read_gate_report(join(where, "gate", "report.json"))
+    return [source_dataset(source_uri)], [
+        published_dataset(publish_uri, report=report, version=version, ds=report.logical_date, quarantine_uri=where)
+    ]
 
 
 # --- Airflow: hand the datasets to the OpenLineage provider -------------------------------------
-def annotate_task(task: Any, datasets: Callable[[], tuple[list[Any], list[Any]]]) -> None:
+def annotate_task(task: Any, datasets: Callable[[], Datasets]) -> None:
     """Add the OpenLineage datasets `datasets()` returns (inputs, outputs) to a running task's inlets /
     outlets, where Airflow's OpenLineage provider reads them for the task's COMPLETE event (it passes
     OpenLineage datasets through with their facets; Airflow itself acts only on the Assets among
@@ -301,32 +305,30 @@ class RunEmitter:
     def enabled(self) -> bool:
         return self.client is not None
 
+    def _planned(self) -> Datasets:
+        """What the run reads and writes, before anything is known of the version."""
+        return [source_dataset(self.source_uri)], [published_dataset(self.publish_uri)]
+
     def start(self) -> None:
-        self._emit("START", lambda: ([source_dataset(self.source_uri)], [published_dataset(self.publish_uri)]))
+        self._emit("START", self._planned)
 
     def complete(self, version: str) -> None:
         """COMPLETE with the published version's datasets and facets."""
-        def datasets() -> tuple[list[Any], list[Any]]:
-            source, output = published_datasets(self.publish_uri, version)
-            return [source], [output]
-
-        self._emit("COMPLETE", datasets, version=version)
+        self._emit("COMPLETE", lambda: published_datasets(self.publish_uri, version), version=version)
 
     def fail(self, error: BaseException) -> None:
         """FAIL with the error; for a failed gate, with the gate's results on the output."""
         from augment_jobs.errors import GateFailed
 
-        report_uri = error.report_uri if isinstance(error, GateFailed) else None
+        if isinstance(error, GateFailed) and error.report_uri:
+            # the report is at quarantine/<version>/gate/report.json
+            version = error.report_uri.rsplit("/gate/", 1)[0].rsplit("/", 1)[-1]
+            self._emit("FAIL", lambda: quarantined_datasets(self.source_uri, self.publish_uri, version),
+                       version=version, error=error)
+        else:
+            self._emit("FAIL", self._planned, error=error)
 
-        def datasets() -> tuple[list[Any], list[Any]]:
-            if report_uri:
-                source, output = quarantined_datasets(self.source_uri, self.publish_uri, report_uri)
-                return [source], [output]
-            return [source_dataset(self.source_uri)], [published_dataset(self.publish_uri, ds=self.ds)]
-
-        self._emit("FAIL", datasets, error=error)
-
-    def _emit(self, state: str, datasets: Callable[[], tuple[list[Any], list[Any]]], *, version: str | None = None,
+    def _emit(self, state: str, datasets: Callable[[], Datasets], *, version: str | None = None,
               error: BaseException | None = None) -> None:
         if not self.enabled:
             return

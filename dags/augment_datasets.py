@@ -200,14 +200,10 @@ def build_dag(cfg: DatasetConfig, config_path: str) -> Any:
                 return stage(stages.gate, run_uri, ds=ds)
             except AirflowFailException:  # a failed gate: its results go with the task's FAIL event
                 from augment_jobs.openlineage_events import annotate_task, quarantined_datasets
-                from augment_jobs.publish import quarantine_uri
-                from augment_jobs.store import join
 
                 def datasets() -> tuple[list[Any], list[Any]]:
                     version = context["ti"].xcom_pull(task_ids="snapshot", key="version")
-                    report = join(quarantine_uri(cfg.publish_uri(), version), "gate", "report.json")
-                    source, output = quarantined_datasets(cfg.source_uri(ds), cfg.publish_uri(), report)
-                    return [source], [output]
+                    return quarantined_datasets(cfg.source_uri(ds), cfg.publish_uri(), version)
 
                 annotate_task(context["task"], datasets)
                 raise
@@ -231,11 +227,7 @@ def build_dag(cfg: DatasetConfig, config_path: str) -> Any:
             }
             from augment_jobs.openlineage_events import annotate_task, published_datasets
 
-            def datasets() -> tuple[list[Any], list[Any]]:
-                source, output = published_datasets(result["publish_uri"], result["version"])
-                return [source], [output]
-
-            annotate_task(context["task"], datasets)
+            annotate_task(context["task"], lambda: published_datasets(result["publish_uri"], result["version"]))
             return result
 
         @task
