@@ -30,6 +30,11 @@ def version_uri(publish_uri: str, version: str) -> str:
     return join(publish_uri, "versions", version)
 
 
+def quarantine_uri(publish_uri: str, version: str) -> str:
+    """Where a version that failed the gate is kept, with its gate report under `gate/report.json`."""
+    return join(publish_uri, "quarantine", version)
+
+
 def manifest_uri(publish_uri: str, version: str) -> str:
     return join(version_uri(publish_uri, version), MANIFEST)
 

@@ -32,6 +32,7 @@ from augment_jobs.publish import (
     commit,
     is_committed,
     manifest_uri,
+    quarantine_uri,
     read_gate_report,
     read_manifest,
     version_uri,
@@ -147,6 +148,9 @@ def snapshot(config_path: str, ds: str, *, force: bool = False) -> dict[str, Any
         shards=handler.shard_sources(cfg, objects, None if published and not force else staging_uri),
         publish_uri=publish_uri, staging_uri=staging_uri, force=force,
     )
+    from augment_jobs.openlineage_events import check_config
+
+    check_config()  # a malformed openlineage.yml is a config error here, for the CLI and the DAG alike
     if not published or force:
         from augment_jobs.checks.suite import check_suite
 
@@ -277,7 +281,7 @@ def _write_html_report(g: Any, report: GateReport) -> None:
 def _quarantine(plan: RunPlan) -> str:
     """Move the staged run (data, plan, shard results, report) to `quarantine/<version>/`."""
     store = store_for(plan.staging_uri)
-    dest = join(plan.publish_uri, "quarantine", plan.version)
+    dest = quarantine_uri(plan.publish_uri, plan.version)
     store.delete_prefix(dest)
     for obj in store.list(plan.staging_uri + "/"):
         store.move(obj.uri, join(dest, relpath(obj.uri, plan.staging_uri)))
@@ -455,10 +459,26 @@ def lineage(run_uri: str) -> str:
 
 # --- the whole run -------------------------------------------------------------------------------
 def run(config_path: str, ds: str, *, force: bool = False, progress: Progress | None = None) -> dict[str, Any]:
-    """One full run for one logical date: exactly the stages the DAG runs, in order."""
-    say = progress or (lambda _msg: None)
+    """One full run for one logical date: exactly the stages the DAG runs, in order, reported as one
+    OpenLineage run (START, then COMPLETE or FAIL) when a lineage backend is configured."""
+    from augment_jobs.openlineage_events import RunEmitter
+
     cfg = load_config(config_path)
     _check_date(ds)
+    lineage_events = RunEmitter(cfg.dataset, ds, cfg.source_uri(ds), cfg.publish_uri())
+    lineage_events.start()
+    try:
+        result = _run_stages(cfg, config_path, ds, force=force, progress=progress)
+    except BaseException as e:
+        lineage_events.fail(e)
+        raise
+    lineage_events.complete(result["version"])
+    return result
+
+
+def _run_stages(cfg: DatasetConfig, config_path: str, ds: str, *, force: bool,
+                progress: Progress | None) -> dict[str, Any]:
+    say = progress or (lambda _msg: None)
     t_all = time.perf_counter()
     check_writable(cfg.publish_uri())  # before taking the lock, which lives there too
     with _run_lock(cfg.publish_uri(), ds):

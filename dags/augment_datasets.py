@@ -5,6 +5,12 @@ Wiring only. Every task calls one function of `augment_jobs.stages` (the same co
 
     snapshot -> augment (mapped over the source shards) -> gate -> publish (Asset event) -> lineage
 
+The publish task's Asset event carries the logical date as its partition key (Airflow 3.2+,
+AIP-76), so consumers schedule on "the partition for date D" (`dags/train_on_published.py`). With
+Airflow's OpenLineage provider configured (`OPENLINEAGE_URL` / `OPENLINEAGE_CONFIG`), the snapshot
+and publish tasks hand it the run's datasets: the source partition, and the published version with
+its schema, row counts and gate results (`augment_jobs.openlineage_events`).
+
 Configs come from `AUGMENT_CONFIGS` (default: the repository's `configs/`). A config that fails
 validation produces no DAG here; `augment_config_errors.py` reports it as an import error naming
 the config file, so one broken config never hides the others.
@@ -117,7 +123,7 @@ def doc_md(cfg: DatasetConfig, config_name: str) -> str:
         f"{cfg.description or ''}\n\n"
         f"- config: `{config_name}`, seed {cfg.seed}\n"
         f"- source: `{cfg.source.uri}` ({cfg.source.format})\n"
-        f"- publish: `{cfg.publish_uri()}` ({cfg.publish.format}); emits Asset `{cfg.asset_uri()}`\n"
+        f"- publish: `{cfg.publish_uri()}` ({cfg.publish.format}); emits Asset `{cfg.asset_uri()}` (partition key: the logical date)\n"
         f"- schedule: {_schedule_text(cfg)}, catchup: {cfg.airflow.catchup}\n\n"
         f"**Methods**\n\n{steps}\n\n"
         f"**Gate**: {limits}{'; ' + quality if quality else ''}\n\n"
@@ -174,6 +180,9 @@ def build_dag(cfg: DatasetConfig, config_path: str) -> Any:
             )
             for key in ("run_uri", "version", "published", "publish_uri"):
                 context["ti"].xcom_push(key=key, value=snap[key])
+            from augment_jobs.openlineage_events import annotate_task, source_dataset
+
+            annotate_task(context["task"], lambda: ([source_dataset(cfg.source_uri(ds))], []))
             return list(snap["shards"])
 
         @task(**mapped_opts)
@@ -186,20 +195,39 @@ def build_dag(cfg: DatasetConfig, config_path: str) -> Any:
         def gate(run_uri: str, staged: list[str], **context: Any) -> str:
             from augment_jobs import stages
 
-            return stage(stages.gate, run_uri, ds=logical_ds(context))
+            ds = logical_ds(context)
+            try:
+                return stage(stages.gate, run_uri, ds=ds)
+            except AirflowFailException:  # a failed gate: its results go with the task's FAIL event
+                from augment_jobs.openlineage_events import annotate_task, quarantined_datasets
+
+                def datasets() -> tuple[list[Any], list[Any]]:
+                    version = context["ti"].xcom_pull(task_ids="snapshot", key="version")
+                    return quarantined_datasets(cfg.source_uri(ds), cfg.publish_uri(), version)
+
+                annotate_task(context["task"], datasets)
+                raise
 
         @task(outlets=[dataset_asset])
         def publish(run_uri: str, report_uri: str, **context: Any) -> dict[str, Any]:
             from augment_jobs import stages
 
-            result = stage(stages.publish, run_uri, ds=logical_ds(context))
-            context["outlet_events"][dataset_asset].extra = {
+            ds = logical_ds(context)
+            result = stage(stages.publish, run_uri, ds=ds)
+            event = context["outlet_events"][dataset_asset]
+            if hasattr(event, "add_partitions"):  # partitioned assets: Airflow 3.2+
+                event.add_partitions(ds)
+            event.extra = {
                 "dataset": cfg.dataset,
                 "version": result["version"],
                 "manifest_uri": result["manifest_uri"],
                 "latest_moved": result.get("latest_moved"),
                 "created": result.get("created"),  # False: a rerun found the version already published
+                "ds": ds,
             }
+            from augment_jobs.openlineage_events import annotate_task, published_datasets
+
+            annotate_task(context["task"], lambda: published_datasets(result["publish_uri"], result["version"]))
             return result
 
         @task

@@ -1,13 +1,16 @@
 """Example training consumers: `train__<dataset>` for every tabular dataset config.
 
-Each DAG is scheduled on the dataset's published Asset (the event `augment__<dataset>`'s publish
-task emits). It reads exactly the version named in the triggering event's extra through
+Each DAG is scheduled on the dataset's published Asset by partition (`PartitionedAssetTimetable`,
+Airflow 3.2+): the event `augment__<dataset>`'s publish task emits carries the logical date as its
+partition key, so each published date starts one training run whose `partition_key` is that date
+(a backfill of three dates trains three times). It reads exactly the version the event of its
+partition names (else the newest version published for that date) through
 `augment_jobs.reader.open_dataset`, trains a small scikit-learn model on all rows (real and
 synthetic) except a held-out set of real rows, scores it on that held-out set, and logs the metrics
 to MLflow with the dataset version as the run's input. Synthetic rows derived from a held-out row
 (its id in `_source_ids`) are left out of training, so the score is not leaked.
 
-Triggered by hand (or `dag.test`) without an Asset event, it trains on `latest`.
+Triggered by hand (or `dag.test`) without an Asset event or partition, it trains on `latest`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import Asset, dag, task
+
+try:  # partitioned assets (AIP-76) came with Airflow 3.2
+    from airflow.sdk import PartitionedAssetTimetable
+except ImportError:  # pragma: no cover - older Airflow: plain Asset scheduling
+    PartitionedAssetTimetable = None
 
 from augment_jobs.config import DatasetConfig, load_configs
 
@@ -92,13 +100,34 @@ def train_and_score(dataset: str, uri: str, label: str, version: str) -> dict[st
     return {"dataset": dataset, "version": data.version, "mlflow_run_id": run.info.run_id, **metrics}
 
 
+def version_for(context: dict[str, Any], published: Asset, publish_uri: str) -> str:
+    """The version a run trains on: the one its partition's event names, else the newest version
+    published for its partition (logical date), else the last event's, else `latest`."""
+    key = context.get("partition_key")
+    try:
+        events = list(context["triggering_asset_events"][published])
+    except KeyError:
+        events = []
+    for event in reversed(events):
+        if (event.extra or {}).get("version") and (key is None or getattr(event, "partition_key", None) == key):
+            return str(event.extra["version"])
+    if key:
+        from augment_jobs.publish import committed_versions
+
+        dated = [m.version for m in committed_versions(publish_uri) if m.logical_date == key]
+        if dated:
+            return dated[0]
+        raise ValueError(f"{publish_uri}: no version published for partition {key}")
+    return "latest"
+
+
 def build_training_dag(cfg: DatasetConfig) -> Any:
     publish_uri = cfg.publish_uri()
     published = Asset(cfg.asset_uri())
 
     @dag(
         dag_id=f"train__{cfg.dataset}",
-        schedule=[published],
+        schedule=PartitionedAssetTimetable(assets=published) if PartitionedAssetTimetable else [published],
         start_date=datetime.fromisoformat(cfg.airflow.start_date).replace(tzinfo=UTC),
         catchup=False,
         max_active_runs=1,
@@ -109,13 +138,7 @@ def build_training_dag(cfg: DatasetConfig) -> Any:
     def training() -> None:
         @task
         def train(**context: Any) -> dict[str, Any]:
-            version = "latest"
-            try:
-                events = context["triggering_asset_events"][published]
-            except KeyError:
-                events = []
-            if events and (events[-1].extra or {}).get("version"):
-                version = events[-1].extra["version"]
+            version = version_for(context, published, publish_uri)
             return train_and_score(cfg.dataset, publish_uri, str(cfg.label), version)
 
         train()

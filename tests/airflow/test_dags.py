@@ -65,7 +65,9 @@ def test_dagbag_has_one_dag_per_config_and_no_import_errors(monkeypatch: pytest.
         assert dag.catchup is cfg.airflow.catchup and dag.max_active_runs == cfg.airflow.max_active_runs
         if cfg.modality == "tabular":
             train = bag.dags[f"train__{cfg.dataset}"]
-            assert [a.uri for a in train.timetable.asset_condition.objects] == [cfg.asset_uri()]
+            # consumes by partition (the publish task's event carries the logical date as partition key)
+            assert type(train.timetable).__name__ == "PartitionedAssetTimetable"
+            assert train.timetable.asset_condition.uri == cfg.asset_uri()
 
 
 def test_dag_settings_come_from_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -187,9 +189,10 @@ def test_dag_test_publishes_emits_asset_event_and_fails_fast(tmp_platform: dict)
     assert version.startswith(DS) and (publish_uri / "versions" / version / "_manifest.json").is_file()
     db = sqlite3.connect(Path(env["AIRFLOW_HOME"]) / "airflow.db")
     events = db.execute(
-        "SELECT a.uri, e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id"
+        "SELECT a.uri, e.extra, e.partition_key FROM asset_event e JOIN asset a ON a.id = e.asset_id"
     ).fetchall()
-    assert (publish_uri.as_uri(), version) in [(uri, json.loads(extra)["version"]) for uri, extra in events]
+    # the published event names the version and carries the logical date as its partition key
+    assert (publish_uri.as_uri(), version, DS) in [(uri, json.loads(extra)["version"], key) for uri, extra, key in events]
 
     # an unknown conf key fails the first task at once, naming the allowed keys
     assert typo["state"] == "failed" and typo["tasks"]["snapshot"] == ["failed", 1]

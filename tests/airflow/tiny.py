@@ -71,16 +71,18 @@ def write_tiny_raw(store: Path, ds: str, *, dataset: str = "tiny_tickets", rows:
     return folder
 
 
-def write_tabular(root: Path, *, dataset: str = "cancer", rows_per_task: int = 150) -> Path:
+def write_tabular(
+    root: Path, *, dataset: str = "cancer", rows_per_task: int = 150, schedule: str | None = None
+) -> Path:
     """Write `<root>/configs/<dataset>.yaml`: SMOTE on the streamed path, `rows_per_task` rows per
-    mapped augment task, files of 100 rows; returns the config path."""
+    mapped augment task, files of 100 rows, unscheduled unless `schedule`; returns the config path."""
     (root / "configs").mkdir(parents=True, exist_ok=True)
     path = root / "configs" / f"{dataset}.yaml"
     path.write_text(
         f"""dataset: {dataset}
 modality: tabular
 description: breast-cancer diagnoses in Parquet parts; SMOTE balances the malignant class
-schedule: null
+schedule: {json.dumps(schedule)}
 seed: 5
 source: {{uri: "{{store}}/raw/{dataset}/{{ds}}/", format: parquet, rows_per_task: {rows_per_task}}}
 label: target
