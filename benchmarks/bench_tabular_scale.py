@@ -1,4 +1,4 @@
-"""Tabular at scale (issue 10): `augment run` on the streamed path vs the bare library, side by side.
+"""Tabular at scale: `augment run` on the one tabular engine vs the bare library, side by side.
 
     .venv/bin/python benchmarks/bench_tabular_scale.py                       # 1M, 5M, 20M smote + 1M smotenc
     .venv/bin/python benchmarks/bench_tabular_scale.py --sizes 1000000       # one size

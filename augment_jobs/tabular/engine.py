@@ -92,9 +92,11 @@ def check_memory(cfg: DatasetConfig, rows: int, schema: pa.Schema) -> None:
     budget = worker_budget()
     where = cfg.config_path or cfg.dataset
     gb = f"{budget / GB:g} GB worker budget (AUGMENT_WORKER_MEMORY_GB)"
+    from augment_jobs.registry import get_method
+
     for i, step in enumerate(cfg.augment):
-        if "max_fit_rows" not in step.params and not step.method.startswith(("gaussian_copula", "ctgan", "tvae")):
-            continue
+        if "max_fit_rows" not in get_method(step.method).params_model.model_fields:
+            continue  # a method that fits a model on its rows bounds them with max_fit_rows
         bound = step.params.get("max_fit_rows")
         fit_rows = min(rows, int(bound)) if bound else rows
         need = BASELINE_BYTES + fit_rows * 8 * len(schema) * SDV_FIT_FACTOR  # SDV models every column as float64

@@ -59,6 +59,8 @@ class TabularMethod:
     example: ClassVar[dict[str, Any]] = {}
     #: whether synthetic rows name the rows they were made from (False: drawn from a fitted model)
     lineage: ClassVar[bool] = True
+    #: rows with a missing label: skipped and counted (True), or the run is refused (a model per class)
+    skips_unlabelled: ClassVar[bool] = True
 
     def targets(self, step: Step) -> dict[Any, int]:
         raise NotImplementedError

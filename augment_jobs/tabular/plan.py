@@ -188,7 +188,7 @@ def _run_step(step: Step, method: Any, values: list[Any], null_label: int) -> No
     label = step.label
     targets = {c: n for c, n in method.targets(step).items() if n > 0}
     if null_label and step.index == 0:
-        if not method.lineage:
+        if not method.skips_unlabelled:
             raise InputError(f"{step.method}: label column {label!r} has {null_label} missing values; drop or fill them")
         step.ctx.skip(f"row with a missing label {label!r}", null_label)
     if not targets:

@@ -74,7 +74,7 @@ def write_tiny_raw(store: Path, ds: str, *, dataset: str = "tiny_tickets", rows:
 def write_tabular(
     root: Path, *, dataset: str = "cancer", rows_per_task: int = 150, schedule: str | None = None
 ) -> Path:
-    """Write `<root>/configs/<dataset>.yaml`: SMOTE on the streamed path, `rows_per_task` rows per
+    """Write `<root>/configs/<dataset>.yaml`: SMOTE on the tabular engine, `rows_per_task` rows per
     mapped augment task, files of 100 rows, unscheduled unless `schedule`; returns the config path."""
     (root / "configs").mkdir(parents=True, exist_ok=True)
     path = root / "configs" / f"{dataset}.yaml"

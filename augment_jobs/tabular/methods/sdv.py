@@ -43,6 +43,7 @@ class SdvMethod(TabularMethod):
     `max_fit_rows`), the config's constraints enforced through `sdv.cag`."""
 
     lineage = False
+    skips_unlabelled = False
 
     def targets(self, step: Step) -> dict[Any, int]:
         from augment_jobs.tabular.plan import by_class_sizes
