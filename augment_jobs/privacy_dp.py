@@ -231,6 +231,20 @@ def _library_version() -> str:
     return f"smartnoise-synth {version('smartnoise-synth')}, mbi {version('mbi')}"
 
 
+def epsilon_spent(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run's budget from one record per DP fit (`{step, epsilon, delta, partition}`).
+
+    Fits of one step on disjoint rows (classes, source parts: `partition`) compose in parallel (the
+    largest counts); steps compose sequentially (they add up). Returns `{epsilon, delta, dp}`.
+    """
+    by_step: dict[Any, list[dict[str, Any]]] = {}
+    for r in records:
+        by_step.setdefault(r.get("step", 0), []).append(r)
+    epsilon = sum(max(float(r["epsilon"]) for r in rs) for rs in by_step.values())
+    delta = sum(max(float(r["delta"]) for r in rs) for rs in by_step.values())
+    return {"epsilon": round(epsilon, 12), "delta": delta, "dp": records}
+
+
 def check_max_epsilon(epsilon_spent: float | None, max_epsilon: float | None) -> tuple[bool, str]:
     """The gate's verdict on the budget spent (`limits.max_epsilon`): (passed, one-line detail)."""
     if epsilon_spent is None:

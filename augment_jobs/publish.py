@@ -115,13 +115,18 @@ def advance_latest(publish_uri: str, manifest: Manifest, *, repair: bool = False
 
 def rollback(publish_uri: str, version: str) -> Manifest:
     """Point `_latest` at an earlier committed version (the explicit way back)."""
+    from augment_jobs import governance
+
     manifest = read_manifest(publish_uri, version)
     store = store_for(publish_uri)
     uri = join(publish_uri, LATEST)
     body = dumps({"version": version, "logical_date": manifest.logical_date, "rolled_back": True})
     for _ in range(50):
-        _, token = store.read_versioned(uri)
+        current, token = store.read_versioned(uri)
         if store.replace_if(uri, body, token):
+            before = json.loads(current)["version"] if current else None
+            governance.record(publish_uri, "rollback", version=version, policy=manifest.policy or manifest.config_sha256,
+                              to=version, **{"from": before}, by=governance.actor())
             return manifest
     raise AugmentError(f"{uri}: could not update after 50 attempts")
 

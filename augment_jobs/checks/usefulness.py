@@ -27,7 +27,7 @@ def privacy(g: GateInput) -> list[CheckResult]:
     from augment_jobs.evaluation.privacy import check_privacy
 
     p = g.privacy
-    if not p:
+    if "exact_copies" not in p:  # nothing to compare (a DP step's budget alone is `dp_budget`'s)
         return []
     limits = g.cfg.quality.privacy
     gated = check_privacy(p, limits.max_exact_copies, limits.max_close_share)
