@@ -462,6 +462,24 @@ def _attach_report_html(client: Any, run_id: str, folder_uri: str) -> None:
         client.log_artifact(run_id, str(Path(tmp, "_report.html")))
 
 
+def governance_tags(manifest: dict[str, Any]) -> dict[str, str]:
+    """The approval of the run's policy, its limitations and the DP budget spent, as run tags
+    (docs/governance.md): what an auditor filters runs by."""
+    approval = manifest.get("approval") or {}
+    tags = {
+        "augment.policy": manifest.get("policy") or manifest.get("config_sha256", ""),
+        "augment.approval": (f"approved by {approval['by']} at {approval['at']} (audit entry {approval['entry']})"
+                             if approval else "not approved"),
+        "augment.limitations": "; ".join(manifest.get("limitations") or []) or "none stated",
+    }
+    if approval:
+        tags["augment.approved_by"] = str(approval["by"])
+    epsilon = (manifest.get("privacy") or {}).get("epsilon")
+    if epsilon is not None:
+        tags["augment.dp_epsilon"] = str(epsilon)
+    return {k: v[:5000] for k, v in tags.items()}
+
+
 def log_run(
     run_id: str, *, config: dict[str, Any], manifest: dict[str, Any], report: dict[str, Any],
     metrics: dict[str, Any], artifacts: list[str], status: str = "FINISHED",
@@ -490,6 +508,7 @@ def log_run(
             manifest_uri=manifest.get("manifest_uri"),
         ),
         "augment.lineage": "complete",
+        **governance_tags(manifest),
     })
     client.set_terminated(run_id, status, end_time=int(time.time() * 1000))
 

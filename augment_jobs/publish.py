@@ -167,6 +167,17 @@ def describe(manifest: Manifest, latest: str | None = None) -> str:
     lines.append(f"gate         {'PASSED' if m.gate.passed else 'FAILED'}  report {m.gate.report_uri}")
     for c in m.gate.checks:
         lines.append(f"             [{'ok' if c.passed else 'FAIL'}] {c.name}: {c.detail}")
+    a = m.approval
+    lines.append(f"policy       {m.policy[:12] or '?'}  " + (
+        f"approved by {a['by']} at {a['at']} (audit entry {a['entry']})" if a else "not approved"))
+    for text in m.limitations:
+        lines.append(f"limitation   {text}")
+    if m.privacy.get("epsilon") is not None:
+        lines.append(f"privacy      epsilon {m.privacy['epsilon']:g}, delta {m.privacy.get('delta', 0):g} spent")
+    for col, f in m.fairness.items():
+        if "change" in f:
+            lines.append(f"fairness     {col}: disparity {f['disparity_before']:.3f} -> {f['disparity_after']:.3f} "
+                         f"(class {f['change_class']}: {f['change']:+.3f})")
     for note in m.notes:
         lines.append(f"note         {note}")
     lines.append(f"mlflow       run {m.mlflow.run_id} (experiment {m.mlflow.experiment_id}) at {m.mlflow.tracking_uri}")

@@ -85,7 +85,7 @@ class GateInput:
         from augment_jobs.evaluation.efficacy import efficacy
 
         return efficacy(train, synthetic, holdout, self.cfg.label, model=conf.model, metric=conf.metric,
-                        text_column=self.cfg.text_column)
+                        text_column=self.cfg.text_column, steps=[s.method for s in self.cfg.augment])
 
     @cached_property
     def fairness(self) -> dict[str, Any]:
