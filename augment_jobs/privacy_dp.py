@@ -21,10 +21,8 @@ seeded from `seed`.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import warnings
-from collections.abc import Iterator
 from typing import Any, Literal
 
 import numpy as np
@@ -89,18 +87,6 @@ def _is_numeric(s: pd.Series) -> bool:
     return bool(pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s))
 
 
-@contextlib.contextmanager
-def _global_numpy_state(seed: int | None) -> Iterator[None]:
-    """The libraries draw from numpy's global generator: set it for the block, then restore it, so
-    a DP fit neither reads a seeded state left by another method nor leaves its own behind."""
-    saved = np.random.get_state()
-    np.random.seed(seed)  # None: fresh OS entropy
-    try:
-        yield
-    finally:
-        np.random.set_state(saved)
-
-
 def fit_sample_dp(
     df: pd.DataFrame,
     n_rows: int,
@@ -144,6 +130,17 @@ def fit_sample_dp(
         if col not in df.columns:
             raise InputError(f"dp_synth: params names column {col!r}, which the source does not have")
 
+    saved = np.random.get_state()  # restored at the end: importing mbi and fitting both draw from it
+    try:
+        return _fit_sample(df, n_rows, specs, epsilon=epsilon, delta=delta, bounds=bounds, seed=seed,
+                           categories=categories, mechanism=mechanism, bins=bins)
+    finally:
+        np.random.set_state(saved)
+
+
+def _fit_sample(df: pd.DataFrame, n_rows: int, specs: list[tuple[str, str]], *, epsilon: float, delta: float,
+                bounds: dict[str, tuple[float, float]], seed: int, categories: dict[str, list[Any]],
+                mechanism: str, bins: int) -> tuple[pd.DataFrame, dict[str, Any]]:
     from snsynth import Synthesizer
     from snsynth.transform import LabelTransformer, TableTransformer
 
@@ -186,10 +183,12 @@ def fit_sample_dp(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # mbi's deprecation chatter about pandas inputs
         synth = Synthesizer.create(mechanism, epsilon=float(epsilon), delta=float(delta), verbose=False)
-        with _global_numpy_state(None):
-            synth.fit(encoded, transformer=table, preprocessor_eps=0.0)
-        with _global_numpy_state(seed):
-            drawn = synth.sample(int(n_rows)) if n_rows else []
+        # The fit's own draws (the mechanism's selection) must not follow a public seed: fresh OS
+        # entropy. Sampling from the fitted model is post-processing: seeded.
+        np.random.seed(None)
+        synth.fit(encoded, transformer=table, preprocessor_eps=0.0)
+        np.random.seed(seed % 2**32)
+        drawn = synth.sample(int(n_rows)) if n_rows else []
     drawn = pd.DataFrame(drawn, columns=list(df.columns)) if len(drawn) else pd.DataFrame(columns=df.columns)
 
     rng = np.random.default_rng(seed)
