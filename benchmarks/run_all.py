@@ -21,6 +21,7 @@ FULL = [
     ["bench_reader.py"],
     ["bench_privacy.py"],
     ["bench_realdata.py"],
+    ["bench_dp.py"],
 ]
 QUICK = [
     ["bench_tabular.py", "--rows", "200000"],
@@ -29,6 +30,7 @@ QUICK = [
     ["bench_timeseries.py", "--series", "1000", "--repeat", "1"],
     ["bench_airflow.py", "--repeats", "1"],
     ["bench_reader.py", "--rows", "200000", "--images", "256", "--repeat", "1"],
+    ["bench_dp.py", "--eps", "10"],
 ]
 
 
