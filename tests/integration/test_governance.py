@@ -191,13 +191,23 @@ def test_bias_audit_gates_and_reports(store: Path, tmp_path: Path, capsys) -> No
     page = (q / version / "report.html").read_text()
     assert "Bias audit" in page and "Dream" in page
 
-    # a loose limit passes; the figures go to the manifest
+    # a loose limit passes; the figures go to the manifest; with a holdout, calibration too
     cfg = yaml.safe_load(path.read_text())
     cfg["quality"]["fairness"]["max_disparity_change"] = 0.9
+    cfg["quality"]["efficacy"] = {"model": "logistic", "metric": "recall_minority"}
+    cfg["split"] = {"holdout": 0.3}
     path.write_text(yaml.safe_dump(cfg))
     assert main(["run", str(path), "--date", DS]) == 0
-    m = open_dataset(str(store / "published" / "penguins")).manifest
-    assert m.fairness["island"]["change"] == island["change"] and "sex" in m.fairness
+    ds = open_dataset(str(store / "published" / "penguins"))
+    m = ds.manifest
+    assert m.fairness["island"]["change_class"] == "Chinstrap" and "sex" in m.fairness
+    checks = {c.name: c for c in m.gate.checks}
+    assert checks["fairness.island"].passed and "0.9" in checks["fairness.island"].detail
+    e = m.efficacy
+    assert list(e["per_class_recall"])[0] == "Chinstrap" and e["per_class_recall"]["Chinstrap"]["tail"]
+    assert e["calibration"]["baseline"]["brier"] >= 0 and e["calibration"]["augmented"]["reliability"]
+    page = (store / "published" / "penguins" / "versions" / ds.version / "_report.html").read_text()
+    assert "Calibration and per-class recall" in page and "Bias audit" in page and "not approved" in page
 
     # a group column the source does not have: one line, exit 2, nothing published
     cfg["quality"]["fairness"]["groups"] = ["continent"]
