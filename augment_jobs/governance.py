@@ -18,6 +18,7 @@ import getpass
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,7 @@ AUDIT = "_audit"
 GENESIS = "0" * 64
 KINDS = ("approval", "published", "quarantine", "rollback")
 REQUIRE_ENV = "AUGMENT_REQUIRE_APPROVAL"
+ENTRY_NAME = re.compile(r"\d{8}\.json")
 
 
 class AuditBroken(ContractError):
@@ -81,10 +83,12 @@ def read_chain(publish_uri: str) -> Chain:
     for i, obj in enumerate(objects):
         name = obj.uri.rsplit("/", 1)[-1]
         where = join(uri, name)
-        if name != _name(i):
-            expected = join(uri, _name(i))
-            why = "is missing (deleted?)" if name > _name(i) else f"is not an audit entry name (expected {_name(i)})"
-            return Chain(uri, entries, f"audit log {uri}: the chain breaks at entry {i}: {expected if name > _name(i) else where} {why}")
+        if not ENTRY_NAME.fullmatch(name):
+            return Chain(uri, entries, f"audit log {uri}: the chain breaks at entry {i}: {where} is not an audit "
+                                       "entry (only NNNNNNNN.json files belong there)")
+        if name != _name(i):  # names sort in order: a later number here means entry i is gone
+            return Chain(uri, entries, f"audit log {uri}: the chain breaks at entry {i}: {join(uri, _name(i))} "
+                                       "is missing (deleted?)")
         try:
             entry = json.loads(store.read_bytes(obj.uri))
         except ValueError:
@@ -92,8 +96,9 @@ def read_chain(publish_uri: str) -> Chain:
         if not isinstance(entry, dict) or entry.get("seq") != i:
             return Chain(uri, entries, f"audit log {uri}: the chain breaks at entry {i}: {where} does not hold entry {i} (moved or replaced?)")
         if entry.get("prev") != prev:
-            return Chain(uri, entries, f"audit log {uri}: the chain breaks at entry {i}: {where} does not link to entry "
-                                       f"{i - 1}'s hash (an earlier entry was removed or replaced)")
+            link = f"link to entry {i - 1}'s hash" if i else "start the chain"
+            return Chain(uri, entries, f"audit log {uri}: the chain breaks at entry {i}: {where} does not {link} "
+                                       "(an entry was removed, replaced or reordered)")
         if entry.get("hash") != entry_hash(entry):
             return Chain(uri, entries, f"audit log {uri}: the chain breaks at entry {i}: {where} was changed after it was "
                                        "written (its hash does not match its content)")

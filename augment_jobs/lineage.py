@@ -531,6 +531,7 @@ def log_failed_gate(plan: dict[str, Any], config: dict[str, Any], report: dict[s
         "mlflow.runName": f"{plan['version']} QUARANTINED",
         "augment.gate": "failed", "augment.failed_checks": ", ".join(names) or "none",
         "augment.version": plan["version"], "augment.manifest_uri": f"none (quarantined at {quarantine_uri})",
+        "augment.policy": plan.get("config_sha256", ""),
         "augment.quarantine_uri": quarantine_uri,
         "mlflow.note.content": run_description(
             dataset=plan["dataset"], version=plan["version"], report=report, counts=report.get("counts", {}),

@@ -75,6 +75,10 @@ def test_approve_run_audit_and_the_approval_everywhere(store: Path, tmp_path: Pa
     assert m.limitations == LIMITS
     page = (pub / "versions" / ds.version / "_report.html").read_text()
     assert "Grace Hopper" in page and LIMITS[0] in page and "Calibration" not in page  # no efficacy asked
+    capsys.readouterr()
+    assert main(["show", "cancer"]) == 0
+    shown = capsys.readouterr().out
+    assert f"policy       {m.policy[:12]}  approved by Grace Hopper" in shown and f"limitation   {LIMITS[1]}" in shown
 
     # MLflow: the approval and the limitations on the run
     from mlflow.tracking import MlflowClient
