@@ -212,6 +212,12 @@ def test_bias_audit_gates_and_reports(store: Path, tmp_path: Path, capsys) -> No
     assert e["calibration"]["baseline"]["brier"] >= 0 and e["calibration"]["augmented"]["reliability"]
     page = (store / "published" / "penguins" / "versions" / ds.version / "_report.html").read_text()
     assert "Calibration and per-class recall" in page and "Bias audit" in page and "not approved" in page
+    from mlflow.tracking import MlflowClient
+
+    metrics = MlflowClient().get_run(m.mlflow.run_id).data.metrics
+    assert metrics["gate.efficacy.brier_augmented"] == e["calibration"]["augmented"]["brier"]
+    assert metrics["gate.fairness.island.change"] == m.fairness["island"]["change"]
+    assert "gate.efficacy.tail_recall_baseline" in metrics
 
     # a group column the source does not have: one line, exit 2, nothing published
     cfg["quality"]["fairness"]["groups"] = ["continent"]
