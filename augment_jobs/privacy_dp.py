@@ -230,6 +230,16 @@ def _library_version() -> str:
     return f"smartnoise-synth {version('smartnoise-synth')}, mbi {version('mbi')}"
 
 
+def public_bounds(params: DpSynthParams, constraints: list[Any] = ()) -> dict[str, tuple[float, float]]:
+    """The public bounds of the numeric columns: `params.bounds`, and for the columns it does not
+    name, a config `range` constraint with both `low` and `high` (the business rule is public too)."""
+    out = dict(params.bounds)
+    for c in constraints:
+        if getattr(c, "type", None) == "range" and c.low is not None and c.high is not None:
+            out.setdefault(c.column, (float(c.low), float(c.high)))
+    return out
+
+
 def epsilon_spent(records: list[dict[str, Any]]) -> dict[str, Any]:
     """The run's budget from one record per DP fit (`{step, epsilon, delta, partition}`).
 

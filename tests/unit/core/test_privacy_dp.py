@@ -8,7 +8,14 @@ import pandas as pd
 import pytest
 
 from augment_jobs.errors import ConfigError, InputError
-from augment_jobs.privacy_dp import check_max_epsilon, epsilon_spent, fit_sample_dp, parse_dp_params
+from augment_jobs.privacy_dp import (
+    check_max_epsilon,
+    epsilon_spent,
+    fit_sample_dp,
+    parse_dp_params,
+    public_bounds,
+    validate_against_limit,
+)
 
 #: public bounds (botany, not these rows): no budget is spent finding them
 BOUNDS = {"sepal_length": (4.0, 8.0), "sepal_width": (2.0, 4.5), "petal_length": (1.0, 7.0), "petal_width": (0.0, 2.6)}
@@ -111,3 +118,16 @@ def test_more_budget_keeps_more_of_the_table(iris):
     assert out["petal_length"].corr(out["petal_width"]) > 0.5
     share = out["species"].value_counts(normalize=True)
     assert (share - 1 / 3).abs().max() < 0.15
+
+
+def test_public_bounds_take_range_constraints_and_the_limit_is_checked_early():
+    from augment_jobs.config import RangeConstraint
+
+    params = parse_dp_params({"epsilon": 4.0, "bounds": {"age": [18, 99]}})
+    ranges = [RangeConstraint(type="range", column="income", low=0, high=1e6),
+              RangeConstraint(type="range", column="age", low=0, high=200),  # params win
+              RangeConstraint(type="range", column="debt", low=0)]  # one side only: not a bound
+    assert public_bounds(params, ranges) == {"age": (18, 99), "income": (0.0, 1e6)}
+    validate_against_limit(params, 5.0, where="x.yaml: augment[0].params")
+    with pytest.raises(ConfigError, match=r"epsilon: 4 is above limits.max_epsilon = 3"):
+        validate_against_limit(params, 3.0, where="x.yaml: augment[0].params")
