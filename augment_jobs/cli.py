@@ -272,7 +272,14 @@ def cmd_audit(a: argparse.Namespace) -> int:
     uri = _publish_uri_of(arg) if arg.endswith((".yaml", ".yml")) and Path(arg).is_file() else _dataset_uri(arg)
     chain = read_chain(uri)
     if not chain.entries and not chain.broken:
-        raise NotFound(f"{uri}: no audit log (no _audit/ entries); approve a policy with `augment approve CONFIG --by NAME`")
+        from augment_jobs.publish import LATEST
+        from augment_jobs.store import join, store_for
+
+        if not store_for(uri).exists(join(uri, LATEST)):
+            raise NotFound(f"{uri}: no dataset and no audit log there; check the name or URI (publish.uri of the config)")
+        # versions published before governance: an empty log, which holds
+        print(f"audit log {chain.uri}: no entries yet; approve a policy with `augment approve CONFIG --by NAME`")
+        return 0
     if a.json:
         print(json.dumps({"uri": chain.uri, "entries": chain.entries, "broken": chain.broken}, indent=2))
     else:

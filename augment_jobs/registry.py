@@ -63,6 +63,9 @@ class AugmentContext:
     #: SDMetrics quality per class ({score, column_shapes, column_pair_trends, worst_columns}), SDV methods
     quality: dict[str, dict[str, Any]] = field(default_factory=dict)
     artifact_uri: str | None = None  # staging folder for artifacts logged to MLflow by the lineage stage
+    #: differential privacy: one record per DP fit (`record_dp`); the engine copies them into
+    #: `ShardResult.extra["dp"]`, which the gate composes into the manifest's `privacy.epsilon`
+    dp: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def seed(self) -> int:
@@ -78,6 +81,12 @@ class AugmentContext:
         "series shorter than the 3 points time_warp needs"."""
         if n:
             self.skipped[reason] = self.skipped.get(reason, 0) + n
+
+    def record_dp(self, info: dict[str, Any], partition: str) -> None:
+        """Record the budget one DP fit spent (`privacy_dp.fit_sample_dp`'s record) on the rows of
+        `partition` (a class, a source part): fits of one step on disjoint partitions compose in
+        parallel, steps add up (`privacy_dp.epsilon_spent`)."""
+        self.dp.append({**info, "step": self.step, "partition": partition})
 
     def rng(self, *keys: object) -> np.random.Generator:
         """A generator private to (seed, ds, step, *keys)."""

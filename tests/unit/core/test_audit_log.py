@@ -91,3 +91,30 @@ def test_on_s3_appends_are_exclusive_and_edits_are_caught(s3_store):
     boto3.client("s3").put_object(Bucket=bucket, Key=f"{key}/published/d/_audit/00000000.json",
                                   Body=json.dumps(first).encode())
     assert "entry 0" in read_chain(uri).broken and "changed after it was written" in read_chain(uri).broken
+
+
+def test_audit_command_on_a_dataset_without_a_log(tmp_path, capsys):
+    from augment_jobs.cli import main
+
+    pub = tmp_path / "published" / "d"
+    assert main(["audit", str(pub)]) == 2
+    assert "no dataset and no audit log" in capsys.readouterr().err
+    pub.mkdir(parents=True)
+    (pub / "_latest").write_text('{"version": "2026-01-01.aaaaaaaa"}')  # published before governance
+    assert main(["audit", str(pub)]) == 0
+    assert "no entries yet" in capsys.readouterr().out
+    _log(str(pub), 2)
+    assert main(["audit", str(pub), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [e["seq"] for e in out["entries"]] == [0, 1] and out["broken"] is None
+
+
+def test_record_dp_composes_through_the_context():
+    from augment_jobs.privacy_dp import epsilon_spent
+    from augment_jobs.registry import AugmentContext
+
+    ctx = AugmentContext(cfg=None, ds="2026-01-01", step=1)  # type: ignore[arg-type]
+    ctx.record_dp({"epsilon": 1.0, "delta": 1e-9, "mechanism": "mst"}, "class a")
+    ctx.record_dp({"epsilon": 1.0, "delta": 1e-9, "mechanism": "mst"}, "class b")
+    assert [r["partition"] for r in ctx.dp] == ["class a", "class b"] and ctx.dp[0]["step"] == 1
+    assert epsilon_spent(ctx.dp)["epsilon"] == 1.0  # disjoint classes: parallel composition
