@@ -141,11 +141,8 @@ def fit_sample_dp(
 def _fit_sample(df: pd.DataFrame, n_rows: int, specs: list[tuple[str, str]], *, epsilon: float, delta: float,
                 bounds: dict[str, tuple[float, float]], seed: int, categories: dict[str, list[Any]],
                 mechanism: str, bins: int) -> tuple[pd.DataFrame, dict[str, Any]]:
-    from snsynth import Synthesizer
-    from snsynth.transform import LabelTransformer, TableTransformer
-
     encoded = pd.DataFrame(index=df.index)
-    transformers = []
+    domains: list[list[Any]] = []  # per column, the public values the mechanism models
     edges: dict[str, np.ndarray] = {}
     domain_from_data = []
     for col, kind in specs:
@@ -158,8 +155,7 @@ def _fit_sample(df: pd.DataFrame, n_rows: int, specs: list[tuple[str, str]], *, 
             # bin indices computed here on the public edges: the transformer only sees integers
             idx = np.clip(np.searchsorted(edges[col], df[col].to_numpy(float), side="right") - 1, 0, n_bins - 1)
             encoded[col] = idx.astype(np.int64)
-            transformers.append(LabelTransformer(nullable=False))
-            categories_of = list(range(n_bins))
+            domains.append(list(range(n_bins)))
         else:
             values = categories.get(col)
             if values is None:
@@ -172,12 +168,16 @@ def _fit_sample(df: pd.DataFrame, n_rows: int, specs: list[tuple[str, str]], *, 
                     raise InputError(f"dp_synth: column {col!r} has values outside params.categories: "
                                      f"{', '.join(map(repr, unknown[:5]))}; add them to the list")
             encoded[col] = df[col].astype(str)
-            transformers.append(LabelTransformer(nullable=False))
-            categories_of = values
-        # Every value of the public domain is present once in the transformer's fit (a category
-        # absent from the data must still be drawable), so the transformer is fitted on the domain,
-        # never on the private rows.
-        transformers[-1].fit(pd.Series(categories_of).tolist())
+            domains.append(values)
+
+    from snsynth import Synthesizer
+    from snsynth.transform import LabelTransformer, TableTransformer
+
+    # Each column's transformer is fitted on its public domain, never on the private rows (so a
+    # value absent from the rows can still be drawn, and the fit reads nothing of them).
+    transformers = [LabelTransformer(nullable=False) for _ in domains]
+    for t, domain in zip(transformers, domains, strict=True):
+        t.fit(domain)
     table = TableTransformer(transformers)  # its column transformers are fitted: no fit on the rows
 
     with warnings.catch_warnings():
