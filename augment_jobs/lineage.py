@@ -480,6 +480,15 @@ def governance_tags(manifest: dict[str, Any]) -> dict[str, str]:
     return {k: v[:5000] for k, v in tags.items()}
 
 
+def governance_note(manifest: dict[str, Any]) -> str:
+    """The description's governance paragraph: the policy's approval and its limitations."""
+    approval = manifest.get("approval")
+    policy = (manifest.get("policy") or manifest.get("config_sha256") or "")[:12]
+    who = f"approved by {approval['by']} at {approval['at']}" if approval else "not approved"
+    limits = "".join(f"\n- {text}" for text in manifest.get("limitations") or [])
+    return f"\nPolicy `{policy}` {who}." + (f" Limitations:{limits}\n" if limits else "\n")
+
+
 def log_run(
     run_id: str, *, config: dict[str, Any], manifest: dict[str, Any], report: dict[str, Any],
     metrics: dict[str, Any], artifacts: list[str], status: str = "FINISHED",
@@ -506,7 +515,7 @@ def log_run(
         "mlflow.note.content": run_description(
             dataset=manifest["dataset"], version=version, report=report, counts=manifest.get("counts", {}),
             manifest_uri=manifest.get("manifest_uri"),
-        ),
+        ) + governance_note(manifest),
         "augment.lineage": "complete",
         **governance_tags(manifest),
     })

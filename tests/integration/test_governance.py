@@ -87,6 +87,8 @@ def test_approve_run_audit_and_the_approval_everywhere(store: Path, tmp_path: Pa
     assert run.data.tags["augment.approved_by"] == "Grace Hopper"
     assert run.data.tags["augment.policy"] == m.policy and LIMITS[1] in run.data.tags["augment.limitations"]
     assert json.loads(run.data.params["limitations"]) == LIMITS
+    note = run.data.tags["mlflow.note.content"]
+    assert note.startswith("**PASSED") and "approved by Grace Hopper" in note and f"- {LIMITS[0]}" in note
 
     # a second date, a rollback, and a gate failure all land in the trail
     assert main(["run", str(path), "--date", DS2]) == 0
