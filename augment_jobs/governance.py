@@ -203,9 +203,11 @@ def require_approval(cfg: DatasetConfig, config_path: str) -> dict[str, Any] | N
 
 
 def record(publish_uri: str, kind: str, **fields: Any) -> None:
-    """Append an event (published, quarantine, rollback); a version's `published` only once. A log that cannot take it (broken chain) must not undo a publish: the break is what `augment
-    audit` reports."""
-    import contextlib
+    """Append an event (published, quarantine, rollback); a version's `published` only once.
+
+    A log that cannot take the event (a broken chain, the store down) must not undo the publish or
+    hide the gate's verdict: it is logged as a warning, and the break is what `augment audit` reports.
+    """
     import logging
 
     try:
@@ -216,8 +218,7 @@ def record(publish_uri: str, kind: str, **fields: Any) -> None:
         if kind == "published" and any(e["kind"] == kind and e.get("version") == fields.get("version")
                                        for e in chain.entries):
             return  # a version is committed once
-        with contextlib.suppress(AuditBroken):
-            append(publish_uri, kind, **fields)
+        append(publish_uri, kind, **fields)
     except AugmentError as e:
         logging.getLogger(__name__).warning("audit log of %s: the %s event was not logged: %s", publish_uri, kind, e)
 
