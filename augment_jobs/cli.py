@@ -266,7 +266,7 @@ def _publish_uri_of(config_path: str) -> str:
 def cmd_audit(a: argparse.Namespace) -> int:
     """The audit log's history; exit 0 when the chain holds, 2 naming the entry where it breaks."""
     from augment_jobs.errors import NotFound
-    from augment_jobs.governance import AuditBroken, describe_entry, read_chain
+    from augment_jobs.governance import AuditBroken, check_anchors, describe_entry, read_chain
 
     arg = a.dataset
     uri = _publish_uri_of(arg) if arg.endswith((".yaml", ".yml")) and Path(arg).is_file() else _dataset_uri(arg)
@@ -288,6 +288,9 @@ def cmd_audit(a: argparse.Namespace) -> int:
             print(describe_entry(e))
     if chain.broken:
         raise AuditBroken(chain.broken)
+    mismatch = check_anchors(uri, chain)
+    if mismatch:
+        raise AuditBroken(mismatch)
     if not a.json:
         print(f"chain     intact: {len(chain.entries)} entries, head {chain.head[:12]}")
     return 0

@@ -118,6 +118,28 @@ def _read_all(store: Any, uris: list[str]) -> dict[str, bytes]:
         return dict(zip(uris, pool.map(store.read_bytes, uris), strict=True))
 
 
+def check_anchors(publish_uri: str, chain: Chain) -> str | None:
+    """Cross-check the log against the committed manifests, which each keep a copy of the approval
+    entry their version ran under (`approval.entry`, `approval.hash`). A chain rewritten from some
+    entry on, every hash recomputed, or cut short, still holds on its own; it no longer matches
+    these copies. One line naming the entry and the version, or None when every copy matches."""
+    from augment_jobs.publish import committed_versions
+
+    for m in sorted(committed_versions(publish_uri), key=lambda m: m.version):
+        a = m.approval
+        if not a:
+            continue
+        seq = a.get("entry")
+        held = chain.entries[seq] if isinstance(seq, int) and 0 <= seq < len(chain.entries) else None
+        if held is None:
+            return (f"audit log {chain.uri}: entry {seq}, the approval version {m.version} ran under, is gone "
+                    "(the log was cut short or rewritten)")
+        if held["hash"] != a.get("hash"):
+            return (f"audit log {chain.uri}: entry {seq} is not the approval version {m.version} ran under "
+                    "(its manifest keeps another hash: the log was rewritten)")
+    return None
+
+
 def verified_chain(publish_uri: str) -> Chain:
     """The log, or AuditBroken (exit 2) naming the entry where it breaks."""
     chain = read_chain(publish_uri)

@@ -138,6 +138,23 @@ def test_tampered_log_names_the_entry_and_stops_required_runs(store: Path, tmp_p
     first["by"] = "Grace Hopper"
     (log / "00000000.json").write_text(json.dumps(first))
     assert audit(capsys, "cancer")[0] == 0
+    # a careful forger rewrites the whole chain, every hash recomputed: the manifests' copies disagree
+    from augment_jobs.governance import entry_hash
+
+    saved = {p.name: p.read_text() for p in log.iterdir()}
+    prev = "0" * 64
+    for name in sorted(saved):
+        e = json.loads(saved[name])
+        e["by"] = "Mallory" if e["kind"] == "approval" else e["by"]
+        if e.get("approval"):
+            e["approval"]["by"] = "Mallory"
+        e["prev"] = prev
+        e["hash"] = prev = entry_hash(e)
+        (log / name).write_text(json.dumps(e))
+    code, _, err = audit(capsys, "cancer")
+    assert code == 2 and "entry 0 is not the approval version" in err and "rewritten" in err
+    for name, text in saved.items():
+        (log / name).write_text(text)
     (log / "00000000.json").unlink()
     code, _, err = audit(capsys, "cancer")
     assert code == 2 and "entry 0" in err and "00000000.json is missing" in err
