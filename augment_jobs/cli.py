@@ -247,6 +247,59 @@ def cmd_check(a: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
+def cmd_approve(a: argparse.Namespace) -> int:
+    """Record an approval of the config's policy (its fingerprint) in the dataset's audit log."""
+    from augment_jobs.checks.suite import check_suite
+    from augment_jobs.config import load_config
+    from augment_jobs.governance import approve, audit_uri
+
+    cfg = load_config(a.config)  # validated as `augment check` does: a config that does not is exit 2
+    check_suite(cfg)
+    entry = approve(cfg, a.config, by=a.by, note=a.note)
+    print(f"approved  policy {entry['policy'][:12]} of {entry['dataset']} by {entry['by']}")
+    print(f"audit     entry {entry['seq']} in {audit_uri(_publish_uri_of(a.config))}")
+    return 0
+
+
+def _publish_uri_of(config_path: str) -> str:
+    from augment_jobs.config import load_config
+
+    return load_config(config_path).publish_uri()
+
+
+def cmd_audit(a: argparse.Namespace) -> int:
+    """The audit log's history; exit 0 when the chain holds, 2 naming the entry where it breaks."""
+    from augment_jobs.errors import NotFound
+    from augment_jobs.governance import AuditBroken, check_anchors, describe_entry, read_chain
+
+    arg = a.dataset
+    uri = _publish_uri_of(arg) if arg.endswith((".yaml", ".yml")) and Path(arg).is_file() else _dataset_uri(arg)
+    chain = read_chain(uri)
+    if not chain.entries and not chain.broken:
+        from augment_jobs.publish import LATEST
+        from augment_jobs.store import join, store_for
+
+        if not store_for(uri).exists(join(uri, LATEST)):
+            raise NotFound(f"{uri}: no dataset and no audit log there; check the name or URI (publish.uri of the config)")
+        # versions published before governance: an empty log, which holds
+        print(f"audit log {chain.uri}: no entries yet; approve a policy with `augment approve CONFIG --by NAME`")
+        return 0
+    if a.json:
+        print(json.dumps({"uri": chain.uri, "entries": chain.entries, "broken": chain.broken}, indent=2))
+    else:
+        print(f"audit log {chain.uri}")
+        for e in chain.entries:
+            print(describe_entry(e))
+    if chain.broken:
+        raise AuditBroken(chain.broken)
+    mismatch = check_anchors(uri, chain)
+    if mismatch:
+        raise AuditBroken(mismatch)
+    if not a.json:
+        print(f"chain     intact: {len(chain.entries)} entries, head {chain.head[:12]}")
+    return 0
+
+
 def cmd_methods(a: argparse.Namespace) -> int:
     from augment_jobs.registry import methods
 
@@ -295,6 +348,15 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="validate configs and their suites without running")
     c.add_argument("configs", nargs="+")
     c.set_defaults(fn=cmd_check)
+    ap = sub.add_parser("approve", help="approve a config's policy (its fingerprint) in the audit log")
+    ap.add_argument("config")
+    ap.add_argument("--by", required=True, help="who approves")
+    ap.add_argument("--note", help="why, or what was reviewed")
+    ap.set_defaults(fn=cmd_approve)
+    au = sub.add_parser("audit", help="a dataset's approvals, published versions, rollbacks and quarantines")
+    au.add_argument("dataset", help="a dataset name, its publish URI or its config")
+    au.add_argument("--json", action="store_true")
+    au.set_defaults(fn=cmd_audit)
     m = sub.add_parser("methods", help="list registered augmentation methods")
     m.set_defaults(fn=cmd_methods)
     d = sub.add_parser("demo", help="write demo raw data and run every demo config end to end")

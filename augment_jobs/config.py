@@ -52,6 +52,8 @@ class Limits(Strict):
     max_synthetic_ratio: float = Field(0.5, ge=0, le=1)
     max_skipped_share: float = Field(0.5, ge=0, le=1)  # items a method could not use / source items
     max_rows: int | None = Field(None, ge=1)
+    #: differential privacy: the gate fails when a step spent more (manifest `privacy.epsilon`)
+    max_epsilon: float | None = Field(None, gt=0)
 
 
 class Similarity(Strict):
@@ -82,10 +84,27 @@ class Privacy(Strict):
     max_close_share: float | None = Field(None, ge=0, le=1)
 
 
+class Fairness(Strict):
+    """Bias audit: per group, label distribution and synthetic share before and after augmenting."""
+
+    groups: list[str] = Field(min_length=1)  # source columns whose values are the groups
+    #: the gate fails when a group column's disparity (largest gap between its groups' share of a
+    #: class) moves by more than this; None reports without gating
+    max_disparity_change: float | None = Field(None, ge=0, le=1)
+    min_rows: int = Field(10, ge=1)  # groups with fewer real rows are reported, not compared
+
+
+class Governance(Strict):
+    """Approvals of policies (docs/governance.md)."""
+
+    require_approval: bool = False  # or AUGMENT_REQUIRE_APPROVAL=1
+
+
 class Quality(Strict):
     suite: str | None = None
     min_score: float | None = Field(None, ge=0, le=1)  # SDMetrics quality score of SDV methods' output, per class
     efficacy: Efficacy | None = None
+    fairness: Fairness | None = None
     privacy: Privacy = Privacy()
     similarity: Similarity = Similarity()
     value_bounds: dict[str, tuple[float | None, float | None]] = Field(default_factory=dict)
@@ -157,6 +176,9 @@ class DatasetConfig(Strict):
     schedule: str | None = "@daily"
     seed: int = 0
     description: str | None = None
+    #: what the policy must not be used for, free text (manifest, MLflow, report, DAG docs; approved with it)
+    limitations: list[str] = Field(default_factory=list)
+    governance: Governance = Governance()
     source: Source
     label: str | None = None
     text_column: str | None = None
@@ -216,6 +238,14 @@ class DatasetConfig(Strict):
             raise ValueError("quality.efficacy needs a holdout to score on: add split: {holdout: 0.2}")
         if (self.split is not None or self.quality.efficacy is not None) and not spec.frame_hooks:
             raise ValueError(f"split and quality.efficacy apply to tabular, text and time series, not {self.modality}")
+        fairness = self.quality.fairness
+        if fairness is not None:
+            if not spec.frame_hooks:
+                raise ValueError(f"quality.fairness applies to tabular, text and time series, not {self.modality}")
+            bad = [g for g in fairness.groups if g == self.label or g.startswith("_")]
+            if bad:
+                raise ValueError(f"quality.fairness.groups: {bad[0]!r} is the label or a platform column; "
+                                 "name source columns whose values are the groups")
         return self
 
     # --- resolved views -------------------------------------------------------------------------

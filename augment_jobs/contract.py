@@ -153,8 +153,11 @@ class GateReport(_Model):
     quality: dict[str, Any] = Field(default_factory=dict)
     #: train-only vs train + synthetic on the holdout: {model, metric, baseline, augmented, uplift, ...}
     efficacy: dict[str, Any] = Field(default_factory=dict)
-    #: distance to closest record: {exact_copies, close_share, close_threshold, baseline, index, ...}
+    #: distance to closest record: {exact_copies, close_share, close_threshold, baseline, index, ...};
+    #: with a differentially private step also {epsilon, delta, dp}
     privacy: dict[str, Any] = Field(default_factory=dict)
+    #: bias audit per group column: {column: {disparity_before, disparity_after, change, groups}}; {} if not asked
+    fairness: dict[str, Any] = Field(default_factory=dict)
     checks: list[CheckResult] = Field(default_factory=list)
 
     @classmethod
@@ -184,6 +187,12 @@ class Manifest(_Model):
     #: as in the gate report; {} when not measured
     efficacy: dict[str, Any] = Field(default_factory=dict)
     privacy: dict[str, Any] = Field(default_factory=dict)
+    fairness: dict[str, Any] = Field(default_factory=dict)
+    #: governance (docs/governance.md): the policy fingerprint (config_sha256), its newest approval
+    #: {policy, by, note, at, entry, hash} or None, and the config's limitations
+    policy: str = ""
+    approval: dict[str, Any] | None = None
+    limitations: list[str] = Field(default_factory=list)
     report_uri: str | None = None  # versions/<version>/_report.html
     gate: GateSummary
     mlflow: MlflowRef = Field(default_factory=MlflowRef)

@@ -462,6 +462,33 @@ def _attach_report_html(client: Any, run_id: str, folder_uri: str) -> None:
         client.log_artifact(run_id, str(Path(tmp, "_report.html")))
 
 
+def governance_tags(manifest: dict[str, Any]) -> dict[str, str]:
+    """The approval of the run's policy, its limitations and the DP budget spent, as run tags
+    (docs/governance.md): what an auditor filters runs by."""
+    approval = manifest.get("approval") or {}
+    tags = {
+        "augment.policy": manifest.get("policy") or manifest.get("config_sha256", ""),
+        "augment.approval": (f"approved by {approval['by']} at {approval['at']} (audit entry {approval['entry']})"
+                             if approval else "not approved"),
+        "augment.limitations": "; ".join(manifest.get("limitations") or []) or "none stated",
+    }
+    if approval:
+        tags["augment.approved_by"] = str(approval["by"])
+    epsilon = (manifest.get("privacy") or {}).get("epsilon")
+    if epsilon is not None:
+        tags["augment.dp_epsilon"] = str(epsilon)
+    return {k: v[:5000] for k, v in tags.items()}
+
+
+def governance_note(manifest: dict[str, Any]) -> str:
+    """The description's governance paragraph: the policy's approval and its limitations."""
+    approval = manifest.get("approval")
+    policy = (manifest.get("policy") or manifest.get("config_sha256") or "")[:12]
+    who = f"approved by {approval['by']} at {approval['at']}" if approval else "not approved"
+    limits = "".join(f"\n- {text}" for text in manifest.get("limitations") or [])
+    return f"\nPolicy `{policy}` {who}." + (f" Limitations:{limits}\n" if limits else "\n")
+
+
 def log_run(
     run_id: str, *, config: dict[str, Any], manifest: dict[str, Any], report: dict[str, Any],
     metrics: dict[str, Any], artifacts: list[str], status: str = "FINISHED",
@@ -488,8 +515,9 @@ def log_run(
         "mlflow.note.content": run_description(
             dataset=manifest["dataset"], version=version, report=report, counts=manifest.get("counts", {}),
             manifest_uri=manifest.get("manifest_uri"),
-        ),
+        ) + governance_note(manifest),
         "augment.lineage": "complete",
+        **governance_tags(manifest),
     })
     client.set_terminated(run_id, status, end_time=int(time.time() * 1000))
 
@@ -512,6 +540,7 @@ def log_failed_gate(plan: dict[str, Any], config: dict[str, Any], report: dict[s
         "mlflow.runName": f"{plan['version']} QUARANTINED",
         "augment.gate": "failed", "augment.failed_checks": ", ".join(names) or "none",
         "augment.version": plan["version"], "augment.manifest_uri": f"none (quarantined at {quarantine_uri})",
+        "augment.policy": plan.get("config_sha256", ""),
         "augment.quarantine_uri": quarantine_uri,
         "mlflow.note.content": run_description(
             dataset=plan["dataset"], version=plan["version"], report=report, counts=report.get("counts", {}),

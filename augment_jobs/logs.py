@@ -34,6 +34,8 @@ CHECK_KEYS: tuple[tuple[str, str], ...] = (
     ("ts.value_bounds", "quality.value_bounds"),
     ("ts.acf", "quality.similarity.max_acf_diff"),
     ("ts.", "augment[].params"),
+    ("fairness.", "quality.fairness.max_disparity_change"),
+    ("privacy_epsilon", "limits.max_epsilon"),
 )
 
 

@@ -120,13 +120,18 @@ def advance_latest(publish_uri: str, manifest: Manifest, *, repair: bool = False
 
 def rollback(publish_uri: str, version: str) -> Manifest:
     """Point `_latest` at an earlier committed version (the explicit way back)."""
+    from augment_jobs import governance
+
     manifest = read_manifest(publish_uri, version)
     store = store_for(publish_uri)
     uri = join(publish_uri, LATEST)
     body = dumps({"version": version, "logical_date": manifest.logical_date, "rolled_back": True})
     for _ in range(50):
-        _, token = store.read_versioned(uri)
+        current, token = store.read_versioned(uri)
         if store.replace_if(uri, body, token):
+            before = json.loads(current)["version"] if current else None
+            governance.record(publish_uri, "rollback", version=version, policy=manifest.policy or manifest.config_sha256,
+                              to=version, **{"from": before}, by=governance.actor())
             return manifest
     raise AugmentError(f"{uri}: could not update after 50 attempts")
 
@@ -167,6 +172,17 @@ def describe(manifest: Manifest, latest: str | None = None) -> str:
     lines.append(f"gate         {'PASSED' if m.gate.passed else 'FAILED'}  report {m.gate.report_uri}")
     for c in m.gate.checks:
         lines.append(f"             [{'ok' if c.passed else 'FAIL'}] {c.name}: {c.detail}")
+    a = m.approval
+    lines.append(f"policy       {m.policy[:12] or '?'}  " + (
+        f"approved by {a['by']} at {a['at']} (audit entry {a['entry']})" if a else "not approved"))
+    for text in m.limitations:
+        lines.append(f"limitation   {text}")
+    if m.privacy.get("epsilon") is not None:
+        lines.append(f"privacy      epsilon {m.privacy['epsilon']:g}, delta {m.privacy.get('delta', 0):g} spent")
+    for col, f in m.fairness.items():
+        if "change" in f:
+            lines.append(f"fairness     {col}: disparity {f['disparity_before']:.3f} -> {f['disparity_after']:.3f} "
+                         f"(class {f['change_class']}: {f['change']:+.3f})")
     for note in m.notes:
         lines.append(f"note         {note}")
     lines.append(f"mlflow       run {m.mlflow.run_id} (experiment {m.mlflow.experiment_id}) at {m.mlflow.tracking_uri}")

@@ -63,6 +63,9 @@ class AugmentContext:
     #: SDMetrics quality per class ({score, column_shapes, column_pair_trends, worst_columns}), SDV methods
     quality: dict[str, dict[str, Any]] = field(default_factory=dict)
     artifact_uri: str | None = None  # staging folder for artifacts logged to MLflow by the lineage stage
+    #: differential privacy: one record per DP fit (`record_dp`); the engine copies them into
+    #: `ShardResult.extra["dp"]`, which the gate composes into the manifest's `privacy.epsilon`
+    dp: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def seed(self) -> int:
@@ -78,6 +81,12 @@ class AugmentContext:
         "series shorter than the 3 points time_warp needs"."""
         if n:
             self.skipped[reason] = self.skipped.get(reason, 0) + n
+
+    def record_dp(self, info: dict[str, Any], partition: str) -> None:
+        """Record the budget one DP fit spent (`privacy_dp.fit_sample_dp`'s record) on the rows of
+        `partition` (a class, a source part): fits of one step on disjoint partitions compose in
+        parallel, steps add up (`privacy_dp.epsilon_spent`)."""
+        self.dp.append({**info, "step": self.step, "partition": partition})
 
     def rng(self, *keys: object) -> np.random.Generator:
         """A generator private to (seed, ds, step, *keys)."""
@@ -104,6 +113,8 @@ class MethodSpec:
     description: str = ""
     #: small, fast params the method-contract tests run it with (its defaults when empty)
     example: dict[str, Any] = field(default_factory=dict)
+    #: the same input, config and date give the same output (False: differentially private fits)
+    reproducible: bool = True
 
     def parse_params(self, params: dict[str, Any], *, where: str = "params") -> MethodParams:
         """Validate raw params; ConfigError names the key and the method."""
@@ -149,7 +160,8 @@ def modality_spec(name: str, *, where: str = "modality") -> ModalitySpec:
 
 
 def register(
-    name: str, *, modality: str, params: type[MethodParams], example: dict[str, Any] | None = None
+    name: str, *, modality: str, params: type[MethodParams], example: dict[str, Any] | None = None,
+    reproducible: bool = True,
 ) -> Callable[[Callable], Callable]:
     """Decorator registering `fn` as method `name` of `modality`; `example` params keep its contract
     test fast (e.g. few epochs)."""
@@ -157,7 +169,8 @@ def register(
     def wrap(fn: Callable) -> Callable:
         if name in _REGISTRY and _REGISTRY[name].fn is not fn:
             raise RuntimeError(f"method {name!r} registered twice")
-        _REGISTRY[name] = MethodSpec(name, modality, params, fn, (fn.__doc__ or "").strip().split("\n")[0], example or {})
+        _REGISTRY[name] = MethodSpec(name, modality, params, fn, (fn.__doc__ or "").strip().split("\n")[0], example or {},
+                                     reproducible)
         return fn
 
     return wrap

@@ -153,7 +153,9 @@ def snapshot(config_path: str, ds: str, *, force: bool = False) -> dict[str, Any
     check_config()  # a malformed openlineage.yml is a config error here, for the CLI and the DAG alike
     if not published or force:
         from augment_jobs.checks.suite import check_suite
+        from augment_jobs.governance import require_approval
 
+        require_approval(cfg, config_path)  # an unapproved policy stops here, before any work
         check_suite(cfg)
         check_writable(publish_uri)
     with _run_lock(publish_uri, ds):
@@ -240,7 +242,7 @@ def gate(run_uri: str) -> str:
         report = GateReport.build(
             checks=checks, summary=summarize(checks),
             dataset=plan.dataset, version=plan.version, logical_date=plan.ds, counts=counts, skipped=g.skipped,
-            quality=g.quality, efficacy=g.efficacy, privacy=g.privacy,
+            quality=g.quality, efficacy=g.efficacy, privacy=g.privacy, fairness=g.fairness,
         )
         store = store_for(report_uri)
         store.write_bytes(report_uri, report.to_bytes())
@@ -249,6 +251,10 @@ def gate(run_uri: str) -> str:
         if not report.passed:
             metrics, started_at = _metrics(plan, shards, counts, checks), _started_at(plan)  # before staging moves
             where = _quarantine(plan)
+            from augment_jobs import governance
+
+            governance.record(plan.publish_uri, "quarantine", version=plan.version, policy=plan.config_sha256,
+                              logical_date=plan.ds, failed_checks=report.failed_checks, by=governance.actor())
             with contextlib.suppress(Exception):  # lineage of a failure must not hide the failure itself
                 from augment_jobs import lineage
 
@@ -308,6 +314,9 @@ def publish(run_uri: str) -> dict[str, Any]:
             raise AugmentError(f"{run_uri}: the gate has not run for {plan.version}; run the gate stage first") from None
         if not report.passed:
             raise GateFailed(f"{plan.version}: the gate failed; nothing to publish", report_uri=report_uri)
+        from augment_jobs import governance
+
+        approval = governance.require_approval(cfg, plan.config_path)  # checked again: the DAG's publish task
         shards = _shard_results(plan)
         vuri = version_uri(plan.publish_uri, plan.version)
         committed = read_manifest(plan.publish_uri, plan.version) if is_committed(plan.publish_uri, plan.version) else None
@@ -332,7 +341,8 @@ def publish(run_uri: str) -> dict[str, Any]:
             seed=plan.seed, platform_version=plan.platform_version, modality=plan.modality,
             format=cfg.publish.format, source_uri=plan.source_uri, source=plan.source,
             files=files, rows=sum(f["rows"] for f in files), counts=merge_counts(shards), skipped=report.skipped,
-            quality=report.quality, efficacy=report.efficacy, privacy=report.privacy, report_uri=html_uri,
+            quality=report.quality, efficacy=report.efficacy, privacy=report.privacy, fairness=report.fairness,
+            policy=plan.config_sha256, approval=approval, limitations=list(cfg.limitations), report_uri=html_uri,
             steps=[s.model_dump(mode="json") for s in cfg.augment],
             notes=[n for s in shards for n in s.notes],
             rejected=[r for s in shards for r in s.rejected],
@@ -347,6 +357,8 @@ def publish(run_uri: str) -> dict[str, Any]:
             return _published(plan, note="committed concurrently by another run")
         _fault("publish:before_latest")
         moved = advance_latest(plan.publish_uri, manifest)
+        governance.record(plan.publish_uri, "published", version=plan.version, policy=plan.config_sha256,
+                          logical_date=plan.ds, approval=approval, latest_moved=moved, by=governance.actor())
         deleted = apply_retention(
             plan.publish_uri, cfg.publish.retention.keep_last, cfg.publish.retention.pinned, just_published=plan.version
         )

@@ -26,6 +26,7 @@ FULL = [
     ["bench_realdata.py"],
     ["bench_tabular_scale.py"],
     ["bench_tabular_engine.py"],
+    ["bench_dp.py"],
 ]
 QUICK = [
     ["bench_tabular.py", "--rows", "200000"],
@@ -35,6 +36,7 @@ QUICK = [
     ["bench_airflow.py", "--repeats", "1"],
     ["bench_reader.py", "--rows", "200000", "--images", "256", "--repeat", "1"],
     ["bench_tabular_scale.py", "--sizes", "1000000", "--smotenc-rows", "0"],
+    ["bench_dp.py", "--eps", "10"],
     ["bench_tabular_engine.py", "--repeat", "1"],
 ]
 #: every benchmark at a tiny size (seconds each): the smoke run of `make test`
@@ -50,6 +52,7 @@ SMOKE = [
     ["bench_realdata.py", "--only", "iris"],
     ["bench_tabular_scale.py", "--sizes", "20000", "--smotenc-rows", "5000", "--bare-max-rows", "20000"],
     ["bench_tabular_engine.py", "--rows", "2000", "--repeat", "1"],
+    ["bench_dp.py", "--eps", "10"],
 ]
 
 

@@ -113,6 +113,21 @@ def _schedule_text(cfg: DatasetConfig) -> str:
     return f"`{schedule}`" if isinstance(schedule, str | None) else f"when `demo_feed` lands `{schedule.uri}` (demo mode)"
 
 
+def _governance_text(cfg: DatasetConfig, config_name: str) -> str:
+    """Limitations and approval of the policy: what the DAG may be used for, and who signed it off.
+    The approvals themselves live in the store (no I/O at parse time): `augment audit` lists them."""
+    from augment_jobs.governance import approval_required
+
+    limits = "".join(f"- {text}\n" for text in cfg.limitations) or "- none stated (`limitations` in the config)\n"
+    required = "required (`governance.require_approval`)" if approval_required(cfg) else "not required"
+    return (
+        f"**Limitations**\n\n{limits}\n"
+        f"**Approval**: {required}; policy fingerprint `{cfg.sha256()[:12]}`. Approve it with "
+        f"`augment approve configs/{config_name} --by NAME`; approvals, published versions, rollbacks and "
+        f"quarantines: `augment audit {cfg.dataset}`.\n\n"
+    )
+
+
 def doc_md(cfg: DatasetConfig, config_name: str) -> str:
     """The DAG's doc: what the config reads, does, checks and publishes, and where a failure is explained."""
     steps = "\n".join(f"- `{s.method}` {s.params or ''}" for s in cfg.augment)
@@ -127,6 +142,7 @@ def doc_md(cfg: DatasetConfig, config_name: str) -> str:
         f"- schedule: {_schedule_text(cfg)}, catchup: {cfg.airflow.catchup}\n\n"
         f"**Methods**\n\n{steps}\n\n"
         f"**Gate**: {limits}{'; ' + quality if quality else ''}\n\n"
+        f"{_governance_text(cfg, config_name)}"
         "A failed task's first error line says what failed (value and limit), the config key to change and "
         "the command that shows more (`augment show DATASET VERSION`); a failed gate quarantines the output.\n\n"
         f'Trigger conf: `{{"force": true}}` republishes even if the version exists; other keys are rejected.\n'

@@ -85,12 +85,42 @@ class GateInput:
         from augment_jobs.evaluation.efficacy import efficacy
 
         return efficacy(train, synthetic, holdout, self.cfg.label, model=conf.model, metric=conf.metric,
-                        text_column=self.cfg.text_column)
+                        text_column=self.cfg.text_column, steps=[s.method for s in self.cfg.augment])
+
+    @cached_property
+    def fairness(self) -> dict[str, Any]:
+        """The bias audit per group column of `quality.fairness` ({} when not asked); a group column
+        missing from the source is an InputError naming it."""
+        conf = self.cfg.quality.fairness
+        if conf is None or "_synthetic" not in self.frame.columns:
+            return {}
+        from augment_jobs.errors import InputError
+        from augment_jobs.evaluation.fairness import fairness
+
+        try:
+            return fairness(self.source, self.frame, conf.groups, self.cfg.label, min_rows=conf.min_rows)
+        except ValueError as e:
+            raise InputError(f"{self.cfg.config_path or self.cfg.dataset}: {e}; nothing published") from None
+
+    @cached_property
+    def dp(self) -> dict[str, Any]:
+        """The budget differentially private steps spent ({} when none ran): each shard's records
+        (`ShardResult.extra["dp"]`: one {step, epsilon, delta, partition} per fit) composed."""
+        from augment_jobs.privacy_dp import epsilon_spent
+
+        records = [r for s in self.shards for r in s.extra.get("dp", [])]
+        return epsilon_spent(records) if records else {}
 
     @cached_property
     def privacy(self) -> dict[str, Any]:
         """Distance to closest record of synthetic rows vs the holdout's, and exact copies ({} if none:
-        no synthetic rows, or not a table of rows, as an image run's metadata)."""
+        no synthetic rows, or not a table of rows, as an image run's metadata); with a differentially
+        private step also its `epsilon`, `delta` and the records (`dp`)."""
+        dcr = self._distance_privacy
+        return {**dcr, **self.dp} if self.dp else dcr
+
+    @cached_property
+    def _distance_privacy(self) -> dict[str, Any]:
         if "_synthetic" not in self.frame.columns:
             return {}
         train, synthetic, holdout = self.sides
@@ -154,10 +184,10 @@ def _common() -> tuple[Check, ...]:
 
 
 def _frame() -> tuple[Check, ...]:
-    from augment_jobs.checks import missing, quality, similarity, usefulness
+    from augment_jobs.checks import fairness, missing, quality, similarity, usefulness
 
     return (missing.missing_share, similarity.similarity, quality.quality_score, usefulness.efficacy,
-            usefulness.privacy)
+            usefulness.privacy, fairness.dp_budget, fairness.fairness)
 
 
 COMMON: tuple[Check, ...] = _common()

@@ -18,8 +18,15 @@ def efficacy(g: GateInput) -> list[CheckResult]:
     bound = f"limit quality.efficacy.min_uplift = {limit:g}" if limit is not None else "not gated (quality.efficacy.min_uplift)"
     detail = (f"{e['metric']} on the holdout with {e['model']}: {e['baseline']:.3f} real only → "
               f"{e['augmented']:.3f} with synthetic rows (uplift {e['uplift']:+.3f}; {bound})")
-    return [CheckResult("efficacy", passed, detail,
-                        {"baseline": e["baseline"], "augmented": e["augmented"], "uplift": e["uplift"]})]
+    observed = {"baseline": e["baseline"], "augmented": e["augmented"], "uplift": e["uplift"]}
+    cal = e.get("calibration") or {}
+    for side in ("baseline", "augmented"):
+        if side in cal:
+            observed[f"brier_{side}"] = cal[side]["brier"]
+        tail = [r[side] for r in (e.get("per_class_recall") or {}).values() if r["tail"]]
+        if tail:  # the worst recall on the long tail: what the augmentation is for
+            observed[f"tail_recall_{side}"] = min(tail)
+    return [CheckResult("efficacy", passed, detail, observed)]
 
 
 def privacy(g: GateInput) -> list[CheckResult]:
@@ -27,7 +34,7 @@ def privacy(g: GateInput) -> list[CheckResult]:
     from augment_jobs.evaluation.privacy import check_privacy
 
     p = g.privacy
-    if not p:
+    if "exact_copies" not in p:  # nothing to compare (a DP step's budget alone is `dp_budget`'s)
         return []
     limits = g.cfg.quality.privacy
     gated = check_privacy(p, limits.max_exact_copies, limits.max_close_share)

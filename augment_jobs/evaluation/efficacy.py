@@ -27,6 +27,7 @@ RANDOM_STATE = 0
 # One-hot columns are bounded: rare categories fold into one "infrequent" column.
 MIN_FREQUENCY = 5
 MAX_CATEGORIES = 50
+RELIABILITY_BINS = 10
 
 
 def feature_columns(frame: pd.DataFrame, label: str) -> list[str]:
@@ -87,11 +88,65 @@ def score(metric: str, y_true: np.ndarray, y_pred: np.ndarray, proba_minority: n
     return float(roc_auc_score(y_true == minority, proba_minority))
 
 
-def _fit_score(pipe: Pipeline, x: Any, y: np.ndarray, x_test: Any, y_test: np.ndarray, metric: str, minority: str) -> float:
+def _fit_predict(pipe: Pipeline, x: Any, y: np.ndarray, x_test: Any) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(predicted labels, class probabilities, the classes in the probabilities' column order)."""
     pipe.fit(x, y)
-    classes = list(pipe.classes_)
-    proba = pipe.predict_proba(x_test)[:, classes.index(minority)] if metric == "roc_auc" else np.empty(0)
-    return score(metric, y_test, pipe.predict(x_test), proba, minority)
+    return pipe.predict(x_test), pipe.predict_proba(x_test), [str(c) for c in pipe.classes_]
+
+
+def _metric(metric: str, y_test: np.ndarray, pred: np.ndarray, proba: np.ndarray, classes: list[str],
+            minority: str) -> float:
+    p_min = proba[:, classes.index(minority)] if minority in classes else np.zeros(len(y_test))
+    return score(metric, y_test, pred, p_min, minority)
+
+
+def brier(y_true: np.ndarray, proba: np.ndarray, classes: list[str]) -> float:
+    """Multi-class Brier score: mean over rows of the squared distance between the predicted class
+    probabilities and the one-hot truth (0 is perfect; 2 the worst; for two classes twice the binary score)."""
+    onehot = (np.asarray(y_true)[:, None] == np.asarray(classes)[None, :]).astype(float)
+    return float(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
+
+
+def reliability(is_positive: np.ndarray, p: np.ndarray, bins: int = RELIABILITY_BINS) -> list[dict[str, float]]:
+    """The reliability diagram of one-vs-rest probabilities: per non-empty bin of equal width, the
+    mean predicted probability, the observed share of positives and the rows in it."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    at = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, bins - 1)
+    out = []
+    for b in range(bins):
+        mask = at == b
+        if mask.any():
+            out.append({"low": round(float(edges[b]), 6), "high": round(float(edges[b + 1]), 6),
+                        "mean_predicted": round(float(p[mask].mean()), 6),
+                        "observed": round(float(is_positive[mask].mean()), 6), "rows": int(mask.sum())})
+    return out
+
+
+def calibration(y_test: np.ndarray, proba: np.ndarray, classes: list[str], minority: str) -> dict[str, Any]:
+    """Brier scores (all classes, and the minority one vs rest) and the minority's reliability diagram."""
+    positive = (y_test == minority).astype(float)
+    p_min = proba[:, classes.index(minority)] if minority in classes else np.zeros(len(y_test))
+    return {"brier": round(brier(y_test, proba, classes), 6),
+            "brier_minority": round(float(np.mean((p_min - positive) ** 2)), 6),
+            "reliability": reliability(positive, p_min)}
+
+
+def per_class_recall(y_test: np.ndarray, base: np.ndarray, aug: np.ndarray,
+                     train_counts: pd.Series) -> dict[str, dict[str, Any]]:
+    """Recall of every class on the holdout, real only vs real + synthetic, rarest class first; the
+    long tail (`tail`) is the classes holding fewer train rows than the median class."""
+    classes = sorted(train_counts.index, key=lambda c: (train_counts[c], c))
+    median = float(np.median(train_counts.to_numpy()))
+    out = {}
+    for c in classes:
+        held = y_test == c
+        if not held.any():
+            continue
+        out[c] = {"baseline": round(float((base[held] == c).mean()), 6),
+                  "augmented": round(float((aug[held] == c).mean()), 6),
+                  "holdout_rows": int(held.sum()), "train_rows": int(train_counts[c]),
+                  "tail": bool(train_counts[c] < median)}
+    return out
 
 
 def efficacy(
@@ -102,8 +157,14 @@ def efficacy(
     model: str = "logistic",
     metric: str = "f1_minority",
     text_column: str | None = None,
+    steps: list[str] | None = None,
 ) -> dict[str, Any]:
     """Baseline (train rows) vs augmented (train + synthetic) score on the holdout.
+
+    Also `per_class_recall` (every class, the long tail marked), `calibration` of both models
+    (`brier`, `brier_minority`, the minority's `reliability` diagram) and, when `steps` (the
+    methods of the config's steps, in order) names more than one, `ablation`: the score without
+    each step's synthetic rows.
 
     Returns {model, metric, baseline, augmented, uplift, skipped_reason, minority, rows}; when the
     comparison cannot be made (one class in train or holdout, no minority rows held out) the
@@ -154,9 +215,29 @@ def efficacy(
         return result
     x_train = _inputs(train_real, features, text_column)
     x_hold = _inputs(holdout, features, text_column)
-    x_aug = pd.concat([x_train, _inputs(synthetic, features, text_column)], ignore_index=True)
-    y_aug = np.concatenate([y_train, y_syn])
-    baseline = _fit_score(build_model(train_real, features, model, text_column), x_train, y_train, x_hold, y_hold, metric, minority)
-    augmented = _fit_score(build_model(train_real, features, model, text_column), x_aug, y_aug, x_hold, y_hold, metric, minority)
+    x_syn = _inputs(synthetic, features, text_column)
+
+    def fit(x_extra: Any, y_extra: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        x = pd.concat([x_train, x_extra], ignore_index=True) if len(y_extra) else x_train
+        y = np.concatenate([y_train, y_extra]) if len(y_extra) else y_train
+        return _fit_predict(build_model(train_real, features, model, text_column), x, y, x_hold)
+
+    base = fit(x_syn.iloc[:0], y_syn[:0])
+    aug = fit(x_syn, y_syn)
+    baseline, augmented = (_metric(metric, y_hold, *r, minority) for r in (base, aug))
     result.update(baseline=round(baseline, 6), augmented=round(augmented, 6), uplift=round(augmented - baseline, 6))
+    result["per_class_recall"] = per_class_recall(y_hold, base[0], aug[0], train_counts)
+    result["calibration"] = {"baseline": calibration(y_hold, base[1], base[2], minority),
+                             "augmented": calibration(y_hold, aug[1], aug[2], minority)}
+    if steps and len(steps) > 1 and "_method" in synthetic.columns:
+        # Leave one step out: what the score is without the rows that step made (rows are told apart
+        # by `_method`, so two steps running the same method are left out together).
+        methods = synthetic["_method"].astype(str).to_numpy()
+        ablation = []
+        for i, method in enumerate(steps):
+            keep = methods != method
+            without = _metric(metric, y_hold, *fit(x_syn[keep], y_syn[keep]), minority)
+            ablation.append({"step": i, "method": method, "synthetic_rows": int((~keep).sum()),
+                             "without": round(without, 6), "contribution": round(augmented - without, 6)})
+        result["ablation"] = ablation
     return result

@@ -91,6 +91,13 @@ class ReportInput:
     series: Sequence[SeriesOverlay] = ()
     skipped: dict[str, int] = field(default_factory=dict)
     notes: Sequence[str] = ()
+    #: governance: the policy fingerprint, its approval ({by, at, note, entry}) or None, limitations
+    policy: str = ""
+    approval: dict[str, Any] | None = None
+    approval_required: bool = False
+    limitations: Sequence[str] = ()
+    #: the bias audit per group column (evaluation.fairness.fairness)
+    fairness: dict[str, Any] | None = None
     max_columns: int = 12
     max_classes: int = 4
     plot_rows: int = 5000
@@ -319,6 +326,104 @@ def _per_class_privacy(priv: dict[str, Any] | None) -> str:
             f"<th class=num>median DCR, unseen real</th></tr>{body}</table>")
 
 
+# ---- governance, differential privacy, fairness, calibration ------------------------------------
+
+
+def _governance(ctx: ReportInput) -> str:
+    if not ctx.policy and not ctx.limitations and ctx.approval is None:
+        return ""
+    a = ctx.approval
+    if a:
+        note = f" Note: {_e(a['note'])}" if a.get("note") else ""
+        who = (f'<div class="big" style="color:{PASS}">approved</div><div>by <b>{_e(a["by"])}</b> at {_e(a["at"])} '
+               f"(audit entry {_e(a['entry'])}).{note}</div>")
+    else:
+        colour = FAIL if ctx.approval_required else "#1f2328"
+        need = "required (the run is refused without it)" if ctx.approval_required else "not required"
+        who = f'<div class="big" style="color:{colour}">not approved</div><div class="muted">Approval {need}.</div>'
+    limits = ("<ul>" + "".join(f"<li>{_e(t)}</li>" for t in ctx.limitations) + "</ul>" if ctx.limitations
+              else '<p class="muted">None stated (<code>limitations</code> in the config).</p>')
+    return (f'<h2>Governance</h2><div class="cards"><div class="card"><h3>Policy {_e(ctx.policy[:12])}</h3>{who}'
+            f'<p class="muted">The fingerprint covers the config and the files it names; '
+            f"<code>augment audit {_e(ctx.dataset)}</code> shows the trail.</p></div>"
+            f'<div class="card"><h3>Limitations</h3>{limits}</div>{_dp_card(ctx.privacy)}</div>')
+
+
+def _dp_card(priv: dict[str, Any] | None) -> str:
+    if not priv or priv.get("epsilon") is None:
+        return ""
+    records = priv.get("dp") or []
+    mech = ", ".join(sorted({str(r.get("mechanism", "?")) for r in records})) or "?"
+    return (f'<div class="card"><h3>Differential privacy</h3><div class="big">ε = {priv["epsilon"]:g}</div>'
+            f'<div>δ = {priv.get("delta", 0):g} spent by {len(records)} fit(s) ({_e(mech)})</div>'
+            '<p class="muted">Fits of one step on disjoint rows compose in parallel, steps add up.</p></div>')
+
+
+def _fairness(fair: dict[str, Any] | None, checks: Sequence[tuple[str, bool, str]]) -> str:
+    if not fair:
+        return ""
+    verdicts = {name: ok for name, ok, _ in checks}
+    out = ["<h2>Bias audit</h2>"]
+    for col, f in fair.items():
+        ok = verdicts.get(f"fairness.{col}")
+        pill = "" if ok is None else f' <span class="pill {"pass" if ok else "fail"}">{"pass" if ok else "FAIL"}</span>'
+        head = f"<h3>Group {_e(col)}{pill}</h3>"
+        if "change" in f:
+            head += (f'<p class="muted">Disparity (largest gap between groups in a class\'s share) '
+                     f"{f['disparity_before']:.3f} before → {f['disparity_after']:.3f} after; the gap in class "
+                     f"{_e(f['change_class'])} moved {f['change']:+.3f}.</p>")
+        classes = list(next(iter(f["groups"].values()), {}).get("labels_after", {}))
+        cls_heads = "".join(f"<th class=num>{_e(c)} before → after</th>" for c in classes)
+        rows = []
+        for value, g in f["groups"].items():
+            cells = "".join(f"<td class=num>{g['labels_before'][c]:.1%} → {g['labels_after'][c]:.1%}</td>" for c in classes)
+            rows.append(f"<tr><td>{_e(value)}{'' if g['compared'] else ' <span class=muted>(too few rows)</span>'}</td>"
+                        f"<td class=num>{g['rows_before']:,}</td><td class=num>{g['rows_after']:,}</td>"
+                        f"<td class=num>{g['synthetic_share']:.1%}</td>{cells}</tr>")
+        out.append(f"{head}<table><tr><th>group</th><th class=num>rows before</th><th class=num>rows after</th>"
+                   f"<th class=num>synthetic share</th>{cls_heads}</tr>{''.join(rows)}</table>")
+    return "".join(out)
+
+
+def _calibration(eff: dict[str, Any] | None) -> str:
+    if not eff or not eff.get("calibration"):
+        return ""
+    cal = eff["calibration"]
+    fig = _figure(4.6, 3.6)
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], color="#999", ls="--", lw=1, label="perfectly calibrated")
+    for name, colour in (("baseline", REAL), ("augmented", SYNTH)):
+        pts = cal[name]["reliability"]
+        ax.plot([p["mean_predicted"] for p in pts], [p["observed"] for p in pts], marker="o", color=colour, lw=1.8,
+                label=f"{'real only' if name == 'baseline' else 'real + synthetic'} (Brier {cal[name]['brier']:.3f})")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel(f"predicted probability of {eff.get('minority')}")
+    ax.set_ylabel("observed share")
+    ax.set_title("Reliability diagram on the holdout", fontsize=10)
+    ax.legend(fontsize=7, frameon=False, loc="upper left")
+    ax.grid(alpha=0.3)
+    rec = eff.get("per_class_recall") or {}
+    rows = "".join(
+        f"<tr><td>{_e(c)}{' <b>(tail)</b>' if r['tail'] else ''}</td><td class=num>{r['train_rows']:,}</td>"
+        f"<td class=num>{r['baseline']:.3f}</td><td class=num>{r['augmented']:.3f}</td>"
+        f"<td class=num>{r['augmented'] - r['baseline']:+.3f}</td></tr>" for c, r in rec.items())
+    table = ("<table><tr><th>class</th><th class=num>train rows</th><th class=num>recall, real only</th>"
+             f"<th class=num>real + synthetic</th><th class=num>change</th></tr>{rows}</table>")
+    brier = (f'<p class="muted">Brier score (all classes): {cal["baseline"]["brier"]:.4f} real only, '
+             f'{cal["augmented"]["brier"]:.4f} real + synthetic; minority one vs rest: '
+             f'{cal["baseline"]["brier_minority"]:.4f} → {cal["augmented"]["brier_minority"]:.4f}.</p>')
+    ablation = ""
+    if eff.get("ablation"):
+        arows = "".join(f"<tr><td>{a['step']}</td><td>{_e(a['method'])}</td><td class=num>{a['synthetic_rows']:,}</td>"
+                        f"<td class=num>{a['without']:.3f}</td><td class=num>{a['contribution']:+.3f}</td></tr>"
+                        for a in eff["ablation"])
+        ablation = (f"<h3>Ablation: {_e(eff['metric'])} without each step (all steps: {eff['augmented']:.3f})</h3>"
+                    "<table><tr><th>step</th><th>method</th><th class=num>its synthetic rows</th>"
+                    f"<th class=num>score without it</th><th class=num>its contribution</th></tr>{arows}</table>")
+    return (f"<h2>Calibration and per-class recall</h2>{brier}<div class=\"row\">{_png(fig)}{table}</div>{ablation}")
+
+
 # ---- tabular: distributions and correlations ---------------------------------------------------
 
 
@@ -533,9 +638,12 @@ def render_report(ctx: ReportInput) -> str:
         _verdict(ctx),
         _checks(ctx),
         _counts(ctx),
+        _governance(ctx),
         "<h2>Efficacy and privacy</h2>",
         f'<div class="cards">{_efficacy(ctx.efficacy)}{_privacy(ctx.privacy, ctx.checks)}</div>',
         f'<div class="row">{_dcr_plot(ctx.privacy)}{_per_class_privacy(ctx.privacy)}</div>',
+        _calibration(ctx.efficacy),
+        _fairness(ctx.fairness, ctx.checks),
         _distributions(ctx),
         _images(ctx.images),
         _texts(ctx.text_pairs),

@@ -13,11 +13,16 @@ if TYPE_CHECKING:
 
 def render(g: GateInput, report: GateReport) -> str:
     """The self-contained HTML page of one version (passed or quarantined)."""
+    from augment_jobs import governance
     from augment_jobs.evaluation.report import ReportInput, render_report
     from augment_jobs.modality import resolve
     from augment_jobs.registry import modality_spec
 
     spec = modality_spec(g.cfg.modality)
+    try:
+        approval = governance.approval_for(g.cfg, g.plan.publish_uri)
+    except governance.AuditBroken:
+        approval = None  # the run was let through by the snapshot's check; the report shows none
     parts: dict[str, Any] = resolve(spec.report_parts)(g) if spec.report_parts else {}
     return render_report(ReportInput(
         dataset=report.dataset, version=report.version, passed=report.passed,
@@ -25,5 +30,7 @@ def render(g: GateInput, report: GateReport) -> str:
         counts_before={k: c.before for k, c in report.counts.items()},
         counts_after={k: c.after for k, c in report.counts.items()},
         efficacy=report.efficacy or None, privacy=report.privacy or None, skipped=report.skipped,
-        notes=[n for s in g.shards for n in s.notes], **parts,
+        notes=[n for s in g.shards for n in s.notes], fairness=report.fairness or None,
+        policy=g.plan.config_sha256, approval=approval, approval_required=governance.approval_required(g.cfg),
+        limitations=list(g.cfg.limitations), **parts,
     ))

@@ -9,9 +9,10 @@ four hooks, registered with `register_tabular`:
 - `fit(step, learn, targets)`: learn from those rows (an Arrow table of the features, the label
   and `_id`), stage what drawing needs through `step.save_*`; returns the final targets (a method
   may make fewer rows than asked, and says why in `step.ctx.notes`);
-- `drawer(step)`: an object whose `draw(class_index, start, n, rng, seed)` returns n `Drawn` rows,
-  the first at position `start` among the class's synthetic rows (`rng` and `seed` are private to
-  the block being drawn).
+- `drawer(step)`: an object whose `draw(class_index, start, n, rng, seed, redraw)` returns n
+  `Drawn` rows, the first at position `start` among the class's synthetic rows (`rng` and `seed` are
+  private to the block and `redraw` round being drawn: round r > 0 replaces rows that broke a
+  constraint).
 
 Draws are keyed by (seed, date, step, method, class, block) only, so the bytes never depend on
 the table's size, the task count or the file size. A new method is one file plus its test.
@@ -47,7 +48,8 @@ class Drawn:
 
 
 class Drawer(Protocol):
-    def draw(self, class_index: int, start: int, n: int, rng: np.random.Generator, seed: int) -> Drawn: ...
+    def draw(self, class_index: int, start: int, n: int, rng: np.random.Generator, seed: int,
+             redraw: int = 0) -> Drawn: ...
 
 
 class TabularMethod:
@@ -61,6 +63,9 @@ class TabularMethod:
     lineage: ClassVar[bool] = True
     #: rows with a missing label: skipped and counted (True), or the run is refused (a model per class)
     skips_unlabelled: ClassVar[bool] = True
+    #: whether the same config, date and source give the same rows (False: a differentially private
+    #: fit, whose noise must not follow a public seed)
+    reproducible: ClassVar[bool] = True
 
     def targets(self, step: Step) -> dict[Any, int]:
         raise NotImplementedError
@@ -101,7 +106,7 @@ def register_tabular(cls: type[TabularMethod]) -> type[TabularMethod]:
         return run_frame(batch, cfg, ctx.ds, ctx=ctx)
 
     run.__doc__ = (inspect.getdoc(cls) or "").split("\n")[0]
-    register(cls.name, modality="tabular", params=cls.params, example=cls.example)(run)
+    register(cls.name, modality="tabular", params=cls.params, example=cls.example, reproducible=cls.reproducible)(run)
     return cls
 
 

@@ -222,7 +222,8 @@ class Generator:
         step = self.state.steps[s]
         c = step["classes"][i]
         keys = (self.cfg.seed, self.plan.ds, s, step["method"], c["key"], "block", blk, *extra)
-        drawn = self._drawer(s).draw(i, blk * GEN_BLOCK, n, rng_for(*keys), seed32(*keys))
+        redraw = extra[1] if extra else 0
+        drawn = self._drawer(s).draw(i, blk * GEN_BLOCK, n, rng_for(*keys), seed32(*keys), redraw)
         cols = []
         for f in self.schema:
             if f.name in drawn.columns:
@@ -392,6 +393,9 @@ def augment_task(cfg: DatasetConfig, plan: RunPlan, state: State, shard: int) ->
             result.metrics[f"step{s}_{step['method']}_rows_added"] = float(sum(c["synthetic"] for c in step["classes"]))
         if state.quality:
             result.extra["quality"] = state.quality
+        dp = [r for step in state.steps for r in step["report"].get("dp", [])]
+        if dp:  # the budget differentially private fits spent, composed by the gate
+            result.extra["dp"] = dp
     result.metrics["write_seconds"] = round(time.perf_counter() - t0, 3)
     return result
 

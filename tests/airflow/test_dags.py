@@ -272,3 +272,16 @@ def test_image_dag_maps_augment_over_source_shards(tmp_platform: dict, monkeypat
     assert [f["path"] for f in manifest["files"]] == ["shard-000000.tar", "shard-000001.tar", "shard-000002.tar"]
     assert manifest["counts"]["triangle"]["before"] + manifest["counts"]["circle"]["before"] \
         + manifest["counts"]["square"]["before"] == 120
+
+
+def test_dag_docs_show_limitations_and_approval(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_tiny(tmp_path)
+    path.write_text(path.read_text() + "limitations: [not for legal advice, English tickets only]\n"
+                    "governance: {require_approval: true}\n")
+    bag = dagbag(monkeypatch, tmp_path / "configs")
+    assert not bag.import_errors, bag.import_errors
+    doc = bag.dags["augment__tiny_tickets"].doc_md
+    assert "- not for legal advice\n- English tickets only" in doc
+    policy = load_config(path).sha256()[:12]
+    assert f"required (`governance.require_approval`); policy fingerprint `{policy}`" in doc
+    assert "augment approve configs/tiny_tickets.yaml --by NAME" in doc and "augment audit tiny_tickets" in doc

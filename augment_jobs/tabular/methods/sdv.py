@@ -46,11 +46,7 @@ class SdvMethod(TabularMethod):
     skips_unlabelled = False
 
     def targets(self, step: Step) -> dict[Any, int]:
-        from augment_jobs.tabular.plan import by_class_sizes
-
-        values = list(step.counts)
-        return by_class_sizes(values, [step.counts[v] for v in values], step.params.sampling_strategy,
-                              lambda y: _plan(y, step.params, step.ctx, step.method))
+        return model_targets(step)
 
     def learning_rows(self, step: Step, targets: dict[Any, int]) -> dict[Any, np.ndarray | None]:
         import numpy as np
@@ -119,7 +115,8 @@ class SdvDrawer:
         self.step = step
         self._fitted: dict[int, Any] = {}
 
-    def draw(self, class_index: int, start: int, n: int, rng: np.random.Generator, seed: int) -> Drawn:
+    def draw(self, class_index: int, start: int, n: int, rng: np.random.Generator, seed: int,
+             redraw: int = 0) -> Drawn:
         import numpy as np
         import pyarrow as pa
 
@@ -166,6 +163,16 @@ class Tvae(SdvMethod):
     name = "tvae"
     params = TvaeParams
     example: ClassVar[dict[str, Any]] = {"epochs": 2, "batch_size": 50}
+
+
+def model_targets(step: Step) -> dict[Any, int]:
+    """Rows to draw per class for a model fitted per class: `sampling_strategy` targets plus each
+    class's share of `num_rows` (params of SDV methods and `dp_synth`)."""
+    from augment_jobs.tabular.plan import by_class_sizes
+
+    values = list(step.counts)
+    return by_class_sizes(values, [step.counts[v] for v in values], step.params.sampling_strategy,
+                          lambda y: _plan(y, step.params, step.ctx, step.method))
 
 
 def _holding(rows: pd.DataFrame, step: Step, cls: Any) -> pd.DataFrame:

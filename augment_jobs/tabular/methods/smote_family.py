@@ -158,7 +158,8 @@ class SmoteDrawer:
         self.ids = table.column("_id").combine_chunks()
         self.arrays = step.load_arrays(NEIGHBOURS)
 
-    def draw(self, class_index: int, start: int, n: int, rng: np.random.Generator, seed: int) -> Drawn:
+    def draw(self, class_index: int, start: int, n: int, rng: np.random.Generator, seed: int,
+             redraw: int = 0) -> Drawn:
         import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc

@@ -44,3 +44,26 @@ def test_text_diff_marks_token_edits():
     before, after = diff_html("the cat <sat> down", "the dog <sat> down now")
     assert before == "the <del>cat</del> &lt;sat&gt; down"
     assert after == "the <ins>dog</ins> &lt;sat&gt; down<ins> now</ins>"
+
+
+def test_governance_dp_and_fairness_sections():
+    from augment_jobs.evaluation.report import ReportInput, render_report
+
+    fair = {"island": {"disparity_before": 0.74, "disparity_after": 0.80, "change": 0.06, "change_class": "Chinstrap",
+                       "groups_apart": ["Dream", "Biscoe"], "synthetic_share_range": [0.0, 0.5],
+                       "groups": {"Dream": {"rows_before": 124, "rows_after": 260, "synthetic": 136,
+                                            "synthetic_share": 0.52, "compared": True,
+                                            "labels_before": {"Chinstrap": 0.55}, "labels_after": {"Chinstrap": 0.78}}}}}
+    page = render_report(ReportInput(
+        dataset="penguins", version="2026-05-01.abcdef12", passed=False,
+        checks=[("fairness.island", False, "group 'island' moved")], policy="f" * 64,
+        approval={"by": "Grace Hopper", "at": "2026-05-01T06:00:00+00:00", "entry": 3, "note": "ticket R-12"},
+        limitations=["not for children"], fairness=fair,
+        privacy={"epsilon": 2.5, "delta": 2e-9, "dp": [{"mechanism": "mst"}, {"mechanism": "mst"}]},
+    ))
+    assert "Grace Hopper" in page and "ticket R-12" in page and "not for children" in page
+    assert "ε = 2.5" in page and "2 fit(s) (mst)" in page
+    assert "Bias audit" in page and "55.0% → 78.0%" in page and 'class="pill fail"' in page
+    unapproved = render_report(ReportInput(dataset="d", version="v", passed=True, policy="a" * 64,
+                                           approval_required=True))
+    assert "not approved" in unapproved and "required" in unapproved
