@@ -275,13 +275,7 @@ class ImageHandler(Handler):
     # --- artifacts and lineage -----------------------------------------------------------------
     def artifacts(self, cfg: DatasetConfig, plan: RunPlan, shards: list[ShardResult], out_dir: str) -> list[str]:
         """A grid PNG of augmented samples with their boxes drawn."""
-        from augment_jobs.publish import version_uri
-
-        # after publish the staged tars live in the version as shard-<n>.tar, numbered in this order
-        store = store_for(plan.staging_uri)
-        staged = [join(plan.data_uri, f["path"]) for s in shards for f in s.files]
-        uris = [u if store.exists(u) else join(version_uri(plan.publish_uri, plan.version), f"shard-{n:06d}.tar")
-                for n, u in enumerate(staged)]
+        uris = output_tars(plan, shards)
         if not uris:
             return []
         path = os.path.join(out_dir, "augmented_grid.png")
@@ -306,6 +300,16 @@ class ImageHandler(Handler):
 
 
 # --- helpers -----------------------------------------------------------------------------------
+def output_tars(plan: RunPlan, shards: list[ShardResult]) -> list[str]:
+    """The run's tars, staged or (after publish) in the version as shard-<n>.tar, in that order."""
+    from augment_jobs.publish import version_uri
+
+    store = store_for(plan.staging_uri)
+    staged = [join(plan.data_uri, f["path"]) for s in shards for f in s.files]
+    return [u if store.exists(u) else join(version_uri(plan.publish_uri, plan.version), f"shard-{n:06d}.tar")
+            for n, u in enumerate(staged)]
+
+
 def _method(name: str) -> MethodSpec:
     """The registered method (method packages import no heavy library at load)."""
     from augment_jobs.registry import get_method

@@ -21,7 +21,8 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -116,17 +117,30 @@ def tar_samples(data: Any, where: str) -> list[tuple[str, dict[str, bytes]]]:
     return out
 
 
+@dataclass(frozen=True)
+class SampleCodec:
+    """How the reader decodes one WebDataset modality's samples: the columns a sample can have and
+    `decode(key, parts, columns) -> dict` (registered as `ModalitySpec.sample_codec`)."""
+
+    columns: tuple[str, ...]
+    decode: Callable[[str, dict[str, bytes], tuple[str, ...]], dict[str, Any]]
+
+
+CODEC = SampleCodec(COLUMNS, decode_sample)
+
+
 class WebDatasetChunks(Chunks):
     """WebDataset shards decoded from verified bytes into lists of sample dicts with `_pad`."""
 
-    def __init__(self, columns: tuple[str, ...] = COLUMNS) -> None:
+    def __init__(self, columns: tuple[str, ...] = COLUMNS, codec: SampleCodec = CODEC) -> None:
         self.columns = columns
+        self.codec = codec
 
     def decode(self, data: Any, ref: FileRef, seg: Segment) -> list[dict[str, Any]]:
         items = tar_samples(data, ref.uri)
         if len(items) != ref.rows:
             raise CorruptFile(f"{ref.uri}: {len(items)} samples, the manifest says {ref.rows}")
-        return [decode_sample(*items[r], self.columns) | {"_pad": bool(p)}
+        return [self.codec.decode(*items[r], self.columns) | {"_pad": bool(p)}
                 for r, p in zip(seg.rows.tolist(), seg.pad.tolist(), strict=True)]
 
     def length(self, chunk: list[dict[str, Any]]) -> int:
