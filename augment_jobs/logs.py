@@ -34,6 +34,12 @@ CHECK_KEYS: tuple[tuple[str, str], ...] = (
     ("ts.value_bounds", "quality.value_bounds"),
     ("ts.acf", "quality.similarity.max_acf_diff"),
     ("ts.", "augment[].params"),
+    ("audio.corrupt_share", "source.max_corrupt_share"),
+    ("audio.clipping", "quality.audio.max_clipped_share"),
+    ("audio.loudness", "quality.audio.max_loudness_change_db"),
+    ("audio.duration", "quality.audio.max_duration_change"),
+    ("audio.similarity", "quality.similarity"),
+    ("audio.", "augment[].params"),
 )
 
 

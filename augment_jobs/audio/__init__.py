@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from augment_jobs.config import DatasetConfig
 
 Range = tuple[float, float]
-AUDIO_EXTS = (".wav", ".flac", ".ogg")
+AUDIO_EXTS = (".wav", ".flac", ".ogg", ".oga", ".opus")
 NOISE_COLORS = ("white", "pink", "brown", "blue", "violet")
 
 

@@ -6,7 +6,7 @@ own generator, seeded by (seed, date, step, key, copy), so output does not depen
 order or worker count. Positions are drawn as fractions of the clip (a shift of 0.1 of its
 duration), so a replay needs nothing but the params and the clip.
 
-How it batches. The clips of a batch (any length, channel count, sample rate) are packed as rows
+How it batches. The clips of a batch (on CPU: of each micro-batch, see `apply`) (any length, channel count, sample rate) are packed as rows
 of one zero-padded tensor [rows, frames], one row per channel, on CUDA when present. Elementwise
 ops (gain, noise and background mixing, time shift, time mask) run on the whole tensor at once.
 Spectral ops (filter, freq_mask) run of consecutive ops are fused into one gain curve per clip:
@@ -385,11 +385,31 @@ class _Ctx:
 
 
 # --- applying ------------------------------------------------------------------------------------
+CPU_MICRO = 4  # clips per CPU task: small tensors, one torch thread each, in parallel
+
+
 def apply(waves: list[np.ndarray], srs: list[int], drawn: list[list[dict[str, Any] | None]], ops: Sequence[Any],
           folders: dict[int, Path], device: str = "cpu") -> tuple[list[np.ndarray], list[int], list[int]]:
     """Apply drawn params to clips ([channels, frames] float32); returns the outputs clamped to
     [-1, 1] with NaN/inf zeroed, and per clip the samples that were beyond full scale and the
-    NaN/inf samples before that (the gate counts both)."""
+    NaN/inf samples before that (the gate counts both).
+
+    On CUDA the batch goes in whole. On CPU it is cut into micro-batches of CPU_MICRO clips run on
+    the image engine's thread pool, one torch thread each: torch's intra-op threads on small
+    tensors cost 10x the work on a shared 2-core box (measured: 2.75 s vs 0.25 s for 16 clips
+    through every op). Every op is per clip, so the output is the same either way."""
+    if device != "cpu":
+        return _apply(waves, srs, drawn, ops, folders, device)
+    from augment_jobs.image.engine import cpu_pool
+
+    step = CPU_MICRO
+    parts = list(cpu_pool().map(lambda s: _apply(waves[s:s + step], srs[s:s + step], drawn[s:s + step], ops, folders,
+                                                 device), range(0, len(waves), step)))
+    return [w for p in parts for w in p[0]], [c for p in parts for c in p[1]], [n for p in parts for n in p[2]]
+
+
+def _apply(waves: list[np.ndarray], srs: list[int], drawn: list[list[dict[str, Any] | None]], ops: Sequence[Any],
+           folders: dict[int, Path], device: str) -> tuple[list[np.ndarray], list[int], list[int]]:
     import torch
 
     p = Packed([torch.from_numpy(np.ascontiguousarray(w, dtype=np.float32)).to(device) for w in waves])
