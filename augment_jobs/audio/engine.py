@@ -12,7 +12,7 @@ ops (gain, noise and background mixing, time shift, time mask) run on the whole 
 Spectral ops (filter, freq_mask) run of consecutive ops are fused into one gain curve per clip:
 one rfft/irfft per clip for the whole run. FFTs run one clip at a time on purpose: torch's CPU FFT
 of a [B, n] batch gives bits that depend on B (measured), which would break byte-identical output;
-a clip's own FFT depends on that clip only. Speed and pitch_shift resample through soxr (libsoxr,
+a clip's own FFT depends on that clip only. On CPU they go through scipy.fft (3x torch's there). Speed and pitch_shift resample through soxr (libsoxr,
 on the CPU); pitch_shift's time stretch is a phase vocoder on torch's STFT.
 """
 
@@ -184,17 +184,25 @@ def _time_mask(p: Packed, ds: dict[int, dict[str, Any]]) -> None:
 
 
 def _time_shift(p: Packed, ds: dict[int, dict[str, Any]]) -> None:
+    """Two slice copies per clip (a gather over the padded batch costs 3x as much on CPU)."""
     import torch
 
-    n = p.frames()
-    t = torch.arange(p.x.shape[1], device=p.device).view(1, -1)
-    shift = p.per_row([round(ds[i]["fraction"] * p.n[i]) if i in ds else 0 for i in range(len(p))], 0).long()
-    roll = p.per_row([1.0 if i in ds and ds[i]["rollover"] else 0.0 for i in range(len(p))], 0).bool()
-    src = t - shift
-    inside = (src >= 0) & (src < n)
-    src = torch.where(roll, torch.remainder(src, n.clamp(min=1)), src.clamp(0, p.x.shape[1] - 1))
-    keep = (t < n) & (roll | inside)
-    p.x = torch.gather(p.x, 1, src.clamp(0, p.x.shape[1] - 1)) * keep
+    for i, d in ds.items():
+        n = p.n[i]
+        s = round(d["fraction"] * n)
+        if n == 0 or s == 0:
+            continue
+        x = p.get(i)
+        if d["rollover"]:
+            p.x[p.rows[i], :n] = torch.roll(x, s, dims=1)
+        elif abs(s) >= n:
+            x.zero_()
+        elif s > 0:
+            x[:, s:] = x[:, :n - s].clone()
+            x[:, :s] = 0
+        else:
+            x[:, :n + s] = x[:, -s:].clone()
+            x[:, n + s:] = 0
 
 
 def colored_noise(seed: int, channels: int, n: int, color: str) -> np.ndarray:
@@ -216,14 +224,13 @@ def _mix(p: Packed, ds: dict[int, dict[str, Any]], make: Any) -> None:
     the drawn SNR against the clip's RMS (a silent clip stays silent)."""
     import torch
 
-    add = torch.zeros((p.x.shape[0], p.x.shape[1]), dtype=torch.float32)
     for i, d in ds.items():
         level = p.rms(i) / 10 ** (d["snr_db"] / 20)
         if level == 0 or p.n[i] == 0:
             continue
         sig = make(i, d)
-        add[p.rows[i], :p.n[i]] = torch.from_numpy(np.ascontiguousarray(sig * np.float32(level)))
-    p.x.add_(add.to(p.device))
+        sig *= np.float32(level)
+        p.get(i).add_(torch.from_numpy(sig).to(p.device))
 
 
 def _noise(p: Packed, ds: dict[int, dict[str, Any]], ctx: _Ctx) -> None:
@@ -243,30 +250,64 @@ def _background(p: Packed, ds: dict[int, dict[str, Any]], ctx: _Ctx, k: int) -> 
     _mix(p, ds, make)
 
 
-def _spectral_gain(ds: list[dict[str, Any]], n: int, sr: int, device: Any) -> torch.Tensor:
-    """The product of the gain curves of a run of spectral ops over the rfft bins of n frames."""
+def rfft(x: torch.Tensor, n: int) -> torch.Tensor:
+    """rfft over the last axis, zero-padded to n: torch's on CUDA, scipy's (pocketfft) on CPU, which
+    is 3x faster than torch's CPU FFT for one clip (measured, 16k frames: 0.27 vs 0.82 ms)."""
     import torch
 
-    f = torch.fft.rfftfreq(n, 1.0 / sr, device=device, dtype=torch.float64)
+    if x.is_cuda:
+        return torch.fft.rfft(x, n=n)
+    import scipy.fft
+
+    return torch.from_numpy(scipy.fft.rfft(x.numpy(), n=n, axis=-1))
+
+
+def irfft(x: torch.Tensor, n: int) -> torch.Tensor:
+    """The inverse of `rfft`, n frames, float32."""
+    import torch
+
+    if x.is_cuda:
+        return torch.fft.irfft(x, n=n)
+    import scipy.fft
+
+    return torch.from_numpy(scipy.fft.irfft(x.numpy(), n=n, axis=-1).astype(np.float32, copy=False))
+
+
+def _butter(ratio: np.ndarray, order: int) -> np.ndarray:
+    """Butterworth magnitude 1 / sqrt(1 + ratio^(2 order)), the power by repeated squaring (np.power
+    of a float array costs 5x the rest of a clip's filter)."""
+    r2 = ratio * ratio
+    acc, base, k = np.ones_like(r2), r2, order
+    while k:
+        if k & 1:
+            acc = acc * base
+        base, k = base * base, k >> 1
+    return 1 / np.sqrt(1 + acc)
+
+
+def _spectral_gain(ds: list[dict[str, Any]], n: int, sr: int) -> np.ndarray:
+    """The product of the gain curves of a run of spectral ops over the rfft bins of n frames."""
+    f = np.fft.rfftfreq(n, 1.0 / sr).astype(np.float32)
     nyq = sr / 2
-    g = torch.ones_like(f)
-    for d in ds:
-        if d["op"] == "freq_mask":
-            for lo, width in d["spans"]:
-                g = g * ~((f >= lo * nyq) & (f < (lo + width) * nyq))
-            continue
-        order = d["order"]
-        fc = min(d["cutoff_hz"], 0.95 * nyq)
-        safe = f.clamp(min=1e-9)
-        if d["kind"] == "lowpass":
-            g = g / torch.sqrt(1 + (f / fc) ** (2 * order))
-        elif d["kind"] == "highpass":
-            g = g / torch.sqrt(1 + (fc / safe) ** (2 * order))
-        else:
-            half = 2 ** (d["bandwidth_octaves"] / 2)
-            lo, hi = fc / half, min(fc * half, 0.99 * nyq)
-            g = g / torch.sqrt(1 + (lo / safe) ** (2 * order)) / torch.sqrt(1 + (f / hi) ** (2 * order))
-    return g.float()
+    g = np.ones_like(f)
+    with np.errstate(divide="ignore", over="ignore"):
+        inv = 1 / f  # f = 0: inf, so a high-pass removes DC exactly
+        for d in ds:
+            if d["op"] == "freq_mask":
+                for lo, width in d["spans"]:
+                    g[(f >= lo * nyq) & (f < (lo + width) * nyq)] = 0.0
+                continue
+            order = d["order"]
+            fc = np.float32(min(d["cutoff_hz"], 0.95 * nyq))
+            if d["kind"] == "lowpass":
+                g *= _butter(f / fc, order)
+            elif d["kind"] == "highpass":
+                g *= _butter(fc * inv, order)
+            else:
+                half = 2 ** (d["bandwidth_octaves"] / 2)
+                lo, hi = np.float32(fc / half), np.float32(min(fc * half, 0.99 * nyq))
+                g *= _butter(lo * inv, order) * _butter(f / hi, order)
+    return g
 
 
 def _spectral(p: Packed, run: list[dict[int, dict[str, Any]]], ctx: _Ctx) -> None:
@@ -276,17 +317,17 @@ def _spectral(p: Packed, run: list[dict[int, dict[str, Any]]], ctx: _Ctx) -> Non
         n = p.n[i]
         if n < 2:
             continue
-        g = _spectral_gain([ds[i] for ds in run if i in ds], n, ctx.srs[i], p.device)
-        p.set(i, torch.fft.irfft(torch.fft.rfft(p.get(i)) * g, n=n))
+        g = torch.from_numpy(_spectral_gain([ds[i] for ds in run if i in ds], n, ctx.srs[i])).to(p.device)
+        p.set(i, irfft(rfft(p.get(i), n) * g, n))
 
 
 def _fft_convolve(x: torch.Tensor, ir: torch.Tensor) -> torch.Tensor:
     """x [C, n] convolved with ir [m], cut to n frames."""
-    import torch
+    import scipy.fft
 
     n = x.shape[1]
-    size = n + ir.shape[0] - 1
-    return torch.fft.irfft(torch.fft.rfft(x, n=size) * torch.fft.rfft(ir, n=size), n=size)[:, :n]
+    size = scipy.fft.next_fast_len(n + ir.shape[0] - 1, real=True)  # zero padding: the same linear convolution
+    return irfft(rfft(x, size) * rfft(ir, size), size)[:, :n]
 
 
 def synthetic_ir(seed: int, rt60_s: float, sr: int) -> np.ndarray:
@@ -445,15 +486,14 @@ def _apply(waves: list[np.ndarray], srs: list[int], drawn: list[list[dict[str, A
             raise NotImplementedError(op.op)
     if run:
         _spectral(p, run, ctx)
-    out, clipped, nonfinite = [], [], []
-    x = p.x.cpu()
-    for i in range(len(p)):
-        y = x[p.rows[i], :p.n[i]].numpy()
-        finite = np.isfinite(y)
-        nonfinite.append(int(y.size - finite.sum()))
-        clipped.append(int((np.abs(np.where(finite, y, 0)) > 1.0).sum()))
-        out.append(np.clip(np.where(finite, y, 0), -1, 1).astype(np.float32))
-    return out, clipped, nonfinite
+    # counted over the padded rows at once: padding is zero, so it adds nothing to either count
+    x = p.x
+    bad = (~torch.isfinite(x)).sum(dim=1).cpu().numpy()
+    x = torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+    over = (x.abs() > 1.0).sum(dim=1).cpu().numpy()
+    x = x.clamp_(-1.0, 1.0).cpu().numpy()
+    return ([x[p.rows[i], :p.n[i]].copy() for i in range(len(p))],
+            [int(over[p.rows[i]].sum()) for i in range(len(p))], [int(bad[p.rows[i]].sum()) for i in range(len(p))])
 
 
 def device() -> str:
