@@ -102,8 +102,9 @@ class Speed(_Op):
 
 
 class PitchShift(_Op):
-    """Shift the pitch by semitones drawn from the range, keeping the duration: a phase-vocoder
-    time stretch (torch STFT) then a soxr resample back to the original length."""
+    """Shift the pitch by semitones drawn from the range, keeping the duration and the loudness
+    (RMS): a phase-vocoder time stretch (torch STFT) then a soxr resample back to the original
+    length."""
 
     op: Literal["pitch_shift"]
     semitones: Range = (-2.0, 2.0)

@@ -82,9 +82,9 @@ def test_speed_resamples_the_duration() -> None:
 
 @pytest.mark.parametrize("sr,semitones", [(8000, 3.0), (16000, -2.0), (48000, 5.0)])
 def test_pitch_shift_moves_pitch_and_keeps_duration(sr: int, semitones: float) -> None:
-    x = sine(600, sr, 0.5, channels=2)
+    x = sine(600, sr, 0.5, amp=0.2, channels=2)  # headroom: the vocoder's beating would clip at 0.5
     y = replay(x, {"op": "pitch_shift"}, {"op": "pitch_shift", "semitones": semitones}, sr=sr)
-    assert y.shape == x.shape
+    assert y.shape == x.shape and rms(y) == pytest.approx(rms(x), rel=0.01)  # loudness kept
     assert peak_hz(y, sr) == pytest.approx(600 * 2 ** (semitones / 12), rel=0.02)
 
 
@@ -126,7 +126,7 @@ def test_cutoff_above_nyquist_is_clamped() -> None:
 def test_reverb_keeps_length_and_loudness(tmp_path: Path) -> None:
     x = voice(5, SR, 0.5, channels=2)
     y = replay(x, {"op": "reverb"}, {"op": "reverb", "rt60_s": 0.4, "seed": 9, "wet": 0.5})
-    assert y.shape == x.shape and rms(y) == pytest.approx(rms(x), rel=0.35) and not np.array_equal(x, y)
+    assert y.shape == x.shape and rms(y) == pytest.approx(rms(x), rel=1e-3) and not np.array_equal(x, y)
     folder = noise_folder(tmp_path / "irs", n=1)
     z = replay(x, {"op": "reverb", "folder": str(folder)}, {"op": "reverb", "file": "noise_0.flac", "wet": 0.3},
                folders={0: folder})
