@@ -128,6 +128,11 @@ def test_publishes_flac_webdataset_with_manifest_and_lineage(published: tuple[Pa
     report = (uri / "versions" / m.version / "_report.html").read_text()
     assert report.count("<audio controls") >= 2 and "Audio: real vs augmented" in report
 
+    from mlflow.tracking import MlflowClient
+
+    logged = {a.path for a in MlflowClient().list_artifacts(m.mlflow.run_id)}
+    assert "spectrogram_grid.png" in logged
+
 
 def test_reader_yields_waveforms_split_exactly_and_resumes(published: tuple[Path, Path],
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
