@@ -7,6 +7,7 @@ here; `augment_jobs.audio.engine` draws and applies them (docs/config.md, "Audio
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -197,10 +198,17 @@ def audio_policy(batch: AudioBatch, params: AudioPolicyParams, ctx: AugmentConte
     return run_policy(batch, params, ctx)
 
 
-def validate_config(cfg: DatasetConfig) -> None:
-    """Every folder an op names (background clips, impulse responses) exists and holds audio files."""
-    from augment_jobs.audio.io import folder_clips
+def folder_clips(folder: Path) -> list[str]:
+    """Audio files of a folder (recursive), as sorted paths relative to it."""
+    if not folder.is_dir():
+        return []
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                  if p.is_file() and p.suffix.lower() in AUDIO_EXTS and not p.name.startswith((".", "_")))
 
+
+def validate_config(cfg: DatasetConfig) -> None:
+    """Every folder an op names (background clips, impulse responses) exists and holds audio files.
+    Runs at DAG parse time: pathlib only."""
     for i, step in enumerate(cfg.augment):
         ops = step.params.get("ops") if isinstance(step.params, dict) else None
         for k, op in enumerate(ops if isinstance(ops, list) else []):

@@ -522,8 +522,8 @@ def op_folders(params: AudioPolicyParams, ctx: AugmentContext) -> dict[int, Path
 
 def run_policy(batch: AudioBatch, params: AudioPolicyParams, ctx: AugmentContext) -> AudioBatch:
     """The `audio_policy` method: draw per clip (from its own generator), apply batched."""
+    from augment_jobs.audio import folder_clips
     from augment_jobs.audio.batch import AudioBatch
-    from augment_jobs.audio.io import folder_clips
 
     folders = op_folders(params, ctx)
     clips = {k: folder_clips(f) for k, f in folders.items()}

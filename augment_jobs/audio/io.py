@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,14 +41,6 @@ class Clip:
     sample_rate: int
     pcm: np.ndarray  # int32 [frames, channels] as decoded (left-justified): the lossless original
     bits: int  # 16 or 24: the FLAC depth the clip is published at
-
-
-def folder_clips(folder: Path) -> list[str]:
-    """Audio files of a folder (recursive), as sorted paths relative to it."""
-    if not folder.is_dir():
-        return []
-    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
-                  if p.is_file() and p.suffix.lower() in AUDIO_EXTS and not p.name.startswith((".", "_")))
 
 
 def decode(raw: RawClip, data: bytes) -> Clip:
