@@ -23,5 +23,6 @@ def test_speech_commands_demo(store: Path) -> None:
     assert m.counts["left"].synthetic == 3 * m.counts["left"].before  # the rare class, 3 copies per clip
     assert {r.key for r in m.rejected} == {"mess/truncated.wav", "mess/notes.wav"}
     assert all(c.passed for c in m.gate.checks)
+    assert sum(c.name.startswith("suite:") for c in m.gate.checks) == 9  # expectations/speech_commands.json
     batch = next(iter(ds.torch(batch_size=8)))
     assert len(batch["audio"]) == 8 and all(a.dtype.is_floating_point for a in batch["audio"])
