@@ -203,6 +203,15 @@ def test_clipping_and_nonfinite_are_counted() -> None:
     assert clipped[0] > 0 and nonfinite == [0] and np.abs(out[0]).max() <= 1.0
 
 
+def test_nonfinite_samples_are_counted_and_zeroed() -> None:
+    x = sine(440, SR, 0.1, amp=0.5)
+    x[0, 10] = np.nan
+    x[0, 20] = np.inf
+    out, clipped, nonfinite = apply([x, sine(440, SR, 0.1)], [SR, SR], [[{"op": "gain", "db": 0.0}], [None]],
+                                    ops_of({"op": "gain"}), {})
+    assert nonfinite == [2, 0] and clipped == [0, 0] and np.isfinite(out[0]).all() and out[0][0, 10] == 0
+
+
 @pytest.mark.gpu
 def test_cuda_matches_cpu_within_a_16_bit_step() -> None:
     import torch
