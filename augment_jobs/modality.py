@@ -167,6 +167,15 @@ class ModalitySpec:
 
 
 @dataclass(frozen=True)
+class SampleCodec:
+    """How the reader decodes one WebDataset modality's samples: the columns a sample can have and
+    `decode(key, parts, columns) -> dict` (registered as `ModalitySpec.sample_codec`)."""
+
+    columns: tuple[str, ...]
+    decode: Callable[[str, dict[str, bytes], tuple[str, ...]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
 class ProbeItem:
     """What the method-contract tests read of one output item, the same for every modality."""
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from augment_jobs.audio.checks import CHECKS
 from augment_jobs.modality import ModalitySpec
 from augment_jobs.registry import AugmentContext, MethodParams, register, register_modality
 from augment_jobs.sampling import Copies, copies_for
@@ -223,18 +224,12 @@ def validate_config(cfg: DatasetConfig) -> None:
                                      f"add clips to it or remove the {op['op']} op")
 
 
-def _checks() -> tuple:
-    from augment_jobs.checks import audio
-
-    return audio.CHECKS
-
-
 register_modality(ModalitySpec(
     name="audio",
     handler="augment_jobs.audio.handler:AudioHandler",
     source_formats=("audio", "webdataset"),
     publish_format="webdataset",
-    checks=_checks(),
+    checks=CHECKS,
     validate_config=validate_config,
     demo_writers={"speech_commands": "augment_jobs.audio.demo:write_raw"},
     report_parts="augment_jobs.audio.artifacts:report_parts",

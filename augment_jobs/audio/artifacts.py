@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from augment_jobs.image.io import iter_tar
+from augment_jobs.samples import iter_tar
 
 PLAYABLE = 6  # clips embedded in the report (originals and copies), each at most PLAY_SECONDS
 PLAY_SECONDS = 4.0

@@ -451,12 +451,12 @@ def apply(waves: list[np.ndarray], srs: list[int], drawn: list[list[dict[str, An
     NaN/inf samples before that (the gate counts both).
 
     On CUDA the batch goes in whole. On CPU it is cut into micro-batches of CPU_MICRO clips run on
-    the image engine's thread pool, one torch thread each: torch's intra-op threads on small
+    the shared engine thread pool (`augment_jobs.samples.cpu_pool`), one torch thread each: torch's intra-op threads on small
     tensors cost 10x the work on a shared 2-core box (measured: 2.75 s vs 0.25 s for 16 clips
     through every op). Every op is per clip, so the output is the same either way."""
     if device != "cpu":
         return _apply(waves, srs, drawn, ops, folders, device)
-    from augment_jobs.image.engine import cpu_pool
+    from augment_jobs.samples import cpu_pool
 
     step = CPU_MICRO
     parts = list(cpu_pool().map(lambda s: _apply(waves[s:s + step], srs[s:s + step], drawn[s:s + step], ops, folders,

@@ -1,7 +1,8 @@
 """The audio handler: shards of source clips → batched augmentation → WebDataset tars (FLAC + json).
 
-It shares the image handler's source planning (annotations.jsonl checked at snapshot, files in
-groups of `source.files_per_shard`, one task per WebDataset tar), tar writer and lineage lookup;
+It shares source planning with the image handler (`augment_jobs.samples.SampleHandler`:
+annotations.jsonl checked at snapshot, files in groups of `source.files_per_shard`, one task per
+WebDataset tar), the tar writer and the lineage lookup;
 what differs is decoding, the batches (clips sorted by length, so padding stays small) and the
 per-sample features the gate reads.
 
@@ -25,10 +26,16 @@ from augment_jobs.audio import AUDIO_EXTS
 from augment_jobs.audio.io import Clip, RawClip, decode, encode, encode_pcm, iter_tar_clips, segments_of
 from augment_jobs.audio.meta import meta_row, read_meta, write_meta
 from augment_jobs.errors import InputError
-from augment_jobs.image.handler import ImageHandler, _annotations_object, _method, output_tars
-from augment_jobs.image.io import ANNOTATIONS, Rejected, TarShardWriter, read_annotations, sample_key
 from augment_jobs.modality import RunPlan, ShardResult
-from augment_jobs.store import ObjectInfo, join, relpath, store_for
+from augment_jobs.samples import (
+    Rejected,
+    SampleHandler,
+    TarShardWriter,
+    output_tars,
+    read_annotations,
+    sample_key,
+)
+from augment_jobs.store import join, relpath, store_for
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,30 +46,11 @@ CHUNK = 64  # source clips in memory at once per shard
 MIN_FRAMES = 32  # a clip shorter than this is published as real, not augmented (counted as skipped)
 
 
-def _name(uri: str) -> str:
-    return uri.rstrip("/").rsplit("/", 1)[-1]
-
-
-class AudioHandler(ImageHandler):
+class AudioHandler(SampleHandler):
     """Audio folder (+ annotations.jsonl) or WebDataset tars in; WebDataset tars (flac + json) out."""
 
-    file_kind = "tar"
-
-    # --- snapshot ------------------------------------------------------------------------------
-    def source_filter(self, cfg: DatasetConfig, obj: ObjectInfo) -> bool:
-        name = _name(obj.uri)
-        if name.startswith((".", "_")):
-            return False
-        if cfg.source.format == "webdataset":
-            return name.endswith(".tar")
-        return name == ANNOTATIONS or name.lower().endswith(AUDIO_EXTS)
-
-    def shard_sources(self, cfg: DatasetConfig, objects: list[ObjectInfo], staging_uri: str | None = None) -> list[list[int]]:
-        if cfg.source.format == "audio" and _annotations_object(objects) is None:
-            where = objects[0].uri.rsplit("/", 1)[0] if objects else "the source folder"
-            raise InputError(f"{where}: no {ANNOTATIONS}; an audio source needs one line per clip "
-                             '({"file": "a.wav", "label": "yes"})')
-        return super().shard_sources(cfg, objects, staging_uri)
+    folder_format, exts, item = "audio", AUDIO_EXTS, "clip"
+    line_hint = '{"file": "a.wav", "label": "yes"}'
 
     # --- augment -------------------------------------------------------------------------------
     def _clips(self, cfg: DatasetConfig, plan: RunPlan, shard: int):
@@ -86,9 +74,9 @@ class AudioHandler(ImageHandler):
     def augment_shard(self, cfg: DatasetConfig, plan: RunPlan, shard: int) -> ShardResult:
         """Augment one shard; tars under plan.data_uri, per-sample metadata Parquet under staging."""
         from augment_jobs.audio.engine import device
-        from augment_jobs.registry import AugmentContext
+        from augment_jobs.registry import AugmentContext, get_method
 
-        steps = [(i, _method(s.method), s) for i, s in enumerate(cfg.augment)]
+        steps = [(i, get_method(s.method), s) for i, s in enumerate(cfg.augment)]
         steps = [(i, spec, spec.parse_params(s.params, where=f"augment[{i}].params")) for i, spec, s in steps]
         ctxs = {i: AugmentContext(cfg=cfg, ds=plan.ds, step=i) for i, _, _ in steps}
         writer = TarShardWriter(plan.data_uri, f"shard-{shard:05d}", cfg.publish.shard_max_samples)

@@ -1,5 +1,5 @@
 """Audio I/O through libsndfile (`soundfile`): guarded decoding, deterministic FLAC encoding, folders
-of clips, and the WebDataset source reader. Tars are read and written by `augment_jobs.image.io`
+of clips, and the WebDataset source reader. Tars are read and written by `augment_jobs.samples`
 (the same deterministic WebDataset writer and grouping rules for every sample modality).
 
 Decoding guards: an unreadable or non-audio file, a truncated one (fewer frames than its header
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from augment_jobs.audio import AUDIO_EXTS
-from augment_jobs.image.io import Rejected, iter_tar
+from augment_jobs.samples import Rejected, iter_tar
 
 MAX_CHANNELS = 8  # FLAC's limit
 MAX_FRAMES = 48_000 * 60 * 30  # 30 minutes at 48 kHz: longer inputs are rejected before decoding

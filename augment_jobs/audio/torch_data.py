@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from augment_jobs.image.torch_data import SampleCodec
+from augment_jobs.modality import SampleCodec
 
 COLUMNS = ("__key__", "audio", "sample_rate", "label", "json")
 

@@ -21,8 +21,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -30,8 +29,9 @@ import torch
 from PIL import Image
 from torch.utils.data import IterableDataset, get_worker_info
 
-from augment_jobs.image.io import iter_tar, member_key
+from augment_jobs.modality import SampleCodec
 from augment_jobs.rng import derive_seed
+from augment_jobs.samples import iter_tar, member_key
 from augment_jobs.streaming import Chunks, CorruptFile, FileRef, Segment, topology
 
 DEFAULT_BUFFER = 1000
@@ -115,15 +115,6 @@ def tar_samples(data: Any, where: str) -> list[tuple[str, dict[str, bytes]]]:
     except tarfile.TarError as e:
         raise CorruptFile(f"{where}: not a readable tar ({e})") from None
     return out
-
-
-@dataclass(frozen=True)
-class SampleCodec:
-    """How the reader decodes one WebDataset modality's samples: the columns a sample can have and
-    `decode(key, parts, columns) -> dict` (registered as `ModalitySpec.sample_codec`)."""
-
-    columns: tuple[str, ...]
-    decode: Callable[[str, dict[str, bytes], tuple[str, ...]], dict[str, Any]]
 
 
 CODEC = SampleCodec(COLUMNS, decode_sample)

@@ -15,7 +15,7 @@ from audio_helpers import voice  # noqa: E402
 
 from augment_jobs.audio.demo import encode_file  # noqa: E402
 from augment_jobs.audio.io import RawClip, decode, encode, encode_pcm, read_flac  # noqa: E402
-from augment_jobs.image.io import Rejected  # noqa: E402
+from augment_jobs.samples import Rejected  # noqa: E402
 
 RAW = RawClip("a.wav", "mem://a.wav", "x")
 

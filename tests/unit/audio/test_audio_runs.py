@@ -207,8 +207,8 @@ def test_unreadable_files_above_the_limit_fail_the_gate(store: Path, tmp_path: P
 def test_checks_fail_on_nan_clipping_loudness_and_features() -> None:
     import pandas as pd
 
+    from augment_jobs.audio.checks import clipping, finite, loudness_duration, similarity
     from augment_jobs.checks import GateInput
-    from augment_jobs.checks.audio import clipping, finite, loudness_duration, similarity
     from augment_jobs.config import DatasetConfig
 
     cfg = DatasetConfig(dataset="t", modality="audio", source={"uri": "x/", "format": "audio"}, label="label",

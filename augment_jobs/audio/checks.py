@@ -4,7 +4,6 @@ stages (`augment_jobs.audio.meta`): features of each published clip, before FLAC
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from augment_jobs.checks import CheckResult, GateInput
@@ -92,9 +91,9 @@ def similarity(g: GateInput) -> list[CheckResult]:
 
 def corrupt_share(g: GateInput) -> list[CheckResult]:
     """`source.max_corrupt_share`: unreadable, truncated, empty or non-audio inputs rejected."""
-    from augment_jobs.checks.images import corrupt_share as share
+    from augment_jobs.samples import corrupt_share as share
 
-    return [replace(r, name="audio.corrupt_share") for r in share(g)]
+    return share(g, "audio.corrupt_share")
 
 
 CHECKS = (finite, clipping, loudness_duration, similarity, corrupt_share)
