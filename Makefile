@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo demo-cli ui chromium test test-fast lint bench clean
+.PHONY: install demo demo-cli ui chromium audio-tools test test-fast lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,10 +34,19 @@ chromium:
 	   apt-get install -y -q chromium >/dev/null 2>&1)); } || \
 	  echo "chromium is not installed and could not be: the browser test (tests/ui) will be skipped"
 
+## Real audio for tests/realdata: Debian's espeak-ng (speech), sox (noise), alsa-utils and
+## sound-theme-freedesktop (recordings shipped in packages). The tests skip quietly without them.
+audio-tools:
+	@command -v espeak-ng >/dev/null 2>&1 && command -v sox >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get install -y -q espeak-ng sox alsa-utils sound-theme-freedesktop >/dev/null 2>&1 || \
+	   (apt-get update -q >/dev/null 2>&1 && \
+	    apt-get install -y -q espeak-ng sox alsa-utils sound-theme-freedesktop >/dev/null 2>&1)); } || \
+	  echo "espeak-ng/sox are not installed and could not be: the real-audio tests (tests/realdata) will be skipped"
+
 ## Lint (ruff, and the package's layers with import-linter), then the whole suite (unit, integration
 ## with moto / PostgreSQL / Redis, Airflow end to end, the UIs in headless Chromium, every benchmark at
 ## a tiny size).
-test: install chromium
+test: install chromium audio-tools
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/pytest -m "not gpu" -p no:cacheprovider

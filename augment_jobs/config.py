@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from augment_jobs.errors import ConfigError
 
 DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-SourceFormat = Literal["parquet", "csv", "jsonl", "webdataset", "images"]
+SourceFormat = Literal["parquet", "csv", "jsonl", "webdataset", "images", "audio"]
 PublishFormat = Literal["parquet", "webdataset"]
 
 DEFAULT_STORE = ".augment-store"
@@ -100,6 +100,14 @@ class Governance(Strict):
     require_approval: bool = False  # or AUGMENT_REQUIRE_APPROVAL=1
 
 
+class AudioQuality(Strict):
+    """Audio gate limits, per class, augmented clips against real ones (docs/gate.md, audio)."""
+
+    max_clipped_share: float = Field(0.01, ge=0, le=1)  # samples beyond full scale / all augmented samples
+    max_loudness_change_db: float = Field(10.0, gt=0)  # |median RMS dBFS change| per class
+    max_duration_change: float = Field(0.25, gt=0)  # |median duration change| per class, relative
+
+
 class Quality(Strict):
     suite: str | None = None
     min_score: float | None = Field(None, ge=0, le=1)  # SDMetrics quality score of SDV methods' output, per class
@@ -108,6 +116,7 @@ class Quality(Strict):
     privacy: Privacy = Privacy()
     similarity: Similarity = Similarity()
     value_bounds: dict[str, tuple[float | None, float | None]] = Field(default_factory=dict)
+    audio: AudioQuality = AudioQuality()
 
 
 class Retention(Strict):
@@ -278,6 +287,14 @@ class DatasetConfig(Strict):
             thesaurus = step.params.get("thesaurus")
             if isinstance(thesaurus, str):
                 files[f"augment[{i}].params.thesaurus"] = self.resolve_path(thesaurus)
+            # an op reading a folder of clips (audio background, impulse responses): every file in it
+            ops = step.params.get("ops")
+            for k, op in enumerate(ops if isinstance(ops, list) else []):
+                folder = op.get("folder") if isinstance(op, dict) else None
+                if isinstance(folder, str) and self.resolve_path(folder).is_dir():
+                    root = self.resolve_path(folder)
+                    for f in sorted(p for p in root.rglob("*") if p.is_file()):
+                        files[f"augment[{i}].params.ops[{k}].folder/{f.relative_to(root).as_posix()}"] = f
         return files
 
     def sha256(self) -> str:

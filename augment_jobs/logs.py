@@ -36,6 +36,12 @@ CHECK_KEYS: tuple[tuple[str, str], ...] = (
     ("ts.", "augment[].params"),
     ("fairness.", "quality.fairness.max_disparity_change"),
     ("privacy_epsilon", "limits.max_epsilon"),
+    ("audio.corrupt_share", "source.max_corrupt_share"),
+    ("audio.clipping", "quality.audio.max_clipped_share"),
+    ("audio.loudness", "quality.audio.max_loudness_change_db"),
+    ("audio.duration", "quality.audio.max_duration_change"),
+    ("audio.similarity", "quality.similarity"),
+    ("audio.", "augment[].params"),
 )
 
 

@@ -158,9 +158,21 @@ class ModalitySpec:
     #: "module:function" (GateInput) -> extra `evaluation.report.ReportInput` fields (real/synthetic
     #: rows, text pairs, series overlays, image samples) for the version's HTML report
     report_parts: str | None = None
+    #: WebDataset modalities: "module:name" of the `SampleCodec` the reader decodes published samples
+    #: with (default: images, `augment_jobs.image.torch_data:CODEC`)
+    sample_codec: str | None = None
 
     def make_handler(self) -> Handler:
         return resolve(self.handler)()
+
+
+@dataclass(frozen=True)
+class SampleCodec:
+    """How the reader decodes one WebDataset modality's samples: the columns a sample can have and
+    `decode(key, parts, columns) -> dict` (registered as `ModalitySpec.sample_codec`)."""
+
+    columns: tuple[str, ...]
+    decode: Callable[[str, dict[str, bytes], tuple[str, ...]], dict[str, Any]]
 
 
 @dataclass(frozen=True)

@@ -137,10 +137,22 @@ class PublishedDataset:
 
         return decode
 
-    def _tar_decoder(self, columns: list[str] | None, split: str | None, real_only: bool) -> Any:
-        from augment_jobs.image.torch_data import COLUMNS, decode_sample, tar_samples
+    def _codec(self) -> Any:
+        """How this version's WebDataset samples decode: its modality's `sample_codec` (images when
+        the modality registers none, or is not installed here)."""
+        from augment_jobs.modality import resolve
+        from augment_jobs.registry import modalities
 
-        cols = tuple(self._check_columns(columns, list(COLUMNS)))
+        spec = modalities().get(self.manifest.modality)
+        return resolve(spec.sample_codec if spec is not None and spec.sample_codec
+                       else "augment_jobs.image.torch_data:CODEC")
+
+    def _tar_decoder(self, columns: list[str] | None, split: str | None, real_only: bool) -> Any:
+        from augment_jobs.image.torch_data import tar_samples
+
+        codec = self._codec()
+        decode_sample = codec.decode
+        cols = tuple(self._check_columns(columns, list(codec.columns)))
         need = tuple(dict.fromkeys([*cols, *(["json"] if real_only or split is not None else [])]))
 
         def decode(k: int, data: Any) -> list[list[dict[str, Any]]]:
@@ -172,9 +184,11 @@ class PublishedDataset:
                 list(dict.fromkeys(["_id", *self._check_columns(columns, self._parquet_names())]))
             chunks: Chunks = ParquetChunks(cols)
         elif self.format == "webdataset":
-            from augment_jobs.image.torch_data import COLUMNS, WebDatasetChunks
+            from augment_jobs.image.torch_data import WebDatasetChunks
 
-            chunks = WebDatasetChunks(tuple(dict.fromkeys(["__key__", *self._check_columns(columns, list(COLUMNS))])))
+            codec = self._codec()
+            chunks = WebDatasetChunks(tuple(dict.fromkeys(["__key__", *self._check_columns(columns, list(codec.columns))])),
+                                      codec)
         else:
             raise AugmentError(f"{self.uri}: .torch() reads parquet or webdataset; this version is {self.format}")
         return StreamingDataset(self._source(), chunks, kind=self.format, batch_size=batch_size, shuffle=bool(shuffle),

@@ -41,6 +41,7 @@ MODALITY_PACKAGES = (
     "augment_jobs.image",
     "augment_jobs.text",
     "augment_jobs.timeseries",
+    "augment_jobs.audio",
 )
 
 

@@ -18,6 +18,7 @@ HERE = Path(__file__).resolve().parent
 FULL = [
     ["bench_tabular.py", "--copula"],
     ["bench_image.py"],
+    ["bench_audio.py"],
     ["bench_text.py"],
     ["bench_timeseries.py"],
     ["bench_airflow.py"],
@@ -31,6 +32,7 @@ FULL = [
 QUICK = [
     ["bench_tabular.py", "--rows", "200000"],
     ["bench_image.py", "--images", "64"],
+    ["bench_audio.py", "--clips", "32", "--repeat", "1"],
     ["bench_text.py", "--texts", "10000"],
     ["bench_timeseries.py", "--series", "1000", "--repeat", "1"],
     ["bench_airflow.py", "--repeats", "1"],

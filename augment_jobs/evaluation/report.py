@@ -5,7 +5,8 @@ It leads with the verdict (published, or QUARANTINED and which checks failed), t
 checks with their reasons, rows per class before and after, efficacy and privacy figures, and per
 modality what changed: real-vs-synthetic distributions per class and column and a
 correlation-difference heatmap (tabular), a sample grid with boxes (image), before/after pairs with
-the edits marked (text), source series overlaid with their copies (time series).
+the edits marked (text), source series overlaid with their copies (time series), spectrograms and playable clips
+(audio).
 
 No network: CSS is inline and every figure is a base64 PNG drawn with matplotlib (Agg, no pyplot
 state). Given the same input the page is byte-identical (no timestamps in the PNGs, seeded samples).
@@ -64,6 +65,15 @@ class SeriesOverlay:
 
 
 @dataclass
+class AudioSample:
+    """One playable clip of the report (WAV bytes: every browser plays them)."""
+
+    wav: bytes
+    caption: str = ""
+    synthetic: bool = True
+
+
+@dataclass
 class ReportInput:
     """What the report shows; every modality part is optional.
 
@@ -89,6 +99,8 @@ class ReportInput:
     images: Sequence[ImageSample] = ()
     text_pairs: Sequence[TextPair] = ()
     series: Sequence[SeriesOverlay] = ()
+    audio: Sequence[AudioSample] = ()
+    spectrograms: Any = None  # a matplotlib Figure: spectrograms of real clips beside their copies
     skipped: dict[str, int] = field(default_factory=dict)
     notes: Sequence[str] = ()
     #: governance: the policy fingerprint, its approval ({by, at, note, entry}) or None, limitations
@@ -632,6 +644,22 @@ def _series(overlays: Sequence[SeriesOverlay]) -> str:
     return f"<h2>Time series: source overlaid with its copies</h2>{_png(fig)}{more}"
 
 
+def _audio(ctx: ReportInput) -> str:
+    if not ctx.audio and ctx.spectrograms is None:
+        return ""
+    out = ["<h2>Audio: real vs augmented</h2>"]
+    if ctx.spectrograms is not None:
+        out.append(_png(ctx.spectrograms))
+    figs = []
+    for a in ctx.audio:
+        data = base64.b64encode(a.wav).decode("ascii")
+        figs.append(f'<figure><audio controls preload="none" src="data:audio/wav;base64,{data}"></audio>'
+                    f"<figcaption>{_e(a.caption)}</figcaption></figure>")
+    if figs:
+        out.append(f'<div class="grid">{"".join(figs)}</div>')
+    return "".join(out)
+
+
 def render_report(ctx: ReportInput) -> str:
     """The report page as one HTML string (UTF-8, no external resources)."""
     parts = [
@@ -648,6 +676,7 @@ def render_report(ctx: ReportInput) -> str:
         _images(ctx.images),
         _texts(ctx.text_pairs),
         _series(ctx.series),
+        _audio(ctx),
         _skips_notes(ctx),
     ]
     state = "published" if ctx.passed else "QUARANTINED"

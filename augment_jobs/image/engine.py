@@ -18,9 +18,7 @@ bytes are identical whatever the batching.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -271,22 +269,6 @@ _PIXEL_OPS = {"color_jitter": _color_jitter, "gaussian_noise": _noise, "gaussian
 
 
 CPU_MICRO = 8  # on CPU, batches this small stay in cache: 2-3x faster than 64 at once
-_POOL: ThreadPoolExecutor | None = None
-
-
-def _cpu_pool() -> ThreadPoolExecutor:
-    """Threads that each run whole micro-batches with one torch thread: on CPU, parallelism
-    across independent micro-batches beats torch's intra-op threads on small tensors (which also
-    spin badly when the box is shared; measured 5.8 vs 19 ms per 224px image on 2 loaded cores)."""
-    global _POOL
-    if _POOL is None:
-        import torch
-
-        _POOL = ThreadPoolExecutor(max(1, min(8, os.cpu_count() or 1)), thread_name_prefix="augment",
-                                   initializer=torch.set_num_threads, initargs=(1,))
-    return _POOL
-
-
 def apply(images: torch.Tensor, boxes: list[np.ndarray], box_labels: list[list[str]],
           drawn: list[list[dict[str, Any] | None]], ops: Sequence[Any], min_visibility: float,
           ) -> tuple[torch.Tensor, list[np.ndarray], list[list[str]]]:
@@ -297,10 +279,12 @@ def apply(images: torch.Tensor, boxes: list[np.ndarray], box_labels: list[list[s
     thread pool; every op is per sample, so the result is the same either way."""
     import torch
 
+    from augment_jobs.samples import cpu_pool
+
     if images.is_cuda or len(images) <= CPU_MICRO:
         return _apply(images, boxes, box_labels, drawn, ops, min_visibility)
     step = CPU_MICRO
-    parts = list(_cpu_pool().map(
+    parts = list(cpu_pool().map(
         lambda s: _apply(images[s:s + step], boxes[s:s + step], box_labels[s:s + step], drawn[s:s + step], ops,
                          min_visibility), range(0, len(images), step)))
     return (torch.cat([p[0] for p in parts]), [b for p in parts for b in p[1]], [lb for p in parts for lb in p[2]])

@@ -24,31 +24,32 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from augment_jobs.errors import InputError, NotFound
+from augment_jobs.errors import InputError
 from augment_jobs.image.io import (
-    ANNOTATIONS,
     IMAGE_EXTS,
     Decoded,
     RawSample,
-    Rejected,
-    TarShardWriter,
     decode,
     encode,
-    iter_tar,
     iter_tar_samples,
     raw_from_record,
+)
+from augment_jobs.image.meta import meta_row, read_meta, write_meta
+from augment_jobs.modality import RunPlan, ShardResult
+from augment_jobs.samples import (
+    Rejected,
+    SampleHandler,
+    TarShardWriter,
+    output_tars,
     read_annotations,
     sample_key,
 )
-from augment_jobs.image.meta import meta_row, read_meta, write_meta
-from augment_jobs.modality import Handler, RunPlan, ShardResult
-from augment_jobs.store import ObjectInfo, join, relpath, store_for
+from augment_jobs.store import join, relpath, store_for
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from augment_jobs.config import DatasetConfig
-    from augment_jobs.contract import Manifest
     from augment_jobs.registry import MethodSpec
 
 CHUNK = 64  # source samples in memory at once per shard
@@ -69,60 +70,11 @@ class Copy:
     method: str
 
 
-def _name(uri: str) -> str:
-    return uri.rstrip("/").rsplit("/", 1)[-1]
-
-
-def _annotations_object(objects: list[ObjectInfo]) -> int | None:
-    """Index of the top-most annotations.jsonl (shortest URI), or None."""
-    found = [i for i, o in enumerate(objects) if _name(o.uri) == ANNOTATIONS]
-    return min(found, key=lambda i: len(objects[i].uri)) if found else None
-
-
-class ImageHandler(Handler):
+class ImageHandler(SampleHandler):
     """Images folder or WebDataset tars in, WebDataset tars (originals + copies) out."""
 
-    file_kind = "tar"
-
-    # --- snapshot ------------------------------------------------------------------------------
-    def source_filter(self, cfg: DatasetConfig, obj: ObjectInfo) -> bool:
-        name = _name(obj.uri)
-        if name.startswith((".", "_")):
-            return False
-        if cfg.source.format == "webdataset":
-            return name.endswith(".tar")
-        return name == ANNOTATIONS or name.lower().endswith(IMAGE_EXTS)
-
-    def shard_sources(self, cfg: DatasetConfig, objects: list[ObjectInfo], staging_uri: str | None = None) -> list[list[int]]:
-        """WebDataset: one task per tar. Images: annotated images in groups of source.files_per_shard,
-        each group with the annotations file first. Annotations naming a missing file fail here,
-        before any work."""
-        if cfg.source.format == "webdataset":
-            return [[i] for i in range(len(objects))]
-        ann = _annotations_object(objects)
-        if ann is None:
-            where = objects[0].uri.rsplit("/", 1)[0] if objects else "the source folder"
-            raise InputError(f"{where}: no {ANNOTATIONS}; an images source needs one line per image "
-                             '({"file", "label", "boxes", "box_labels"})')
-        base = objects[ann].uri.rsplit("/", 1)[0]
-        index = {relpath(o.uri, base): i for i, o in enumerate(objects) if i != ann and o.uri.startswith(base + "/")}
-        label = cfg.label or "label"
-        annotated: list[int] = []
-        seen: set[str] = set()
-        for n, rec in read_annotations(objects[ann].uri):
-            f = rec["file"]
-            if f not in index:
-                raise InputError(f"{objects[ann].uri}: line {n} names {f!r}, which is not in the source folder; "
-                                 "add the file or remove the line")
-            if f in seen:
-                raise InputError(f"{objects[ann].uri}: line {n} annotates {f!r} a second time; keep one line per image")
-            if label not in rec:
-                raise InputError(f"{objects[ann].uri}: line {n} ({f}) has no {label!r} (the config's label)")
-            seen.add(f)
-            annotated.append(index[f])
-        annotated.sort()
-        step = cfg.source.files_per_shard
-        return [[ann, *annotated[i:i + step]] for i in range(0, len(annotated), step)] or [[ann]]
+    folder_format, exts, item = "images", IMAGE_EXTS, "image"
+    line_hint = '{"file", "label", "boxes", "box_labels"}'
 
     # --- augment -------------------------------------------------------------------------------
     def _raw_samples(self, cfg: DatasetConfig, plan: RunPlan, shard: int):
@@ -275,35 +227,13 @@ class ImageHandler(Handler):
     # --- artifacts and lineage -----------------------------------------------------------------
     def artifacts(self, cfg: DatasetConfig, plan: RunPlan, shards: list[ShardResult], out_dir: str) -> list[str]:
         """A grid PNG of augmented samples with their boxes drawn."""
-        from augment_jobs.publish import version_uri
-
-        # after publish the staged tars live in the version as shard-<n>.tar, numbered in this order
-        store = store_for(plan.staging_uri)
-        staged = [join(plan.data_uri, f["path"]) for s in shards for f in s.files]
-        uris = [u if store.exists(u) else join(version_uri(plan.publish_uri, plan.version), f"shard-{n:06d}.tar")
-                for n, u in enumerate(staged)]
+        uris = output_tars(plan, shards)
         if not uris:
             return []
         path = os.path.join(out_dir, "augmented_grid.png")
         from augment_jobs.image.artifacts import grid_png
 
         return [path] if grid_png(uris, path) else []
-
-    def lineage(self, manifest: Manifest, version_uri: str, key: str) -> dict[str, Any]:
-        """A published `__key__` → source object and key, method, drawn params, seeds."""
-        for f in manifest.files:
-            uri = join(version_uri, f.path)
-            rec = _find_json(uri, key)
-            if rec is not None:
-                return {
-                    "key": key, "file": f.path, "synthetic": rec.get("synthetic"), "label": rec.get("label"),
-                    "source_uri": rec.get("source_uri"), "source_key": rec.get("source_key"),
-                    "method": rec.get("method"), "params": rec.get("params"), "sample_seed": rec.get("seed"),
-                    "config_seed": manifest.seed, "logical_date": manifest.logical_date,
-                    "mlflow": manifest.mlflow.to_json(),
-                }
-        raise NotFound(f"{version_uri}: no sample with __key__ {key!r}")
-
 
 # --- helpers -----------------------------------------------------------------------------------
 def _method(name: str) -> MethodSpec:
@@ -329,10 +259,3 @@ def _try_decode(raw: RawSample, store) -> Decoded | str:
         return str(e)
     except FileNotFoundError:
         raise InputError(f"{raw.source_uri}: listed at snapshot time but gone; rerun the snapshot") from None
-
-
-def _find_json(uri: str, key: str) -> dict[str, Any] | None:
-    for k, parts in iter_tar(uri):
-        if k == key and "json" in parts:
-            return json.loads(parts["json"])
-    return None

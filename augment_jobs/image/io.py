@@ -1,5 +1,6 @@
 """Image I/O: reading sources (images folder or WebDataset tars), guarded decoding, deterministic
-encoding, and a deterministic tar writer.
+encoding. The tar reader and writer and annotations.jsonl live in `augment_jobs.samples` (shared
+with audio) and are re-exported here.
 
 Decoding guards: the size declared in the header is checked before any pixel is decoded (a
 decompression bomb is rejected without allocating it), truncated or corrupt files are rejected by
@@ -8,11 +9,8 @@ key (PIL's LOAD_TRUNCATED_IMAGES stays off), boxes are validated against the dec
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
-import re
-import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,18 +18,22 @@ from typing import Any
 import numpy as np
 
 from augment_jobs.errors import InputError
+from augment_jobs.samples import (  # noqa: F401  (re-exported: the image package's names for them)
+    ANNOTATIONS,
+    TAR_MTIME,
+    Rejected,
+    TarShardWriter,
+    iter_tar,
+    member_key,
+    read_annotations,
+    sample_key,
+)
 from augment_jobs.store import Store, store_for
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
-ANNOTATIONS = "annotations.jsonl"
 # 100 Mpx (300 MB as RGB) per image: far above any training image, and it rejects declared sizes
 # of 20000x20000 and beyond before decoding. PIL's own bomb guard is set to the same limit.
 MAX_PIXELS = 100_000_000
-TAR_MTIME = 0  # fixed tar header fields: same inputs give byte-identical tars
-
-
-class Rejected(Exception):
-    """An input sample that cannot be used (corrupt, truncated, oversized); the run goes on."""
 
 
 @dataclass
@@ -53,14 +55,6 @@ class Decoded:
     raw: RawSample
     pixels: np.ndarray  # H x W x 3 uint8
     passthrough: bool  # original bytes can be published as they are (8-bit L/RGB jpg/png)
-
-
-def sample_key(source_key: str) -> str:
-    """A WebDataset-safe `__key__` (no dots: WebDataset splits a member name at its first dot),
-    readable and unique: the sanitised path stem plus a short hash of the full source key."""
-    stem = re.sub(r"\.[A-Za-z0-9]+$", "", source_key)
-    safe = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_")[-48:] or "img"
-    return f"{safe}-{hashlib.blake2b(source_key.encode(), digest_size=4).hexdigest()}"
 
 
 def norm_ext(name: str) -> str:
@@ -158,24 +152,6 @@ def encode(pixels: np.ndarray, ext: str, quality: int) -> bytes:
 
 
 # --- sources -----------------------------------------------------------------------------------
-def read_annotations(uri: str, wanted: set[str] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Stream (line number, record) from annotations.jsonl; only records whose file is in `wanted`."""
-    store = store_for(uri)
-    fs, _ = store.arrow_fs()
-    with fs.open_input_stream(store.arrow_path(uri)) as f:
-        for n, line in enumerate(io.TextIOWrapper(f, encoding="utf-8"), 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except ValueError as e:
-                raise InputError(f"{uri}: line {n} is not JSON ({e})") from None
-            if not isinstance(rec, dict) or not isinstance(rec.get("file"), str):
-                raise InputError(f"{uri}: line {n} needs a \"file\" string")
-            if wanted is None or rec["file"] in wanted:
-                yield n, rec
-
-
 def raw_from_record(rec: dict[str, Any], source_key: str, source_uri: str, label_field: str,
                     data: bytes | None = None, where: str = "") -> RawSample:
     if label_field not in rec:
@@ -189,35 +165,6 @@ def raw_from_record(rec: dict[str, Any], source_key: str, source_uri: str, label
                     box_labels=[str(b) for b in box_labels], data=data)
     validate_boxes(raw)
     return raw
-
-
-def member_key(name: str) -> tuple[str, str]:
-    """(sample key, extension) of a tar member, as `webdataset` groups them: the key is the path up to
-    the first dot of the basename."""
-    d, _, base = name.rpartition("/")
-    stem, _, ext = base.partition(".")
-    return (f"{d}/{stem}" if d else stem), ext
-
-
-def iter_tar(uri: str) -> Iterator[tuple[str, dict[str, bytes]]]:
-    """Stream (key, {ext: bytes}) from a WebDataset tar in the store: members grouped by key (the
-    path up to the first dot of the basename), as `webdataset` groups them."""
-    store = store_for(uri)
-    fs, _ = store.arrow_fs()
-    with fs.open_input_stream(store.arrow_path(uri)) as f, tarfile.open(fileobj=f, mode="r|*") as tf:
-        key: str | None = None
-        parts: dict[str, bytes] = {}
-        for m in tf:
-            if not m.isfile():
-                continue
-            k, ext = member_key(m.name)
-            if k != key and key is not None:
-                yield key, parts
-                parts = {}
-            key = k
-            parts[ext.lower()] = tf.extractfile(m).read()
-        if key is not None:
-            yield key, parts
 
 
 def iter_tar_samples(uri: str, label_field: str) -> Iterator[RawSample | tuple[str, str]]:
@@ -245,62 +192,3 @@ def _tar_sample(uri: str, tar_name: str, key: str, parts: dict[str, bytes], labe
     return raw
 
 
-# --- deterministic tar writing -----------------------------------------------------------------
-class TarShardWriter:
-    """Writes samples to `prefix-000.tar`, `prefix-001.tar`, ... with at most `max_samples` each.
-
-    Written by tarfile directly, not webdataset's TarWriter (whose default mtime is the current
-    time): fixed mtime, uid/gid 0, empty user/group names, mode 0644, so the same samples give
-    byte-identical tars. Streams through the store's pyarrow filesystem (S3 multipart or local).
-    """
-
-    def __init__(self, data_uri: str, prefix: str, max_samples: int) -> None:
-        self.data_uri = data_uri.rstrip("/")
-        self.prefix = prefix
-        self.max_samples = max_samples
-        self.store = store_for(self.data_uri)
-        self.files: list[dict[str, Any]] = []
-        self._stream: Any = None
-        self._tar: tarfile.TarFile | None = None
-        self._rows = 0
-
-    def _open(self) -> None:
-        rel = f"{self.prefix}-{len(self.files):03d}.tar"
-        uri = f"{self.data_uri}/{rel}"
-        local = self.store.local_path(uri)
-        if local is not None:
-            import os
-
-            os.makedirs(os.path.dirname(local), exist_ok=True)
-        fs, _ = self.store.arrow_fs()
-        self._stream = fs.open_output_stream(self.store.arrow_path(uri))
-        self._tar = tarfile.open(fileobj=self._stream, mode="w|", format=tarfile.GNU_FORMAT)  # noqa: SIM115 (spans write calls)
-        self.files.append({"path": rel, "rows": 0})
-        self._rows = 0
-
-    def write(self, key: str, members: dict[str, bytes]) -> str:
-        """Add one sample (`key.ext` for each member, in sorted order); returns its tar's path."""
-        if self._tar is None or self._rows >= self.max_samples:
-            self._close_current()
-            self._open()
-        assert self._tar is not None
-        for ext in sorted(members):
-            data = members[ext]
-            ti = tarfile.TarInfo(f"{key}.{ext}")
-            ti.size, ti.mtime, ti.mode = len(data), TAR_MTIME, 0o644
-            ti.uid = ti.gid = 0
-            ti.uname = ti.gname = ""
-            self._tar.addfile(ti, io.BytesIO(data))
-        self._rows += 1
-        self.files[-1]["rows"] = self._rows
-        return self.files[-1]["path"]
-
-    def _close_current(self) -> None:
-        if self._tar is not None:
-            self._tar.close()
-            self._stream.close()
-            self._tar = self._stream = None
-
-    def close(self) -> list[dict[str, Any]]:
-        self._close_current()
-        return self.files

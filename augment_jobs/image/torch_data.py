@@ -29,8 +29,9 @@ import torch
 from PIL import Image
 from torch.utils.data import IterableDataset, get_worker_info
 
-from augment_jobs.image.io import iter_tar, member_key
+from augment_jobs.modality import SampleCodec
 from augment_jobs.rng import derive_seed
+from augment_jobs.samples import iter_tar, member_key
 from augment_jobs.streaming import Chunks, CorruptFile, FileRef, Segment, topology
 
 DEFAULT_BUFFER = 1000
@@ -116,17 +117,21 @@ def tar_samples(data: Any, where: str) -> list[tuple[str, dict[str, bytes]]]:
     return out
 
 
+CODEC = SampleCodec(COLUMNS, decode_sample)
+
+
 class WebDatasetChunks(Chunks):
     """WebDataset shards decoded from verified bytes into lists of sample dicts with `_pad`."""
 
-    def __init__(self, columns: tuple[str, ...] = COLUMNS) -> None:
+    def __init__(self, columns: tuple[str, ...] = COLUMNS, codec: SampleCodec = CODEC) -> None:
         self.columns = columns
+        self.codec = codec
 
     def decode(self, data: Any, ref: FileRef, seg: Segment) -> list[dict[str, Any]]:
         items = tar_samples(data, ref.uri)
         if len(items) != ref.rows:
             raise CorruptFile(f"{ref.uri}: {len(items)} samples, the manifest says {ref.rows}")
-        return [decode_sample(*items[r], self.columns) | {"_pad": bool(p)}
+        return [self.codec.decode(*items[r], self.columns) | {"_pad": bool(p)}
                 for r, p in zip(seg.rows.tolist(), seg.pad.tolist(), strict=True)]
 
     def length(self, chunk: list[dict[str, Any]]) -> int:

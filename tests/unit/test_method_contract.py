@@ -34,7 +34,7 @@ def method(request: pytest.FixtureRequest) -> MethodSpec:
 
 
 def test_every_modality_registers_methods_and_contract_parts() -> None:
-    for name in ("tabular", "image", "text", "timeseries"):
+    for name in ("tabular", "image", "text", "timeseries", "audio"):
         spec = modality_spec(name)
         assert spec.example and spec.probe and any(m.modality == name for m in METHODS)
 

@@ -28,7 +28,7 @@ def test_dockerfile_installs_the_production_extras_from_pyproject() -> None:
 
 def test_benchmark_only_libraries_are_not_runtime_dependencies() -> None:
     runtime = _names(PROJECT["dependencies"])
-    for lib in ("kornia", "albumentations"):
+    for lib in ("kornia", "albumentations", "audiomentations"):
         assert lib not in runtime
         assert lib in _names(PROJECT["optional-dependencies"]["dev"])
         imports = re.compile(rf"^\s*(import|from)\s+{lib}\b", re.M)

@@ -38,9 +38,9 @@ def test_toy_modality_publishes_through_the_shared_stages(store: Path, tmp_path:
 def test_unknown_modality_lists_the_registered_ones(tmp_path: Path, capsys) -> None:
     (tmp_path / "configs").mkdir()
     config = tmp_path / "configs" / "x.yaml"
-    config.write_text(yaml.safe_dump({"dataset": "x", "modality": "audio", "source": {"uri": "x/"}, "label": "y",
+    config.write_text(yaml.safe_dump({"dataset": "x", "modality": "video", "source": {"uri": "x/"}, "label": "y",
                                       "augment": [{"method": "smote"}], "publish": {"uri": "p"}}))
     assert main(["check", str(config)]) == 2
     err = capsys.readouterr().err.strip()
-    assert "modality: unknown modality 'audio'; registered: image, tabular, text, timeseries, toy" in err
+    assert "modality: unknown modality 'video'; registered: audio, image, tabular, text, timeseries, toy" in err
     assert len(err.splitlines()) == 1

@@ -64,8 +64,8 @@ def test_dataset_name_with_path_is_rejected(tmp_path: Path, name: str) -> None:
 
 
 def test_bad_modality_value_lists_allowed(tmp_path: Path) -> None:
-    path = write(tmp_path, {**BASE, "modality": "audio"})
-    with pytest.raises(ConfigError, match=r"c.yaml: modality: unknown modality 'audio'; registered: image, tabular, text, timeseries"):
+    path = write(tmp_path, {**BASE, "modality": "video"})
+    with pytest.raises(ConfigError, match=r"c.yaml: modality: unknown modality 'video'; registered: audio, image, tabular, text, timeseries"):
         load_config(path)
 
 
