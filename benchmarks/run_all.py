@@ -55,6 +55,7 @@ SMOKE = [
     ["bench_tabular_scale.py", "--sizes", "20000", "--smotenc-rows", "5000", "--bare-max-rows", "20000"],
     ["bench_tabular_engine.py", "--rows", "2000", "--repeat", "1"],
     ["bench_dp.py", "--eps", "10"],
+    ["bench_audio.py", "--clips", "8", "--repeat", "1"],
 ]
 
 

@@ -97,8 +97,12 @@ def test_mlflow_and_minio_commands(compose: dict) -> None:
 
 
 # Read by the code but not deployment settings: a crash-test failpoint, a value the code sets
-# itself around a library call, and the rank variables torch's launcher sets per process.
-NOT_SETTINGS = {"AUGMENT_FAULT", "TQDM_DISABLE", "RANK", "WORLD_SIZE", "LOCAL_RANK", "AUGMENT_DEBUG"}
+# itself around a library call, the rank variables torch's launcher sets per process, the task
+# context Airflow sets per task, and OpenLineage's optional transport settings (docs/lineage.md:
+# unset, the standard client's defaults hold).
+NOT_SETTINGS = {"AUGMENT_FAULT", "TQDM_DISABLE", "RANK", "WORLD_SIZE", "LOCAL_RANK", "AUGMENT_DEBUG",
+                "AIRFLOW_CTX_DAG_ID", "AIRFLOW_CTX_DAG_RUN_ID", "OPENLINEAGE_API_KEY", "OPENLINEAGE_CONFIG",
+                "OPENLINEAGE_DISABLED", "OPENLINEAGE_ENDPOINT"}
 
 
 def _variables_read_by_code() -> set[str]:
