@@ -39,6 +39,8 @@ class Source(Strict):
     csv_delimiter: str = ","
     max_corrupt_share: float = Field(0.05, ge=0, le=1)  # images: share of undecodable inputs tolerated
     files_per_shard: int = Field(256, ge=1)  # images folder: images per augment task (Airflow maps over them)
+    # images: the class ids a mask may hold ([0, 1, 2] or {0: background, 1: coin}); none = any id
+    mask_classes: list[int] | dict[int, str] | None = None
     # tabular: source rows per augment task; set, the run streams (docs/config.md, "Tabular at scale")
     rows_per_task: int | None = Field(None, ge=1)
 

@@ -67,6 +67,8 @@ class Copy:
     params: dict[str, Any]  # the drawn op params (replayable)
     seed: int
     method: str
+    mask: np.ndarray | None = None  # H x W class ids, moved with the pixels
+    keypoints: np.ndarray | None = None  # k x 3 [x, y, visible]
 
 
 def _name(uri: str) -> str:
@@ -108,6 +110,7 @@ class ImageHandler(Handler):
         index = {relpath(o.uri, base): i for i, o in enumerate(objects) if i != ann and o.uri.startswith(base + "/")}
         label = cfg.label or "label"
         annotated: list[int] = []
+        masks: dict[int, int] = {}  # image object -> its mask object
         seen: set[str] = set()
         for n, rec in read_annotations(objects[ann].uri):
             f = rec["file"]
@@ -118,11 +121,22 @@ class ImageHandler(Handler):
                 raise InputError(f"{objects[ann].uri}: line {n} annotates {f!r} a second time; keep one line per image")
             if label not in rec:
                 raise InputError(f"{objects[ann].uri}: line {n} ({f}) has no {label!r} (the config's label)")
+            mask = rec.get("mask")
+            if isinstance(mask, str):
+                if mask not in index:
+                    raise InputError(f"{objects[ann].uri}: line {n} ({f}) names mask {mask!r}, which is not in the "
+                                     "source folder; add the PNG or remove the key")
+                masks[index[f]] = index[mask]
             seen.add(f)
             annotated.append(index[f])
         annotated.sort()
         step = cfg.source.files_per_shard
-        return [[ann, *annotated[i:i + step]] for i in range(0, len(annotated), step)] or [[ann]]
+        shards = []
+        for i in range(0, len(annotated), step):
+            part = annotated[i:i + step]
+            # a shard is the annotations, its images, then their masks (read beside their images)
+            shards.append([ann, *part, *sorted({masks[j] for j in part if j in masks})])
+        return shards or [[ann]]
 
     # --- augment -------------------------------------------------------------------------------
     def _raw_samples(self, cfg: DatasetConfig, plan: RunPlan, shard: int):
@@ -135,12 +149,18 @@ class ImageHandler(Handler):
             return
         ann = objects[0]
         base = ann.uri.rsplit("/", 1)[0]
-        images = {relpath(o.uri, base): o for o in objects[1:]}
-        recs = {rec["file"]: rec for _, rec in read_annotations(ann.uri, set(images))}
-        for rel, o in sorted(images.items(), key=lambda kv: kv[1].uri):
+        files = {relpath(o.uri, base): o for o in objects[1:]}
+        recs = {rec["file"]: rec for _, rec in read_annotations(ann.uri, set(files))}
+        mask_files = {r["mask"] for r in recs.values() if isinstance(r.get("mask"), str)} - set(recs)
+        for rel, o in sorted(files.items(), key=lambda kv: kv[1].uri):
+            if rel in mask_files:
+                continue
             if rel not in recs:
                 raise InputError(f"{ann.uri}: {rel!r} was annotated at snapshot time but is not now; rerun the snapshot")
-            yield raw_from_record(recs[rel], rel, o.uri, label, where=f"{ann.uri}: {rel}")
+            raw = raw_from_record(recs[rel], rel, o.uri, label, where=f"{ann.uri}: {rel}")
+            if raw.mask is not None:
+                raw.mask_uri = files[raw.mask].uri
+            yield raw
 
     def augment_shard(self, cfg: DatasetConfig, plan: RunPlan, shard: int) -> ShardResult:
         """Augment one shard; tars under plan.data_uri, per-sample metadata Parquet under staging."""
@@ -159,12 +179,14 @@ class ImageHandler(Handler):
         inputs = 0
         t_start = time.perf_counter()
         store = store_for(plan.source_uri)
+        classes = cfg.source.mask_classes
+        mask_classes = None if classes is None else {int(c) for c in classes}
         with ThreadPoolExecutor(THREADS) as pool:
             chunk: list[RawSample] = []
 
             def run_chunk() -> None:
                 t0 = time.perf_counter()
-                decoded = list(pool.map(lambda r: _try_decode(r, store), chunk))
+                decoded = list(pool.map(lambda r: _try_decode(r, store, mask_classes), chunk))
                 timing["decode_s"] += time.perf_counter() - t0
                 ok = []
                 for raw, d in zip(chunk, decoded, strict=True):
@@ -223,12 +245,15 @@ class ImageHandler(Handler):
                         images=imgs, boxes=[np.asarray(ok[i].raw.boxes, dtype=np.float64).reshape(-1, 4) for i, _ in part],
                         box_labels=[ok[i].raw.box_labels for i, _ in part],
                         keys=[ok[i].raw.source_key for i, _ in part], copies=[j for _, j in part],
+                        masks=[ok[i].mask for i, _ in part],
+                        keypoints=[np.asarray(ok[i].raw.keypoints, dtype=np.float64).reshape(-1, 3) for i, _ in part],
                     )
                     out = spec(batch, params, ctxs[step])
                     px = out.images.permute(0, 2, 3, 1).contiguous().numpy()
                     for n, (i, j) in enumerate(part):
                         copies[i].append(Copy(step, j, px[n], out.boxes[n], list(out.box_labels[n]), out.params[n],
-                                              out.seeds[n], spec.name))
+                                              out.seeds[n], spec.name, (out.masks or [None] * len(part))[n],
+                                              (out.keypoints or [None] * len(part))[n]))
         timing["augment_s"] += time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -238,8 +263,10 @@ class ImageHandler(Handler):
             return d.raw.data if d.passthrough and d.raw.data is not None else encode(d.pixels, _out_ext(d), 95)
 
         orig_bytes = list(pool.map(enc_original, ok))
+        orig_masks = list(pool.map(lambda d: None if d.mask is None else encode(d.mask, "png", 0), ok))
         flat = [(i, c) for i, cs in enumerate(copies) for c in cs]
         copy_bytes = list(pool.map(lambda ic: encode(ic[1].pixels, _out_ext(ok[ic[0]]), quality[ic[1].step]), flat))
+        copy_masks = list(pool.map(lambda ic: None if ic[1].mask is None else encode(ic[1].mask, "png", 0), flat))
         timing["encode_s"] += time.perf_counter() - t0
 
         ci = 0
@@ -249,20 +276,24 @@ class ImageHandler(Handler):
             ext = _out_ext(d)
             h, w = d.pixels.shape[:2]
             rec = {"label": raw.label, "boxes": [[float(v) for v in b] for b in raw.boxes], "box_labels": raw.box_labels,
+                   "keypoints": [[float(v) for v in k] for k in raw.keypoints],
                    "source_key": raw.source_key, "source_uri": raw.source_uri, "synthetic": False,
                    "method": None, "params": {}, "seed": None, "width": w, "height": h}
-            path = writer.write(key, {ext: orig_bytes[i], "json": _json(rec)})
-            meta.append(meta_row(key, rec, d.pixels, path))
+            path = writer.write(key, _members(ext, orig_bytes[i], rec, orig_masks[i]))
+            src_row = meta_row(key, rec, d.pixels, path, d.mask)
+            meta.append(src_row)
             n = counts[raw.label]
             n["before"] += 1
             n["after"] += 1
             for c in copies[i]:
                 ckey = f"{key}-a{c.step}-{c.copy}"
                 crec = {"label": raw.label, "boxes": [[round(float(v), 2) for v in b] for b in c.boxes],
-                        "box_labels": c.box_labels, "source_key": raw.source_key, "source_uri": raw.source_uri,
+                        "box_labels": c.box_labels,
+                        "keypoints": [[round(float(v), 2) for v in k] for k in (c.keypoints if c.keypoints is not None else [])],
+                        "source_key": raw.source_key, "source_uri": raw.source_uri,
                         "synthetic": True, "method": c.method, "params": c.params, "seed": c.seed, "width": w, "height": h}
-                path = writer.write(ckey, {ext: copy_bytes[ci], "json": _json(crec)})
-                meta.append(meta_row(ckey, crec, c.pixels, path))
+                path = writer.write(ckey, _members(ext, copy_bytes[ci], crec, copy_masks[ci]))
+                meta.append(meta_row(ckey, crec, c.pixels, path, c.mask, src_row))
                 ci += 1
                 n["after"] += 1
                 n["synthetic"] += 1
@@ -318,13 +349,21 @@ def _out_ext(d: Decoded) -> str:
     return "jpg" if d.raw.ext == "jpg" else "png"
 
 
+def _members(ext: str, image: bytes, rec: dict[str, Any], mask: bytes | None) -> dict[str, bytes]:
+    """A sample's tar members: the image, its json, and its mask as `mask.png` when it has one."""
+    out = {ext: image, "json": _json(rec)}
+    if mask is not None:
+        out["mask.png"] = mask
+    return out
+
+
 def _json(rec: dict[str, Any]) -> bytes:
     return json.dumps(rec, sort_keys=True, separators=(",", ":")).encode()
 
 
-def _try_decode(raw: RawSample, store) -> Decoded | str:
+def _try_decode(raw: RawSample, store, mask_classes: set[int] | None) -> Decoded | str:
     try:
-        return decode(raw, store)
+        return decode(raw, store, mask_classes)
     except Rejected as e:
         return str(e)
     except FileNotFoundError:

@@ -81,7 +81,6 @@ def test_boxes_clipped_and_dropped_below_visibility() -> None:
     boxes, vis = transform_boxes(np.array([[50.0, 10, 80, 30], [0, 0, 10, 10]]), m, W, H)
     assert boxes[0].tolist() == [W, 10, W, 30] and vis[0] == 0.0
     assert boxes[1].tolist() == [60, 0, 70, 10] and vis[1] == 1.0
-    params = ImagePolicyParams(ops=[{"op": "affine", "p": 1, "translate": [0.6, 0.0]}], min_box_visibility=0.5)
     drawn = [[{"op": "affine", "angle": 0.0, "scale": 1.0, "tx": 40.0, "ty": 0.0, "shear_x": 0.0, "shear_y": 0.0}]]
     _, out_boxes, out_labels, *_ = apply(painted([60, 10, 90, 30]), [np.array([[60.0, 10, 90, 30], [10, 10, 20, 20]])],
                                      [["gone", "kept"]], drawn, 0.5)
