@@ -328,7 +328,7 @@ class ImagePolicyParams(MethodParams):
                 members = [m for m in op.pool if POOL_KINDS[m] & banned]
                 raise ValueError(f"ops[{i}] {op.op!r} draws {', '.join(members)} ({'/'.join(hit)}), restricted by "
                                  f"restrict: {sorted(banned)}; give it a pool without them")
-            raise ValueError(f"ops[{i}] {op.op!r} is a {'/'.join(hit)} op, restricted by restrict: {sorted(banned)}; "
+            raise ValueError(f"ops[{i}] {op.op!r} is of kind {'/'.join(hit)}, restricted by restrict: {sorted(banned)}; "
                              "remove the op or the restriction")
         return self
 
