@@ -84,8 +84,18 @@ class Privacy(Strict):
     max_close_share: float | None = Field(None, ge=0, le=1)
 
 
+class ImageArtifacts(Strict):
+    """Image artifact limits (docs/gate.md): each copy against its own source image."""
+
+    max_clipping_increase: float = Field(0.5, ge=0, le=1)  # share of values at 0 or 255, above the source's
+    min_sharpness_ratio: float = Field(0.0005, ge=0, le=1)  # Laplacian variance, copy / source (blur, pixelation)
+    min_pixel_std: float = Field(2.0, ge=0, le=128)  # below it an image is near-constant (any sample)
+    max_mask_class_loss_share: float = Field(0.5, ge=0, le=1)  # copies whose mask lost a class of its source's
+
+
 class Quality(Strict):
     suite: str | None = None
+    artifacts: ImageArtifacts = ImageArtifacts()  # images only
     min_score: float | None = Field(None, ge=0, le=1)  # SDMetrics quality score of SDV methods' output, per class
     efficacy: Efficacy | None = None
     privacy: Privacy = Privacy()
