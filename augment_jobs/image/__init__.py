@@ -233,6 +233,26 @@ class Cutout(_Op):
         return self
 
 
+class MixUp(_Op):
+    """Blend with a partner image (another source image of the same block, resized to this one's
+    size): x = lam x + (1 - lam) partner, lam ~ Beta(alpha, alpha). Soft label by weight; boxes of
+    both images; the mask of the image weighing more; keypoints its own."""
+
+    KINDS = frozenset({"mixing"})
+    op: Literal["mixup"]
+    alpha: float = Field(0.4, gt=0, le=10)
+
+
+class CutMix(_Op):
+    """Paste a rectangle of a partner image (area share 1 - lam, lam ~ Beta(alpha, alpha)). Soft
+    label by area; own boxes kept by min_box_visibility outside the patch, the partner's clipped to
+    it; the mask is the partner's inside the patch; own keypoints under the patch become [0, 0, 0]."""
+
+    KINDS = frozenset({"occlusion", "mixing"})
+    op: Literal["cutmix"]
+    alpha: float = Field(1.0, gt=0, le=10)
+
+
 #: The members of the RandAugment / TrivialAugment op space, each with its kinds
 #: (torchvision's `_augmentation_space`); each is made with one of the ops above.
 POOL_KINDS: dict[str, frozenset[str]] = {
@@ -285,12 +305,13 @@ class TrivialAugment(_PolicyFamily):
 
 Op = Annotated[
     HFlip | VFlip | Affine | ResizedCrop | Perspective | Elastic | ColorJitter | Grayscale | Posterize | Solarize
-    | Equalize | Sharpness | GaussianNoise | GaussianBlur | Cutout | RandAugment | TrivialAugment,
+    | Equalize | Sharpness | GaussianNoise | GaussianBlur | Cutout | MixUp | CutMix | RandAugment | TrivialAugment,
     Field(discriminator="op"),
 ]
 #: Ops that move pixels: they go through one 3x3 matrix per sample (elastic through its own field).
 MATRIX_OPS = frozenset({"hflip", "vflip", "affine", "resized_crop", "perspective"})
 GEOMETRIC_OPS = MATRIX_OPS | {"elastic"}
+MIXING_OPS = frozenset({"mixup", "cutmix"})
 
 
 def op_kinds() -> dict[str, frozenset[str]]:
@@ -334,6 +355,11 @@ class ImagePolicyParams(MethodParams):
 
     def copies_for(self, label: str) -> int:
         return copies_for(self.copies_per_image, label)
+
+    @property
+    def mixes(self) -> bool:
+        """Whether a mixing op is in the policy (it needs labelled partner images)."""
+        return any(op.op in MIXING_OPS for op in self.ops)
 
 
 @register("image_policy", modality="image", params=ImagePolicyParams, example={

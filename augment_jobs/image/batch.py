@@ -9,6 +9,18 @@ import numpy as np
 
 
 @dataclass
+class Partner:
+    """A source image that copies may be mixed with (mixup, cutmix)."""
+
+    key: str  # its source key: recorded as the partner in the copy's params and `_source_ids`
+    label: str
+    pixels: np.ndarray  # H x W x 3 uint8
+    boxes: np.ndarray  # n x 4
+    box_labels: list[str]
+    mask: np.ndarray | None = None
+
+
+@dataclass
 class ImageBatch:
     """B same-size RGB images and what travels with each.
 
@@ -27,6 +39,8 @@ class ImageBatch:
     params: list[dict[str, Any]] = field(default_factory=list)
     masks: list[np.ndarray | None] | None = None
     keypoints: list[np.ndarray] | None = None
+    #: the images mixing ops may draw a partner from (the sample's block of source images)
+    pool: list[Partner] | None = None
     seeds: list[int] = field(default_factory=list)
 
     def __len__(self) -> int:

@@ -34,13 +34,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from augment_jobs.image import MATRIX_OPS, ImagePolicyParams
+from augment_jobs.image import MATRIX_OPS, MIXING_OPS, ImagePolicyParams
 from augment_jobs.rng import derive_seed
 
 if TYPE_CHECKING:
     import torch
 
-    from augment_jobs.image.batch import ImageBatch
+    from augment_jobs.image.batch import ImageBatch, Partner
     from augment_jobs.registry import AugmentContext
 
 GRAY = (0.299, 0.587, 0.114)
@@ -114,6 +114,16 @@ def draw(ops: Sequence[Any], rng: np.random.Generator, w: int, h: int) -> list[d
             d.update(sigma=_r(rng.uniform(*op.sigma)), seed=int(rng.integers(2**31 - 1)))
         elif name == "gaussian_blur":
             d.update(sigma=_r(rng.uniform(*op.sigma)))
+        elif name == "mixup":
+            d.update(lam=_r(rng.beta(op.alpha, op.alpha)), pick=float(rng.random()))
+        elif name == "cutmix":
+            lam = float(rng.beta(op.alpha, op.alpha))
+            cw, ch = w * math.sqrt(1 - lam), h * math.sqrt(1 - lam)
+            cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+            rect = [int(max(0, round(cx - cw / 2))), int(max(0, round(cy - ch / 2))),
+                    int(min(w, round(cx + cw / 2))), int(min(h, round(cy + ch / 2)))]
+            area = (rect[2] - rect[0]) * (rect[3] - rect[1])
+            d.update(rect=rect, lam=_r(1 - area / (w * h)), pick=float(rng.random()))
         elif name == "cutout":
             holes = []
             for _ in range(op.holes):
@@ -563,9 +573,11 @@ class Applied(NamedTuple):
 
 def apply(images: torch.Tensor, boxes: list[np.ndarray], box_labels: list[list[str]],
           drawn: list[list[dict[str, Any] | None]], min_visibility: float,
-          masks: list[np.ndarray | None] | None = None, keypoints: list[np.ndarray] | None = None) -> Applied:
+          masks: list[np.ndarray | None] | None = None, keypoints: list[np.ndarray] | None = None,
+          partners: dict[str, Partner] | None = None) -> Applied:
     """Apply drawn params to a uint8 batch [B, 3, H, W]: one batched call per op and slot (per run
-    of matrix ops). `masks[i]` is an (H, W) uint8 class-id array or None; `keypoints[i]` (k, 3).
+    of matrix ops). `masks[i]` is an (H, W) uint8 class-id array or None; `keypoints[i]` (k, 3);
+    `partners` the images mixing ops name (by key) in their drawn params.
 
     On CUDA the batch goes in whole. On CPU it is cut into micro-batches of CPU_MICRO run on a
     thread pool; every op is per sample, so the result is the same either way."""
@@ -575,24 +587,25 @@ def apply(images: torch.Tensor, boxes: list[np.ndarray], box_labels: list[list[s
     masks = list(masks) if masks is not None else [None] * n
     keypoints = list(keypoints) if keypoints is not None else [np.zeros((0, 3))] * n
     if images.is_cuda or n <= CPU_MICRO:
-        return _apply(images, boxes, box_labels, drawn, min_visibility, masks, keypoints)
+        return _apply(images, boxes, box_labels, drawn, min_visibility, masks, keypoints, partners or {})
     step = CPU_MICRO
     parts = list(_cpu_pool().map(
         lambda s: _apply(images[s:s + step], boxes[s:s + step], box_labels[s:s + step], drawn[s:s + step],
-                         min_visibility, masks[s:s + step], keypoints[s:s + step]), range(0, n, step)))
+                         min_visibility, masks[s:s + step], keypoints[s:s + step], partners or {}),
+        range(0, n, step)))
     return Applied(torch.cat([p.images for p in parts]), *([v for p in parts for v in getattr(p, f)]
                                                            for f in ("boxes", "box_labels", "masks", "keypoints")))
 
 
 def _apply(images: torch.Tensor, boxes: list[np.ndarray], box_labels: list[list[str]],
            drawn: list[list[dict[str, Any] | None]], min_visibility: float,
-           masks: list[np.ndarray | None], keypoints: list[np.ndarray]) -> Applied:
+           masks: list[np.ndarray | None], keypoints: list[np.ndarray], partners: dict[str, Partner]) -> Applied:
     import torch
 
     n, _, hh, ww = images.shape
     x = images.float()  # 0..255 scale: saves a pass
     boxes = [np.asarray(b, dtype=np.float64).reshape(-1, 4) for b in boxes]
-    kps = [np.asarray(k, dtype=np.float64).reshape(-1, 3) for k in keypoints]
+    kps = [np.array(k, dtype=np.float64).reshape(-1, 3) for k in keypoints]  # copies: changed in place
     labels = [list(bl) for bl in box_labels]
     visible = [np.ones(len(b)) for b in boxes]
     has_mask = np.array([m is not None for m in masks])
@@ -649,6 +662,49 @@ def _apply(images: torch.Tensor, boxes: list[np.ndarray], box_labels: list[list[
                 qx, qy = elastic_points(f, kps[i][:, 0], kps[i][:, 1])
                 kps[i] = keep_inside(np.stack([qx, qy, kps[i][:, 2]], 1), ww, hh)
 
+    def mix(sel: np.ndarray, ds: list[dict[str, Any]], name: str) -> None:
+        """mixup / cutmix with each sample's partner, resized to this batch's size."""
+        nonlocal x, mk
+        resized = [_resized_partner(partners[d["partner"]], hh, ww) for d in ds]
+        other = torch.stack([r[0] for r in resized]).to(x.device)
+        if name == "mixup":
+            lam = _per_sample(x, [d["lam"] for d in ds])
+            x = put(x, sel, lambda t: lam * t + (1.0 - lam) * other)
+        else:
+            xs = torch.arange(ww, device=x.device).view(1, 1, ww)
+            ys = torch.arange(hh, device=x.device).view(1, hh, 1)
+            rect = torch.tensor([d["rect"] for d in ds], device=x.device).view(-1, 4, 1, 1)
+            inside = ((xs >= rect[:, 0]) & (xs < rect[:, 2]) & (ys >= rect[:, 1]) & (ys < rect[:, 3])).unsqueeze(1)
+            x = put(x, sel, lambda t: torch.where(inside, other, t))
+        for i, d, (_, pb, pl, pm) in zip(sel, ds, resized, strict=True):
+            n_own = len(boxes[i])
+            if name == "mixup":
+                vis = np.ones(n_own + len(pb))
+                pbox = pb
+                if has_mask[i] and d["lam"] < 0.5:  # the mask of the image that weighs more
+                    mk[i, 0] = torch.from_numpy(pm if pm is not None else np.zeros((hh, ww), np.uint8)).to(mk.device)
+            else:
+                r0, r1, r2, r3 = d["rect"]
+                ob = boxes[i]
+                area = np.maximum((ob[:, 2] - ob[:, 0]) * (ob[:, 3] - ob[:, 1]), 1e-12)
+                ix = np.maximum(np.minimum(ob[:, 2], r2) - np.maximum(ob[:, 0], r0), 0)
+                iy = np.maximum(np.minimum(ob[:, 3], r3) - np.maximum(ob[:, 1], r1), 0)
+                pbox = np.stack([pb[:, 0].clip(r0, r2), pb[:, 1].clip(r1, r3), pb[:, 2].clip(r0, r2),
+                                 pb[:, 3].clip(r1, r3)], 1) if len(pb) else pb.reshape(0, 4)
+                parea = np.maximum((pb[:, 2] - pb[:, 0]) * (pb[:, 3] - pb[:, 1]), 1e-12)
+                pvis = (pbox[:, 2] - pbox[:, 0]) * (pbox[:, 3] - pbox[:, 1]) / parea
+                vis = np.concatenate([1 - ix * iy / area, pvis])
+                if has_mask[i]:
+                    patch = pm if pm is not None else np.zeros((hh, ww), np.uint8)
+                    mk[i, 0, r1:r3, r0:r2] = torch.from_numpy(patch[r1:r3, r0:r2].copy()).float().to(mk.device)
+                kp = kps[i]
+                under = (kp[:, 0] >= r0) & (kp[:, 0] < r2) & (kp[:, 1] >= r1) & (kp[:, 1] < r3)
+                kp[under] = 0.0
+            boxes[i] = np.vstack([boxes[i], pbox])
+            labels[i] = labels[i] + pl
+            visible[i] = np.concatenate([visible[i], np.ones(len(pbox))])
+            keep_boxes(i, boxes[i], vis)
+
     for k in range(len(drawn[0]) if n else 0):
         slot = [dr[k] for dr in drawn]
         names = sorted({d["op"] for d in slot if d is not None} - {"identity"})
@@ -666,6 +722,8 @@ def _apply(images: torch.Tensor, boxes: list[np.ndarray], box_labels: list[list[
             flush(among)
             if name == "elastic":
                 elastic(sel, ds)
+            elif name in MIXING_OPS:
+                mix(sel, ds, name)
             else:
                 x = put(x, sel, lambda t, name=name, ds=ds: _PIXEL_OPS[name](t, ds))
     flush(np.ones(n, dtype=bool))
@@ -675,6 +733,44 @@ def _apply(images: torch.Tensor, boxes: list[np.ndarray], box_labels: list[list[
         arr = mk.squeeze(1).round().to(torch.uint8).cpu().numpy()
         out_masks = [arr[i] if has_mask[i] else None for i in range(n)]
     return Applied(out, [b.astype(np.float32) for b in boxes], labels, out_masks, kps)
+
+
+def _resized_partner(p: Partner, hh: int, ww: int) -> tuple[torch.Tensor, np.ndarray, list[str], np.ndarray | None]:
+    """A partner's pixels (float [3, H, W]), boxes, box labels and mask at this batch's size
+    (bilinear; the mask nearest), on the host: the same on CPU and CUDA."""
+    import torch
+    import torch.nn.functional as F
+
+    ph, pw = p.pixels.shape[:2]
+    t = torch.from_numpy(np.array(p.pixels)).permute(2, 0, 1).float()  # a copy: decoded arrays are read-only
+    boxes = np.asarray(p.boxes, dtype=np.float64).reshape(-1, 4)
+    mask = p.mask
+    if (ph, pw) != (hh, ww):
+        t = F.interpolate(t[None], size=(hh, ww), mode="bilinear", align_corners=False)[0]
+        boxes = boxes * np.array([ww / pw, hh / ph, ww / pw, hh / ph])
+        if mask is not None:
+            m = F.interpolate(torch.from_numpy(mask)[None, None].float(), size=(hh, ww), mode="nearest")
+            mask = m[0, 0].to(torch.uint8).numpy()
+    return t, boxes, list(p.box_labels), mask
+
+
+def resolve_partners(drawn: list[list[dict[str, Any] | None]], keys: list[str], pool: list[Partner] | None
+                     ) -> int:
+    """Turn each mixing op's uniform `pick` into a partner: another image of the pool (by source
+    key, in pool order). A mixing op with no other image to mix with does not fire. Returns how
+    many did not."""
+    unfired = 0
+    for key, dr in zip(keys, drawn, strict=True):
+        for k, d in enumerate(dr):
+            if d is None or d["op"] not in MIXING_OPS or "pick" not in d:
+                continue
+            others = [p.key for p in pool or [] if p.key != key]
+            if not others:
+                dr[k] = None
+                unfired += 1
+                continue
+            d["partner"] = others[int(d.pop("pick") * len(others))]
+    return unfired
 
 
 def device() -> str:
@@ -693,8 +789,12 @@ def run_policy(batch: ImageBatch, params: ImagePolicyParams, ctx: AugmentContext
     for key, copy in zip(batch.keys, batch.copies, strict=True):
         seeds.append(derive_seed(ctx.cfg.seed, ctx.ds, ctx.step, key, copy))
         drawn.append(draw(params.ops, ctx.rng(key, copy), ww, hh))
+    unfired = resolve_partners(drawn, list(batch.keys), batch.pool)
+    if unfired:
+        ctx.notes.append(f"{unfired} mixing ops did not fire: no other image in the block to mix with")
     imgs = batch.images.to(device(), non_blocking=True)
-    out = apply(imgs, batch.boxes, batch.box_labels, drawn, params.min_box_visibility, batch.masks, batch.keypoints)
+    out = apply(imgs, batch.boxes, batch.box_labels, drawn, params.min_box_visibility, batch.masks, batch.keypoints,
+                {p.key: p for p in batch.pool or []})
     recorded = [{"step": ctx.step, "copy": c, "ops": [d for d in dr if d is not None]}
                 for c, dr in zip(batch.copies, drawn, strict=True)]
     return ImageBatch(images=out.images.cpu(), boxes=out.boxes, box_labels=out.box_labels, keys=list(batch.keys),

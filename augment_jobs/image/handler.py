@@ -227,11 +227,23 @@ class ImageHandler(Handler):
         """Augment a decoded chunk (batched per image size), encode, write in source order."""
         import torch
 
-        from augment_jobs.image.batch import ImageBatch
+        from augment_jobs.image.batch import ImageBatch, Partner
 
         t0 = time.perf_counter()
         copies: list[list[Copy]] = [[] for _ in ok]
+        labels = {d.raw.source_key: d.raw.label for d in ok}
         for step, spec, params in steps:
+            partners = None
+            if getattr(params, "mixes", False):
+                # a mixing partner comes from the same block of CHUNK source images (source order):
+                # fixed by the source, whatever the batch size or thread count
+                for d in ok:
+                    if d.raw.extra.get("unlabelled"):
+                        raise InputError(f"{d.raw.source_uri}: mixup and cutmix need a label on every image "
+                                         f"(they publish soft labels); {d.raw.source_key} has none")
+                partners = [Partner(d.raw.source_key, d.raw.label, d.pixels,
+                                np.asarray(d.raw.boxes, dtype=np.float64).reshape(-1, 4), d.raw.box_labels, d.mask)
+                        for d in ok]
             work = [(i, j) for i, d in enumerate(ok) for j in range(params.copies_for(d.raw.label))]
             by_size: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
             for i, j in work:
@@ -247,6 +259,7 @@ class ImageHandler(Handler):
                         keys=[ok[i].raw.source_key for i, _ in part], copies=[j for _, j in part],
                         masks=[ok[i].mask for i, _ in part],
                         keypoints=[np.asarray(ok[i].raw.keypoints, dtype=np.float64).reshape(-1, 3) for i, _ in part],
+                        pool=partners,
                     )
                     out = spec(batch, params, ctxs[step])
                     px = out.images.permute(0, 2, 3, 1).contiguous().numpy()
@@ -278,7 +291,7 @@ class ImageHandler(Handler):
             rec = {"label": raw.label, "boxes": [[float(v) for v in b] for b in raw.boxes], "box_labels": raw.box_labels,
                    "keypoints": [[float(v) for v in k] for k in raw.keypoints],
                    "source_key": raw.source_key, "source_uri": raw.source_uri, "synthetic": False,
-                   "method": None, "params": {}, "seed": None, "width": w, "height": h}
+                   "_source_ids": [raw.source_key], "method": None, "params": {}, "seed": None, "width": w, "height": h}
             path = writer.write(key, _members(ext, orig_bytes[i], rec, orig_masks[i]))
             src_row = meta_row(key, rec, d.pixels, path, d.mask)
             meta.append(src_row)
@@ -291,7 +304,8 @@ class ImageHandler(Handler):
                         "box_labels": c.box_labels,
                         "keypoints": [[round(float(v), 2) for v in k] for k in (c.keypoints if c.keypoints is not None else [])],
                         "source_key": raw.source_key, "source_uri": raw.source_uri,
-                        "synthetic": True, "method": c.method, "params": c.params, "seed": c.seed, "width": w, "height": h}
+                        "synthetic": True, "method": c.method, "params": c.params, "seed": c.seed, "width": w, "height": h,
+                        **_mixed_lineage(raw.label, raw.source_key, c.params, labels)}
                 path = writer.write(ckey, _members(ext, copy_bytes[ci], crec, copy_masks[ci]))
                 meta.append(meta_row(ckey, crec, c.pixels, path, c.mask, src_row))
                 ci += 1
@@ -330,6 +344,7 @@ class ImageHandler(Handler):
                     "key": key, "file": f.path, "synthetic": rec.get("synthetic"), "label": rec.get("label"),
                     "source_uri": rec.get("source_uri"), "source_key": rec.get("source_key"),
                     "method": rec.get("method"), "params": rec.get("params"), "sample_seed": rec.get("seed"),
+                    "source_ids": rec.get("_source_ids", [rec.get("source_key")]), "soft_label": rec.get("soft_label"),
                     "config_seed": manifest.seed, "logical_date": manifest.logical_date,
                     "mlflow": manifest.mlflow.to_json(),
                 }
@@ -347,6 +362,24 @@ def _method(name: str) -> MethodSpec:
 def _out_ext(d: Decoded) -> str:
     # copies keep the source's format family: JPEG sources stay JPEG, everything else is PNG (lossless)
     return "jpg" if d.raw.ext == "jpg" else "png"
+
+
+def _mixed_lineage(label: str, source_key: str, params: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
+    """`_source_ids` (the image and every partner it was mixed with) and, for a mixed copy,
+    `soft_label` ({class: weight}, weights summing to 1)."""
+    weights = {label: 1.0}
+    sources = [source_key]
+    for d in params.get("ops", []):
+        if d.get("op") in ("mixup", "cutmix") and "partner" in d:
+            lam = float(d["lam"])
+            weights = {k: v * lam for k, v in weights.items()}
+            other = labels[d["partner"]]
+            weights[other] = weights.get(other, 0.0) + (1.0 - lam)
+            sources.append(d["partner"])
+    out: dict[str, Any] = {"_source_ids": sources}
+    if len(sources) > 1:
+        out["soft_label"] = {k: round(v, 4) for k, v in sorted(weights.items())}
+    return out
 
 
 def _members(ext: str, image: bytes, rec: dict[str, Any], mask: bytes | None) -> dict[str, bytes]:

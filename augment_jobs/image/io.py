@@ -244,6 +244,7 @@ def raw_from_record(rec: dict[str, Any], source_key: str, source_uri: str, label
                     label=str(rec[label_field]), boxes=[list(b) if isinstance(b, list | tuple) else b for b in boxes],
                     box_labels=[str(b) for b in box_labels], data=data,
                     keypoints=[list(k) if isinstance(k, list | tuple) else k for k in keypoints], mask=mask)
+    raw.extra["unlabelled"] = rec[label_field] in (None, "")  # mixing ops refuse it (no soft label)
     validate_boxes(raw)
     validate_keypoints(raw)
     return raw

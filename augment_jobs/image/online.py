@@ -58,6 +58,9 @@ class OnlineAugment:
 
     def __init__(self, augment: str | Path | dict[str, Any] | ImagePolicyParams, seed: int = 0) -> None:
         self.params = policy_params(augment)
+        if self.params.mixes:
+            raise ConfigError("augment=: mixup and cutmix mix two source images and run offline (image_policy "
+                              "in a dataset config); online, a sample's draw must not depend on its batch")
         self.seed = int(seed)
 
     def draw(self, key: str, epoch: int, width: int, height: int) -> list[dict[str, Any] | None]:

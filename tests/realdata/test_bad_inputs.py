@@ -220,6 +220,12 @@ def case_restricted_op(tmp: Path) -> dict[str, object]:
     return cfg
 
 
+def case_mixup_without_labels(tmp: Path) -> dict[str, object]:
+    cfg = images(tmp, [("nolabel.png", _png("RGB", (32, 32)), {"label": None})])
+    cfg["augment"][0]["params"]["ops"] = [{"op": "mixup", "p": 0.5}]  # type: ignore[index]
+    return cfg
+
+
 #: case → (builder, word the one-line error must contain when the exit is 2, xfail reason or None)
 CASES: dict[str, tuple[Callable[[Path], dict[str, object]], str, str | None]] = {
     "column_all_missing": (case_all_missing, "empty", None),
@@ -240,9 +246,10 @@ CASES: dict[str, tuple[Callable[[Path], dict[str, object]], str, str | None]] = 
     "image_keypoint_outside": (case_keypoint_outside, "keypoint 1 [40, 4, 2]", None),
     "image_unknown_op": (case_unknown_op, "twirl", None),
     "image_restricted_op": (case_restricted_op, "'cutout' is of kind occlusion", None),
+    "image_mixup_without_labels": (case_mixup_without_labels, "nolabel.png has none", None),
 }
 EXIT_2 = {"image_mask_wrong_size", "image_mask_class_undeclared", "image_keypoint_outside", "image_unknown_op",
-          "image_restricted_op"}
+          "image_restricted_op", "image_mixup_without_labels"}
 
 
 def _params() -> list[object]:
