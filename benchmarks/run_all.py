@@ -15,6 +15,7 @@ HERE = Path(__file__).resolve().parent
 FULL = [
     ["bench_tabular.py", "--copula"],
     ["bench_image.py"],
+    ["bench_image_gpu.py"],
     ["bench_text.py"],
     ["bench_timeseries.py"],
     ["bench_airflow.py"],
@@ -25,6 +26,7 @@ FULL = [
 QUICK = [
     ["bench_tabular.py", "--rows", "200000"],
     ["bench_image.py", "--images", "64"],
+    ["bench_image_gpu.py", "--batch", "8", "--batches", "1", "--sizes", "64"],
     ["bench_text.py", "--texts", "10000"],
     ["bench_timeseries.py", "--series", "1000", "--repeat", "1"],
     ["bench_airflow.py", "--repeats", "1"],
