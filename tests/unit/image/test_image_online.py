@@ -71,10 +71,18 @@ def by_key(items) -> dict[str, dict]:
     return out
 
 
+@pytest.mark.timeout(180)
 def test_draws_do_not_depend_on_workers_or_batch_size(published: str) -> None:
+    from augment_jobs.image.engine import CPU_MICRO, apply
+
+    # the engine's thread pool exists in this process before the workers fork (they must not use it)
+    n = CPU_MICRO + 1
+    apply(torch.zeros((n, 3, 8, 8), dtype=torch.uint8), [np.zeros((0, 4))] * n, [[]] * n, [[None]] * n, 0.3)
     ds = open_dataset(published)
     single = by_key(ds.torch(augment=POLICY, seed=5))
     batched = by_key(ds.torch(batch_size=3, augment=POLICY, seed=5).loader(num_workers=2))
+    big = by_key(ds.torch(batch_size=10, augment=POLICY, seed=5).loader(num_workers=2))
+    assert all(torch.equal(single[k]["image"], big[k]["image"]) for k in single)
     plain = by_key(ds.torch(seed=5))
     assert set(single) == set(batched) == set(plain) and len(single) == 10
     changed = 0
