@@ -643,12 +643,12 @@ def _apply(images: torch.Tensor, boxes: list[np.ndarray], box_labels: list[list[
         sel = np.flatnonzero(moved & among)
         if not len(sel):
             return
-        inv = np.linalg.inv(pending[sel])
-        x = put(x, sel, lambda t: _warp(t, inv))
-        msel = sel[has_mask[sel]]
-        if len(msel):
-            minv = np.linalg.inv(pending[msel])
-            mk = put(mk, msel, lambda t: _warp(t, minv, "nearest"))
+        grid = _grid(x[:len(sel)], np.linalg.inv(pending[sel]))  # one grid for pixels and masks
+        x = put(x, sel, lambda t: _sample(t, grid, "bilinear"))
+        on = has_mask[sel]
+        if on.any():
+            mgrid = grid if on.all() else grid[torch.as_tensor(np.flatnonzero(on), device=grid.device)]
+            mk = put(mk, sel[on], lambda t: _sample(t, mgrid, "nearest"))
         for i in sel:
             keep_boxes(i, *transform_boxes(boxes[i], pending[i], ww, hh))
             kps[i] = transform_keypoints(kps[i], pending[i], ww, hh)
