@@ -103,16 +103,21 @@ def keypoints_valid(g: GateInput) -> list[CheckResult]:
                         observed=len(bad))]
 
 
-def _worst(keys, values, limit: float, key: str, what: str, above: bool) -> CheckResult:
+def _worst(keys, values, limit: float, key: str, what: str, above: bool, max_share: float) -> CheckResult:
+    """Copies beyond `limit`; the check fails when their share of all copies is above `max_share`."""
+    keys = list(keys)
     bad = [(k, v) for k, v in zip(keys, values, strict=True) if (v > limit if above else v < limit)]
     name = f"image.{what}"
+    share = len(bad) / len(keys) if keys else 0.0
+    where = f"quality.artifacts.{key} = {limit:g}"
     if not bad:
-        return CheckResult(name, True, f"every copy within quality.artifacts.{key} ({limit:g})", observed=0)
+        return CheckResult(name, True, f"every copy within {where}", observed=0)
     bad.sort(key=lambda kv: -kv[1] if above else kv[1])
     ex = ", ".join(f"{k} {v:.3g}" for k, v in bad[:3])
-    return CheckResult(name, False, f"{len(bad)} copies {'above' if above else 'below'} "
-                       f"quality.artifacts.{key} = {limit:g} (worst: {ex}); loosen the op or the limit",
-                       observed=len(bad))
+    ok = share <= max_share
+    return CheckResult(name, ok, f"{len(bad)} of {len(keys)} copies {'above' if above else 'below'} {where} "
+                       f"({share:.1%}; limit quality.artifacts.max_artifact_share = {max_share:.1%}; worst: {ex})"
+                       + ("" if ok else "; loosen the op or the limit"), observed=len(bad))
 
 
 def artifacts(g: GateInput) -> list[CheckResult]:
@@ -123,18 +128,21 @@ def artifacts(g: GateInput) -> list[CheckResult]:
     copies = f[f["synthetic"]] if len(f) else f
     out = [
         _worst(copies["key"], copies["clip_share"] - copies["src_clip_share"], lim.max_clipping_increase,
-               "max_clipping_increase", "clipping", above=True),
+               "max_clipping_increase", "clipping", True, lim.max_artifact_share),
         _worst(copies["key"], [c / s if s > 0 else 1.0 for c, s in zip(copies["sharpness"], copies["src_sharpness"],
                                                                          strict=True)],
-               lim.min_sharpness_ratio, "min_sharpness_ratio", "sharpness", above=False),
+               lim.min_sharpness_ratio, "min_sharpness_ratio", "sharpness", False, lim.max_artifact_share),
     ]
     # a source that is itself near-constant is the source's business (image.exposure), not an artifact
     flat = f[(f["pixel_std"] < lim.min_pixel_std)]
     flat_copies = flat[flat["synthetic"]]
-    out.append(CheckResult("image.near_constant", flat_copies.empty,
+    share = len(flat_copies) / len(copies) if len(copies) else 0.0
+    out.append(CheckResult("image.near_constant", share <= lim.max_artifact_share,
                            "no near-constant copy" if flat_copies.empty else
-                           f"{len(flat_copies)} copies with pixel std below quality.artifacts.min_pixel_std = "
-                           f"{lim.min_pixel_std:g}: {flat_copies['key'].tolist()[:5]}",
+                           f"{len(flat_copies)} of {len(copies)} copies with pixel std below "
+                           f"quality.artifacts.min_pixel_std = {lim.min_pixel_std:g} ({share:.1%}; limit "
+                           f"quality.artifacts.max_artifact_share = {lim.max_artifact_share:.1%}): "
+                           f"{flat_copies['key'].tolist()[:5]}",
                            observed={"copies": len(flat_copies), "sources": int((~flat["synthetic"]).sum())}))
     masked = copies[copies["mask_classes"].notna()] if len(copies) else copies
     lost = [k for k, have, had in zip(masked["key"], masked["mask_classes"], masked["src_mask_classes"], strict=True)

@@ -554,7 +554,7 @@ def _cpu_pool() -> ThreadPoolExecutor:
     across independent micro-batches beats torch's intra-op threads on small tensors (which also
     spin badly when the box is shared; measured 5.8 vs 19 ms per 224px image on 2 loaded cores)."""
     global _POOL, _POOL_PID
-    if _POOL is None or _POOL_PID != os.getpid():
+    if _POOL is None or os.getpid() != _POOL_PID:
         import torch
 
         _POOL_PID = os.getpid()

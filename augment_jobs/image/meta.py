@@ -37,8 +37,13 @@ def sharpness(px: np.ndarray) -> float:
 
 
 def clip_share(px: np.ndarray) -> float:
-    """Share of channel values at 0 or 255."""
-    return float(np.count_nonzero((px == 0) | (px == 255)) / max(px.size, 1))
+    """Share of pixels clipped to black or white: every channel at 0, or every channel at 255 (one
+    channel at its limit is ordinary in a saturated colour or a bright sky)."""
+    if px.ndim == 2:
+        px = px[..., None]
+    black = (px == 0).all(axis=-1)
+    white = (px == 255).all(axis=-1)
+    return float(np.count_nonzero(black | white) / max(black.size, 1))
 
 
 def meta_row(key: str, rec: dict[str, Any], px: np.ndarray, path: str, mask: np.ndarray | None = None,
