@@ -40,7 +40,7 @@ from augment_jobs.image.io import (
     read_annotations,
     sample_key,
 )
-from augment_jobs.image.meta import meta_row, read_meta, write_meta
+from augment_jobs.image.meta import meta_row, pixel_figures, read_meta, write_meta
 from augment_jobs.modality import Handler, RunPlan, ShardResult
 from augment_jobs.store import ObjectInfo, join, relpath, store_for
 
@@ -280,6 +280,8 @@ class ImageHandler(Handler):
         flat = [(i, c) for i, cs in enumerate(copies) for c in cs]
         copy_bytes = list(pool.map(lambda ic: encode(ic[1].pixels, _out_ext(ok[ic[0]]), quality[ic[1].step]), flat))
         copy_masks = list(pool.map(lambda ic: None if ic[1].mask is None else encode(ic[1].mask, "png", 0), flat))
+        orig_figs = list(pool.map(lambda d: pixel_figures(d.pixels, d.mask), ok))
+        copy_figs = list(pool.map(lambda ic: pixel_figures(ic[1].pixels, ic[1].mask), flat))
         timing["encode_s"] += time.perf_counter() - t0
 
         ci = 0
@@ -293,7 +295,7 @@ class ImageHandler(Handler):
                    "source_key": raw.source_key, "source_uri": raw.source_uri, "synthetic": False,
                    "_source_ids": [raw.source_key], "method": None, "params": {}, "seed": None, "width": w, "height": h}
             path = writer.write(key, _members(ext, orig_bytes[i], rec, orig_masks[i]))
-            src_row = meta_row(key, rec, d.pixels, path, d.mask)
+            src_row = meta_row(key, rec, orig_figs[i], path)
             meta.append(src_row)
             n = counts[raw.label]
             n["before"] += 1
@@ -307,7 +309,7 @@ class ImageHandler(Handler):
                         "synthetic": True, "method": c.method, "params": c.params, "seed": c.seed, "width": w, "height": h,
                         **_mixed_lineage(raw.label, raw.source_key, c.params, labels)}
                 path = writer.write(ckey, _members(ext, copy_bytes[ci], crec, copy_masks[ci]))
-                meta.append(meta_row(ckey, crec, c.pixels, path, c.mask, src_row))
+                meta.append(meta_row(ckey, crec, copy_figs[ci], path, src_row))
                 ci += 1
                 n["after"] += 1
                 n["synthetic"] += 1

@@ -49,25 +49,28 @@ def clip_share(px: np.ndarray) -> float:
     return float(np.count_nonzero(black | white) / max(black.size, 1))
 
 
-def meta_row(key: str, rec: dict[str, Any], px: np.ndarray, path: str, mask: np.ndarray | None = None,
-             source: dict[str, Any] | None = None) -> dict[str, Any]:
-    """One sample's metadata; `source` is the source image's row (for a copy)."""
+def pixel_figures(px: np.ndarray, mask: np.ndarray | None = None) -> dict[str, Any]:
+    """The per-image figures of the metadata (computed in the handler's thread pool)."""
     sub = px[::2, ::2].astype(np.float32)  # mean/std on a 1-in-4 pixel grid: same answer, 4x cheaper
     classes = None if mask is None else json.dumps(np.flatnonzero(np.bincount(mask.ravel(), minlength=1)).tolist())
-    src = source or {}
-    row = {
+    return {"pixel_mean": float(sub.mean()), "pixel_std": float(sub.std()), "pixel_min": int(px.min()),
+            "pixel_max": int(px.max()), "clip_share": clip_share(px), "sharpness": sharpness(px),
+            "mask_classes": classes}
+
+
+def meta_row(key: str, rec: dict[str, Any], figures: dict[str, Any], path: str,
+             source: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One sample's metadata from its json record and `pixel_figures`; `source` is the source
+    image's row (for a copy)."""
+    src = source or figures
+    return {
         "key": key, "source_key": rec["source_key"], "source_uri": rec["source_uri"], "label": rec["label"],
         "synthetic": rec["synthetic"], "width": rec["width"], "height": rec["height"], "n_boxes": len(rec["boxes"]),
-        "boxes": json.dumps(rec["boxes"]), "keypoints": json.dumps(rec.get("keypoints") or []),
-        "pixel_mean": float(sub.mean()), "pixel_std": float(sub.std()),
-        "pixel_min": int(px.min()), "pixel_max": int(px.max()), "clip_share": clip_share(px),
-        "sharpness": sharpness(px), "mask_classes": classes, "method": rec["method"],
+        "boxes": json.dumps(rec["boxes"]), "keypoints": json.dumps(rec.get("keypoints") or []), **figures,
+        "src_clip_share": src["clip_share"], "src_sharpness": src["sharpness"],
+        "src_mask_classes": src["mask_classes"], "method": rec["method"],
         "params": json.dumps(rec["params"], sort_keys=True), "seed": rec["seed"], "file": path,
     }
-    row["src_clip_share"] = src.get("clip_share", row["clip_share"])
-    row["src_sharpness"] = src.get("sharpness", row["sharpness"])
-    row["src_mask_classes"] = src.get("mask_classes", classes)
-    return row
 
 
 def write_meta(uri: str, rows: list[dict[str, Any]]) -> None:
