@@ -86,3 +86,26 @@ def test_nvjpeg_batched_decode_matches_pil() -> None:
     for got, ref in zip(out, refs, strict=True):
         # libjpeg-turbo and nvJPEG use different IDCTs: a few levels apart, never more
         assert (got.cpu().int() - torch.from_numpy(ref).int()).abs().float().mean() < 2.0
+
+
+def test_online_augment_on_cuda_equals_the_workers_cpu_output(tmp_path_factory) -> None:
+    """`torch(augment=..., augment_on="cuda")`: batches augmented on the GPU in `loader()` equal
+    the CPU output of the DataLoader workers within the tolerances above."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "image"))
+    import test_image_online as online
+
+    from augment_jobs.reader import open_dataset
+
+    uri = online.published.__wrapped__(tmp_path_factory)  # the fixture's body: a version without copies
+    ds = open_dataset(uri)
+    cpu = online.by_key(ds.torch(batch_size=4, augment=online.POLICY, seed=3).loader(num_workers=2))
+    gpu = online.by_key(ds.torch(batch_size=4, augment=online.POLICY, seed=3, augment_on="cuda").loader(num_workers=2))
+    assert set(cpu) == set(gpu)
+    for k in cpu:
+        assert gpu[k]["image"].is_cuda
+        diff = (gpu[k]["image"].cpu().int() - cpu[k]["image"].int()).abs()
+        assert diff.max() <= MAX_DIFF_LEVELS + 1 and (diff > 0).float().mean() <= MAX_DIFF_SHARE * 2, k
+        assert gpu[k]["augment_params"] == cpu[k]["augment_params"]
