@@ -34,18 +34,22 @@ chromium:
 	   apt-get install -y -q chromium >/dev/null 2>&1)); } || \
 	  echo "chromium is not installed and could not be: the browser test (tests/ui) will be skipped"
 
-## Lint, then the whole suite (unit, integration with moto / PostgreSQL / Redis, Airflow end to end,
-## the UIs in headless Chromium).
+## Lint (ruff, and the package's layers with import-linter), then the whole suite (unit, integration
+## with moto / PostgreSQL / Redis, Airflow end to end, the UIs in headless Chromium, every benchmark at
+## a tiny size).
 test: install chromium
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest -m "not gpu" -p no:cacheprovider
 
-## The fast suite: no servers (no moto, PostgreSQL, Redis), no slow trainings; local store in tmp folders.
+## The fast suite: no servers (no moto, PostgreSQL, Redis), no slow trainings; local store in tmp folders
+## (the tabular engine end to end included: tests/unit/tabular).
 test-fast: install
 	$(BIN)/pytest -m "not gpu and not integration and not slow" -p no:cacheprovider -q
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 bench: install
 	$(BIN)/python benchmarks/run_all.py

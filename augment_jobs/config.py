@@ -41,7 +41,7 @@ class Source(Strict):
     files_per_shard: int = Field(256, ge=1)  # images folder: images per augment task (Airflow maps over them)
     # images: the class ids a mask may hold ([0, 1, 2] or {0: background, 1: coin}); none = any id
     mask_classes: list[int] | dict[int, str] | None = None
-    # tabular: source rows per augment task; set, the run streams (docs/config.md, "Tabular at scale")
+    # tabular: source rows per augment task, the parallelism only (docs/config.md, "The tabular engine")
     rows_per_task: int | None = Field(None, ge=1)
 
 

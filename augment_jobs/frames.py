@@ -14,7 +14,8 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from augment_jobs.errors import InputError
-from augment_jobs.modality import FrameHooks, Handler, ModalitySpec, RunPlan, ShardResult
+from augment_jobs.modality import FrameHooks, Handler, ModalitySpec, RunPlan, ShardResult, hooks_for
+from augment_jobs.schema import PLATFORM_COLUMNS, id_columns, low_cardinality, platform_types
 
 if TYPE_CHECKING:
     import numpy as np
@@ -25,10 +26,6 @@ if TYPE_CHECKING:
     from augment_jobs.config import DatasetConfig
     from augment_jobs.contract import Manifest
     from augment_jobs.modality import ProbeItem
-
-#: Columns every published frame row carries (docs/store.md), plus `_params` (drawn op params, JSON).
-PLATFORM_COLUMNS = ("_id", "_synthetic", "_source_ids", "_method", "_params", "_split")
-
 
 def frame_modality(
     name: str, *, requires: tuple[str, str], checks: tuple[Check, ...], hooks: FrameHooks,
@@ -60,13 +57,6 @@ def report_parts(g: GateInput) -> dict[str, Any]:
     return {"real": train.drop(columns=ids, errors="ignore"), "synthetic": synthetic.drop(columns=ids, errors="ignore")}
 
 
-def hooks_for(modality: str) -> FrameHooks:
-    """The frame hooks a modality registered (defaults when it registered none)."""
-    from augment_jobs.registry import modality_spec
-
-    return modality_spec(modality).frame_hooks or FrameHooks()
-
-
 def example_frame(df: pd.DataFrame) -> pd.DataFrame:
     """Source rows with the platform columns, as `load_frame` hands them to methods (contract tests)."""
     df = df.reset_index(drop=True)
@@ -87,12 +77,6 @@ def probe(out: pd.DataFrame, cfg: DatasetConfig) -> list[ProbeItem]:
         ProbeItem(str(k), bool(s), tuple(map(str, src)) if hasattr(src, "__len__") else (str(k),), lab, m)
         for k, s, src, lab, m in zip(out["_id"], out["_synthetic"], out["_source_ids"], label, out["_method"], strict=True)
     ]
-
-
-def feature_columns(df: pd.DataFrame, cfg: DatasetConfig) -> list[str]:
-    """Data columns a method learns from: all but the platform columns, the label and the id column."""
-    skip = {*PLATFORM_COLUMNS, cfg.label, cfg.source.id_column}
-    return [c for c in df.columns if c not in skip]
 
 
 def synthetic_rows(
@@ -358,7 +342,7 @@ class FrameHandler(Handler):
         table = _platform_types(keep_source_types(table, schema, id_columns(cfg))).replace_schema_metadata(None)
         # Dictionary-encoding high-cardinality columns (floats, ids) costs 5x the write time for
         # nothing: only low-cardinality columns get it.
-        dictionary = [c for c in table.column_names if _low_cardinality(table.column(c))]
+        dictionary = [c for c in table.column_names if low_cardinality(table.column(c))]
         files = []
         step = cfg.publish.rows_per_file
         for n, start in enumerate(range(0, max(len(df), 1), step)):
@@ -433,25 +417,9 @@ class FrameHandler(Handler):
         }
 
 
-def id_columns(cfg: DatasetConfig) -> list[str]:
-    """The user's identity columns: `source.id_column`, and a time series' `series.id_column`."""
-    cols = [cfg.source.id_column] if cfg.source.id_column else []
-    if cfg.series is not None:
-        cols.append(cfg.series.id_column)
-    return cols
-
-
-def platform_types() -> dict[str, pa.DataType]:
-    """The platform columns' Arrow types (docs/manifest.md), on both tabular paths."""
-    import pyarrow as pa
-
-    return {"_id": pa.string(), "_synthetic": pa.bool_(), "_source_ids": pa.list_(pa.string()),
-            "_method": pa.string(), "_params": pa.string(), "_split": pa.string()}
-
-
 def _platform_types(table: pa.Table) -> pa.Table:
     """The platform columns in their documented types, whatever pandas inferred: an all-null
-    `_params` (SDV rows draw none) is a string column, as on the streamed path."""
+    `_params` (rows that draw none) is a string column."""
     for name, kind in platform_types().items():
         if name in table.column_names and table.schema.field(name).type != kind:
             i = table.column_names.index(name)
@@ -533,17 +501,6 @@ def _source_ids_array(df: pd.DataFrame) -> Any:
     values[offsets[:-1][own]] = ids[own]
     values[np.repeat(~own, lengths)] = [str(v) for v in itertools.chain.from_iterable(src[given])]
     return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(values, pa.string()))
-
-
-def _low_cardinality(column: Any, sample: int = 10_000) -> bool:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    t = column.type
-    if pa.types.is_floating(t) or pa.types.is_nested(t) or pa.types.is_boolean(t) or pa.types.is_null(t):
-        return False
-    head = column.slice(0, sample)
-    return len(head) == 0 or pc.count_distinct(head).as_py() <= max(len(head) // 10, 1)
 
 
 def unit_column(cfg: DatasetConfig) -> str:

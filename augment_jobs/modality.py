@@ -180,6 +180,13 @@ def resolve(ref: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
+def hooks_for(modality: str) -> FrameHooks:
+    """The frame hooks a modality registered (defaults when it registered none)."""
+    from augment_jobs.registry import modality_spec
+
+    return modality_spec(modality).frame_hooks or FrameHooks()
+
+
 def handler_for(modality: str) -> Handler:
     """The handler of a registered modality."""
     from augment_jobs.registry import modality_spec

@@ -49,10 +49,12 @@ def publish(uri: str, fmt: str, files: list[tuple[str, bytes, int]]) -> None:
     for name, data, _ in files:
         store.write_bytes(join(version_uri(uri, version), name), data)
     listed = [{"path": n, "sha256": hashlib.sha256(d).hexdigest(), "bytes": len(d), "rows": r} for n, d, r in files]
-    m = {"schema_version": 1, "dataset": "bench", "version": version, "logical_date": "2026-01-01",
-         "created_at": "2026-01-01T00:00:00+00:00", "format": fmt, "files": listed,
-         "rows": sum(f["rows"] for f in listed)}
-    store.write_bytes(manifest_uri(uri, version), dumps(m))
+    from augment_jobs.contract import GateSummary, Manifest
+
+    m = Manifest(dataset="bench", modality="tabular" if fmt == "parquet" else "image", version=version,
+                 logical_date="2026-01-01", created_at="2026-01-01T00:00:00+00:00", format=fmt, files=listed,
+                 rows=sum(f["rows"] for f in listed), gate=GateSummary(passed=True))
+    store.write_bytes(manifest_uri(uri, version), dumps(m.model_dump(mode="json")))
     store.write_bytes(join(uri, LATEST), dumps({"version": version, "logical_date": "2026-01-01"}))
 
 

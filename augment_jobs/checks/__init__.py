@@ -97,7 +97,8 @@ class GateInput:
         if not len(synthetic) or not len(train):
             return {}
         from augment_jobs.evaluation.privacy import privacy
-        from augment_jobs.frames import feature_columns, hooks_for
+        from augment_jobs.modality import hooks_for
+        from augment_jobs.schema import feature_columns
 
         hooks = hooks_for(self.cfg.modality)
         columns = hooks.compare_columns(self.cfg, self.frame) if hooks.compare_columns else feature_columns(self.frame, self.cfg)

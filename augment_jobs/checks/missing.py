@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from augment_jobs.checks import CheckResult, GateInput
-from augment_jobs.frames import PLATFORM_COLUMNS
+from augment_jobs.schema import PLATFORM_COLUMNS
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from augment_jobs.checks import CheckResult, GateInput
-from augment_jobs.frames import feature_columns, hooks_for
+from augment_jobs.evaluation.distances import difference
+from augment_jobs.modality import hooks_for
+from augment_jobs.schema import feature_columns
 
 
 def similarity(g: GateInput) -> list[CheckResult]:
@@ -36,16 +36,12 @@ def similarity(g: GateInput) -> list[CheckResult]:
             # The limit never goes below the sampling noise of the two sample sizes, so small
             # classes are not failed for randomness alone (KS: the 1% critical value).
             noise = np.sqrt((len(r) + len(s)) / (len(r) * len(s)))
-            if pd.api.types.is_datetime64_any_dtype(r) or pd.api.types.is_timedelta64_dtype(r):
-                r, s = r.astype("int64"), s.astype("int64")  # time is ordered: compare as numbers, not text
-            if pd.api.types.is_numeric_dtype(r) and not pd.api.types.is_bool_dtype(r):
-                stat, kind = _ks(r.to_numpy(np.float64), s.to_numpy(np.float64)), "ks"
+            kind, stat = difference(r, s)  # time is ordered: compared as numbers, not text
+            if kind == "ks":
                 limit = max(sim.max_ks, 1.63 * noise)
             else:
-                p = r.astype(str).value_counts(normalize=True)
-                q = s.astype(str).value_counts(normalize=True)
-                stat = 0.5 * float(p.subtract(q, fill_value=0).abs().sum())
-                limit, kind = max(sim.max_tvd, 0.5 * np.sqrt(len(p.index.union(q.index))) * noise), "tvd"
+                values = len(pd.Index(r.astype(str).unique()).union(pd.Index(s.astype(str).unique())))
+                limit = max(sim.max_tvd, 0.5 * np.sqrt(values) * noise)
             scores[f"{kind}.{cls}.{col}"] = round(stat, 4)
             worst.append((stat / limit, f"{kind}({col}|{cls})={stat:.3f}"))
             if stat > limit:
@@ -56,14 +52,3 @@ def similarity(g: GateInput) -> list[CheckResult]:
     detail = ("; ".join(failures[:5]) + (f" and {len(failures) - 5} more" if len(failures) > 5 else "")) if failures \
         else f"{len(scores)} comparisons within limits; worst {worst[0][1]}"
     return [CheckResult("similarity", not failures, detail, scores)]
-
-
-def _ks(a: Any, b: Any) -> float:
-    """Two-sample Kolmogorov-Smirnov statistic (vectorised, no scipy dependency)."""
-    import numpy as np
-
-    a, b = np.sort(a), np.sort(b)
-    grid = np.concatenate([a, b])
-    cdf_a = np.searchsorted(a, grid, side="right") / len(a)
-    cdf_b = np.searchsorted(b, grid, side="right") / len(b)
-    return float(np.max(np.abs(cdf_a - cdf_b)))

@@ -80,7 +80,7 @@ def check_columns(path: Path, suite: Any, columns: list[str]) -> None:
 def run_suite(g: GateInput) -> list[CheckResult]:
     """Validate the output table with the config's suite; one CheckResult per expectation.
 
-    A streamed tabular run validated its rows part by part in the augment tasks (`ShardResult.extra
+    A tabular run validated its rows part by part in the augment tasks (`ShardResult.extra
     ["suite"]`): those results are merged (`augment_jobs.checks.suite_parts`), the rest run on the
     gate's bounded sample."""
     cfg, frame = g.cfg, g.frame

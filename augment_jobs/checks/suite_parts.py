@@ -1,4 +1,4 @@
-"""The GX suite of a streamed tabular run: validated part by part, merged at the gate (docs/gate.md).
+"""The GX suite of a tabular run: validated part by part, merged at the gate (docs/gate.md).
 
 Each augment task validates the rows it writes, a *part* at a time (consecutive row groups of one
 output file, up to `PART_ROWS` rows: the same parts for any number of tasks), and keeps, per
@@ -223,7 +223,7 @@ def id_columns(cfg: DatasetConfig) -> tuple[str, ...]:
 
 def part_view(table: pa.Table, columns: list[str] | None) -> pa.Table:
     """What GX validates of a part: the named columns, or every column with lists joined by `|` (as
-    the in-memory path's `suite_view`)."""
+    the whole-table `suite_view` of the other modalities)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -351,7 +351,7 @@ def merged_check(exp: Any, kind: str, record: dict[str, Any] | None) -> CheckRes
 
 # --- the gate ---------------------------------------------------------------------------------------
 def merged_checks(g: GateInput, path: Path, suite: Any) -> list[CheckResult]:
-    """The suite's checks of a streamed run, in suite order: merged from the tasks' per-file records,
+    """The suite's checks of a tabular run, in suite order: merged from the tasks' per-file records,
     or run on the gate's bounded sample for expectations that do not merge."""
     kinds = [kind_of(e, id_columns(g.cfg)) for e in suite.expectations]
     files = sorted((f for s in g.shards for f in s.extra.get("suite", [])), key=lambda f: f["file"])

@@ -328,16 +328,12 @@ def _is_num(s: pd.Series) -> bool:
 
 def _difference(real: pd.Series, syn: pd.Series) -> float:
     """0..1: Kolmogorov-Smirnov statistic for numbers, total variation distance for categories."""
+    from augment_jobs.evaluation.distances import difference
+
     real, syn = real.dropna(), syn.dropna()
     if not len(real) or not len(syn):
         return 1.0 if len(real) != len(syn) else 0.0
-    if _is_num(real) and _is_num(syn):
-        from scipy.stats import ks_2samp
-
-        return float(ks_2samp(real.to_numpy(float), syn.to_numpy(float)).statistic)
-    a = real.astype(str).value_counts(normalize=True)
-    b = syn.astype(str).value_counts(normalize=True)
-    return float(0.5 * a.subtract(b, fill_value=0).abs().sum())
+    return difference(real, syn)[1]  # the gate's own statistic (augment_jobs/evaluation/distances.py)
 
 
 def _sample(frame: pd.DataFrame, n: int) -> pd.DataFrame:

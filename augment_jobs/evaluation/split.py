@@ -5,9 +5,9 @@ each class the ids with the smallest hashes are held out. Row order, batch size 
 tasks therefore do not change the split (see docs/config.md, `split.holdout`).
 
 The rule is a `HoldoutRule`: fitted on (hash, class) per id, it keeps per class one threshold, and
-it is applied to any slice of ids. The in-memory path fits and applies it on the whole frame
-(`assign_split`); the streamed tabular path fits it on hashes gathered part by part and applies it
-in each task (augment_jobs/tabular/scale_split.py), so both give the same `_split`.
+it is applied to any slice of ids. Text and time series fit and apply it on the whole frame
+(`assign_split`); the tabular engine fits it on hashes gathered part by part and applies it in each
+task (augment_jobs/tabular/split.py): the same rule, so the same `_split` for the same ids.
 """
 
 from __future__ import annotations

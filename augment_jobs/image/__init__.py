@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from augment_jobs.checks import images
+from augment_jobs.image import checks as images
 from augment_jobs.modality import ModalitySpec
 from augment_jobs.registry import AugmentContext, MethodParams, register, register_modality
 from augment_jobs.sampling import Copies, copies_for

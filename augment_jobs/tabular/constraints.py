@@ -12,7 +12,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from augment_jobs.config import Constraint
-    from augment_jobs.registry import AugmentContext
 
 
 def constraint_name(c: Constraint) -> str:
@@ -34,14 +33,16 @@ def constraint_columns(c: Constraint) -> list[str]:
     return list(c.columns)
 
 
-def check_columns(df: pd.DataFrame, constraints: list[Constraint], where: str = "constraints") -> None:
-    """InputError naming the constraint and the column when a constraint names a missing column."""
+def check_columns(data: pd.DataFrame | list[str], constraints: list[Constraint], where: str = "constraints") -> None:
+    """InputError naming the constraint and the column when a constraint names a missing column
+    (`data`: a frame or the column names)."""
+    names = [str(c) for c in getattr(data, "columns", data)]
     for c in constraints:
         for col in constraint_columns(c):
-            if col not in df.columns:
+            if col not in names:
                 raise InputError(
                     f"{where}: {constraint_name(c)} names column {col!r}, which the data does not have; "
-                    f"columns: {', '.join(map(str, df.columns))}; fix the config's constraints"
+                    f"columns: {', '.join(n for n in names if not n.startswith('_'))}; fix the config's constraints"
                 )
 
 
@@ -95,27 +96,21 @@ def _as_float(s: pd.Series) -> Any:
     return pd.to_numeric(s, errors="coerce").to_numpy(np.float64)
 
 
-def drop_violations(synth: pd.DataFrame, constraints: list[Constraint], reference: pd.DataFrame,
-                    ctx: AugmentContext, method: str) -> pd.DataFrame:
-    """Drop generated rows breaking a constraint; count them in metrics and say so in notes."""
-    if not constraints or len(synth) == 0:
-        return synth
-    masks = violations(synth, constraints, reference=reference)
-    import numpy as np
-
-    bad = np.zeros(len(synth), dtype=bool)
-    for mask in masks.values():
-        bad |= mask.to_numpy()
-    n = int(bad.sum())
-    ctx.metrics["constraint_dropped_rows"] = ctx.metrics.get("constraint_dropped_rows", 0) + n
-    if n:
-        per = ", ".join(f"{name}: {int(m.sum())}" for name, m in masks.items() if m.any())
-        ctx.notes.append(f"{method}: dropped {n} of {len(synth)} synthetic rows breaking constraints ({per})")
-        return synth[~bad]
-    return synth
-
-
 # --- SDV 2.0 ----------------------------------------------------------------------------------------
+
+def sdv_enforced(constraints: list[Constraint]) -> list[Constraint]:
+    """The constraints handed to SDV: each one sharing no column with an earlier one (SDV applies its
+    constraints in turn, each on the columns the previous one rewrote, so two on one column fail).
+    The engine holds every constraint anyway, by redrawing rows that break one."""
+    seen: set[str] = set()
+    out = []
+    for c in constraints:
+        cols = set(constraint_columns(c))
+        if not cols & seen:
+            out.append(c)
+        seen |= cols
+    return out
+
 
 def sdv_constraints(constraints: list[Constraint]) -> list[Any]:
     """The config's constraints as `sdv.cag` objects.
@@ -126,7 +121,7 @@ def sdv_constraints(constraints: list[Constraint]) -> list[Any]:
     from sdv.cag import FixedCombinations as SdvFixed
     from sdv.cag import Inequality
 
-    from augment_jobs.tabular._sdv_range import ScalarRange
+    from augment_jobs.tabular.sdv_range import ScalarRange
 
     out: list[Any] = []
     for c in constraints:

@@ -40,7 +40,7 @@ class SdvParams(MethodParams):
     enforce_min_max_values: bool = True
     enforce_rounding: bool = True
     min_class_rows: int = Field(2, ge=2)  # a class needs this many real rows to fit its model
-    # "auto": each column treated so real tables pass without tuning (augment_jobs/tabular/_sdv_fit.py:
+    # "auto": each column treated so real tables pass without tuning (augment_jobs/tabular/sdv_columns.py:
     # discrete and low-cardinality columns categorical, point masses kept, skewed columns on a log
     # scale, integers rounded, values inside the observed range); "off": bare SDV, for comparison.
     column_treatment: Literal["auto", "off"] = "auto"

@@ -1,10 +1,10 @@
 """Text modality: the `eda` method and the text frame hooks (registered on import)."""
 
-from augment_jobs.checks.text import text_checks
 from augment_jobs.frames import frame_modality
 from augment_jobs.modality import FrameHooks
 from augment_jobs.registry import register_modality
 from augment_jobs.text import eda as _eda  # noqa: F401  (registers the method)
+from augment_jobs.text.checks import text_checks
 from augment_jobs.text.hooks import compare_columns, prepare
 
 register_modality(frame_modality(

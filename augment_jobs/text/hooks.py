@@ -1,5 +1,5 @@
 """Frame hooks for text: validate the source; the similarity check compares no column of free text.
-The text gate checks are in augment_jobs/checks/text.py."""
+The text gate checks are in augment_jobs/text/checks.py."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Frame hooks for time series: validate and sort the long-format source, count series, choose the
-compared columns. The time-series gate checks are in augment_jobs/checks/timeseries.py."""
+compared columns. The time-series gate checks are in augment_jobs/timeseries/checks.py."""
 
 from __future__ import annotations
 

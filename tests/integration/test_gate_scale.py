@@ -105,9 +105,9 @@ RICH = [
 def test_merged_results_do_not_depend_on_the_task_count(store: Path, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     from augment_jobs.checks import suite_parts
-    from augment_jobs.tabular import scale_write
+    from augment_jobs.tabular import write
 
-    monkeypatch.setattr(scale_write, "ROW_GROUP", 200)  # parts of two row groups, four per output file
+    monkeypatch.setattr(write, "ROW_GROUP", 200)  # parts of two row groups, four per output file
     monkeypatch.setattr(suite_parts, "PART_ROWS", 400)
     plant(write_parts(store, SIZES))
     reports = []
@@ -136,9 +136,9 @@ def test_merged_results_do_not_depend_on_the_task_count(store: Path, tmp_path: P
 
 def test_a_non_mergeable_expectation_reports_its_sample(store: Path, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    from augment_jobs.tabular import scale_write
+    from augment_jobs.tabular import write
 
-    monkeypatch.setattr(scale_write, "GATE_SAMPLE_ROWS", 1000)  # a sample smaller than the output
+    monkeypatch.setattr(write, "GATE_SAMPLE_ROWS", 1000)  # a sample smaller than the output
     write_parts(store, SIZES)
     median = {"type": "expect_column_median_to_be_between", "kwargs": {"column": "f0", "min_value": -2, "max_value": 2}}
     suite = [RICH[-2], median, {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "_id"}}]

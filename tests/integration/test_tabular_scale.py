@@ -204,10 +204,10 @@ def test_synthetic_rows_do_not_depend_on_how_they_are_cut(store: Path, tmp_path:
     """Blocks of 50 rows, read back in ranges cut anywhere: the same rows as in one piece."""
     from augment_jobs import stages
     from augment_jobs.config import load_config
-    from augment_jobs.tabular import scale_write
-    from augment_jobs.tabular.scale import load_state
+    from augment_jobs.tabular import write
+    from augment_jobs.tabular.engine import load_state
 
-    monkeypatch.setattr(scale_write, "GEN_BLOCK", 50)
+    monkeypatch.setattr(write, "GEN_BLOCK", 50)
     write_parts(store, [900, 700], categorical=method == "smotenc")
     params = {"sampling_strategy": 0.25, **({"categorical_features": ["region"]} if method == "smotenc" else {})}
     path = config(tmp_path, method=method, params=params, rows_per_task=400)
@@ -217,7 +217,7 @@ def test_synthetic_rows_do_not_depend_on_how_they_are_cut(store: Path, tmp_path:
     assert state is not None and state.n_syn > 150
 
     def rows(cuts: list[int]) -> pa.Table:
-        gen = scale_write.Generator(load_config(str(path)), plan, state, state.arrow_schema())
+        gen = write.Generator(load_config(str(path)), plan, state, state.arrow_schema())
         edges = [0, *cuts, state.n_syn]
         return pa.concat_tables([gen.rows(a, b) for a, b in zip(edges, edges[1:], strict=False)])
 
@@ -260,8 +260,7 @@ def imblearn_reference(method: str, extra: dict, X: np.ndarray, y: np.ndarray, c
     """imbalanced-learn fitted on the whole table: the rows samples start from, their partners (row
     positions) and, for ADASYN, each row's number of samples (the in-memory path's recorder)."""
     from imblearn.over_sampling import BorderlineSMOTE
-
-    from augment_jobs.tabular._samplers import RecordingADASYN
+    from imblearn_reference import RecordingADASYN
 
     target = {c: int((y == c).sum()) + n for c, n in new.items()}
     own = np.flatnonzero(y == cls)
@@ -292,11 +291,11 @@ def test_all_class_neighbourhoods_equal_imblearn_on_the_whole_table(store: Path,
     `split`, on the train rows only: a holdout row is nobody's neighbour, as in memory."""
     from augment_jobs import stages
     from augment_jobs.store import store_for
-    from augment_jobs.tabular import scale_nn
-    from augment_jobs.tabular.scale import load_arrays, load_state, state_uri
-    from augment_jobs.tabular.scale_fit import LEARN
+    from augment_jobs.tabular import neighbours
+    from augment_jobs.tabular.engine import load_arrays, load_state, state_uri
+    from augment_jobs.tabular.methods.smote_family import LEARN, NEIGHBOURS
 
-    monkeypatch.setattr(scale_nn, "NN_CHUNK_ROWS", 250)
+    monkeypatch.setattr(neighbours, "NN_CHUNK_ROWS", 250)
     src = write_duplicated_parts(store)
     path = config(tmp_path, method=method, params={"sampling_strategy": 0.25, **extra}, rows_per_task=1000)
     folder = store / "raw" / "scale" / D1
@@ -311,15 +310,16 @@ def test_all_class_neighbourhoods_equal_imblearn_on_the_whole_table(store: Path,
         train = np.flatnonzero(sides == "train")
         assert 0 < len(train) < len(src)
     plan = stages.load_plan(stages.snapshot(str(path), D1)["run_uri"])
-    state, arrays = load_state(plan), load_arrays(plan, "neighbours.npz")
-    uri = state_uri(plan, LEARN)
+    state, arrays = load_state(plan), load_arrays(plan, f"step0-{NEIGHBOURS}")
+    uri = state_uri(plan, f"step0-{LEARN}")
     learn = pq.read_table(pa.BufferReader(store_for(uri).read_bytes(uri)))
     glob = positions(learn.column("_id").to_pylist(), folder)  # learning -> source positions
     # ... -> positions among the rows imbalanced-learn is given (all, or the train rows)
     glob = np.searchsorted(train, glob)
-    i = next(i for i, c in enumerate(state.classes) if c["synthetic"])
+    i = 0  # the one oversampled class: slot 0 of step 0
+    cls = state.steps[0]["classes"][0]
     X, y = src[FEATURES].to_numpy(np.float64)[train], src["label"].to_numpy()[train]
-    ref = imblearn_reference(method, extra, X, y, 1, {1: state.classes[i]["synthetic"]})
+    ref = imblearn_reference(method, extra, X, y, 1, {1: cls["synthetic"]})
     np.testing.assert_array_equal(glob[arrays[f"base_{i}"]], ref["base"])
     partners = glob[arrays[f"nns_{i}"]]
     if extra.get("kind") == "borderline-2":  # equal distances may pick another copy of a duplicated row
@@ -339,12 +339,12 @@ def test_all_class_methods_publish_the_same_bytes_for_any_tasks_and_chunk(store:
                                                                           extra: dict, monkeypatch: pytest.MonkeyPatch,
                                                                           capsys: pytest.CaptureFixture[str]) -> None:
     """1 task or 3, chunks of 250 or 4000 rows: the same files; the parents are imbalanced-learn's."""
-    from augment_jobs.tabular import scale_nn
+    from augment_jobs.tabular import neighbours
 
     src = write_duplicated_parts(store)
     digests = []
     for n, (per, chunk) in enumerate(((100_000, 250), (1000, 250), (1000, 4000))):
-        monkeypatch.setattr(scale_nn, "NN_CHUNK_ROWS", chunk)
+        monkeypatch.setattr(neighbours, "NN_CHUNK_ROWS", chunk)
         tmp = tmp_path / f"t{n}"
         cfg = config(tmp, method=method, params={"sampling_strategy": 0.25, **extra}, rows_per_task=per)
         assert main(["run", str(cfg), "--date", D1]) == 0
@@ -387,9 +387,9 @@ def test_real_dataset_publishes_through_the_streamed_path(store: Path, tmp_path:
     imbalanced-learn's danger rows / per-row counts for every oversampled class."""
     from sklearn import datasets
 
-    from augment_jobs.tabular import scale_nn
+    from augment_jobs.tabular import neighbours
 
-    monkeypatch.setattr(scale_nn, "NN_CHUNK_ROWS", 64)
+    monkeypatch.setattr(neighbours, "NN_CHUNK_ROWS", 64)
     frame = getattr(datasets, f"load_{dataset}")(as_frame=True).frame
     small, keep = (0, 60) if dataset == "breast_cancer" else (2, 20)
     drop = frame.index[frame["target"] == small][keep:]

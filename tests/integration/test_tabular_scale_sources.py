@@ -3,7 +3,7 @@
 The data is palmerpenguins' own CSV as the package ships it: "NA" for missing values, integer
 columns with gaps, string categories with gaps, three classes. Cut into parts (one with no rows,
 one whose first rows make `bill_depth_mm` look like an integer column), read in tiny blocks so
-that every part spans many: the streamed run gives the types the in-memory path gives, the same
+that every part spans many: the run gives the types of Arrow's whole-file inference, the same
 bytes for any number of tasks, and the same rows as a streamed run of the same data as Parquet.
 """
 
@@ -21,7 +21,7 @@ import yaml
 
 from augment_jobs.cli import main
 from augment_jobs.reader import open_dataset
-from augment_jobs.tabular import scale_source
+from augment_jobs.tabular import sources
 
 D1 = "2026-11-02"
 pytestmark = pytest.mark.integration
@@ -31,7 +31,7 @@ SOURCE_COLUMNS = ["species", "island", "bill_length_mm", "bill_depth_mm", "flipp
 @pytest.fixture(autouse=True)
 def tiny_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Blocks of ~10 rows: a streaming reader left to infer from its first block would fail."""
-    monkeypatch.setattr(scale_source, "BLOCK_BYTES", 512)
+    monkeypatch.setattr(sources, "BLOCK_BYTES", 512)
 
 
 def penguin_lines() -> tuple[str, list[str]]:
@@ -77,23 +77,23 @@ def published(store: Path, name: str, tmp: Path) -> tuple[pd.DataFrame, list[str
     return ds.to_pandas(), [f["sha256"] for f in m["files"]], schema, m
 
 
-def test_csv_parts_stream_with_the_in_memory_types_and_task_independent_bytes(
+def test_csv_parts_keep_whole_file_types_and_task_independent_bytes(
         store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_csv_parts(store, "pg")
     runs, tasks = {}, {}
     for label, source in {"one_task": {"rows_per_task": 1000}, "three_tasks": {"rows_per_task": 120},
-                          "in_memory": {}}.items():
+                          "default": {}}.items():
         tmp = tmp_path / label
         assert main(["run", str(config(tmp, "pg", "csv", **source)), "--date", D1]) == 0
         runs[label] = published(store, "pg", tmp)
         tasks[label] = capsys.readouterr().err.count("augment   shard")
-    assert tasks == {"one_task": 1, "three_tasks": 3, "in_memory": 1}
+    assert tasks == {"one_task": 1, "three_tasks": 3, "default": 1}
     df, digests, schema, m = runs["three_tasks"]
-    assert runs["in_memory"][1] != digests  # the in-memory path lays its files out its own way
-    assert digests == runs["one_task"][1] and len(digests) > 3  # byte-identical for any number of tasks
-    # the types the in-memory path gives the same files (Arrow's whole-file inference)
-    memory_schema = runs["in_memory"][2]
-    assert [schema.field(c).type for c in SOURCE_COLUMNS] == [memory_schema.field(c).type for c in SOURCE_COLUMNS]
+    # byte-identical for any number of tasks, rows_per_task unset too: one engine, no switch
+    assert digests == runs["one_task"][1] == runs["default"][1] and len(digests) > 3
+    # the types of Arrow's whole-file inference
+    default_schema = runs["default"][2]
+    assert [schema.field(c).type for c in SOURCE_COLUMNS] == [default_schema.field(c).type for c in SOURCE_COLUMNS]
     assert [schema.field(c).type for c in SOURCE_COLUMNS] == [
         pa.string(), pa.string(), pa.float64(), pa.float64(), pa.int64(), pa.int64(), pa.string(), pa.int64()]
     # the source rows, missing values and all, in source order with `<file>#<row>` ids
@@ -154,14 +154,14 @@ def test_jsonl_parts_stream_like_the_csv_parts(store: Path, tmp_path: Path) -> N
     (folder / "part-1.jsonl").write_text("\n".join(lines[i] for i in first) + "\n")
     (folder / "part-2.jsonl").write_text("")  # no rows
     digests, schemas = [], []
-    for per in (None, 1000, 100):  # the in-memory path, one task, four
+    for per in (None, 1000, 100):  # rows_per_task unset, one task, four
         tmp = tmp_path / f"t{per}"
         assert main(["run", str(config(tmp, "pgj", "jsonl", **({"rows_per_task": per} if per else {}))),
                      "--date", D1]) == 0
         df, d, schema, m = published(store, "pgj", tmp)
         digests.append(d)
         schemas.append([schema.field(c).type for c in SOURCE_COLUMNS])
-    assert digests[0] != digests[1] == digests[2]
+    assert digests[0] == digests[1] == digests[2]
     assert schemas[0] == schemas[2] == [
         pa.string(), pa.string(), pa.float64(), pa.float64(), pa.int64(), pa.int64(), pa.string(), pa.int64()]
     assert df.loc[~df["_synthetic"], "sex"].isna().sum() == 11 and m["counts"]["Chinstrap"]["synthetic"] == 42
@@ -228,15 +228,15 @@ def test_bad_parts_exit_2_naming_file_and_line(store: Path, tmp_path: Path, bad:
 CONVERT = """
 import json, sys
 from augment_jobs.config import DatasetConfig
-from augment_jobs.tabular.scale import Part
-from augment_jobs.tabular import scale_source
+from augment_jobs.tabular.engine import Part
+from augment_jobs.tabular import sources
 path, fmt, staging = sys.argv[1:]
 # small blocks and row groups: both files span many, so the fixed buffers are full in both
-scale_source.BLOCK_BYTES, scale_source.ROW_GROUP = 1 << 18, 16_384
+sources.BLOCK_BYTES, sources.ROW_GROUP = 1 << 18, 16_384
 cfg = DatasetConfig(dataset="mem", modality="tabular", source={"uri": path, "format": fmt}, label="label",
                     augment=[{"method": "smote"}], publish={"uri": staging + "/out"})
-[(rows, _)] = scale_source.scan(cfg, [{"uri": path, "etag": "-", "size": 0}], staging)
-scale_source.stage(cfg, [Part(path, rows, 0)], staging)
+[(rows, _)] = sources.scan(cfg, [{"uri": path, "etag": "-", "size": 0}], staging)
+sources.stage(cfg, [Part(path, rows, 0)], staging)
 hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM:")]  # this program's peak (not the forked parent's)
 print(json.dumps({"rows": rows, "peak": int(hwm[0].split()[1]) * 1024}))
 """

@@ -62,11 +62,11 @@ def run(store: Path, path: Path, publish: str) -> tuple[pd.DataFrame, dict[str, 
 
 
 def tasks(manifest: dict[str, Any]) -> int:
-    """Augment tasks of a streamed run, as logged to MLflow (an in-memory run logs none)."""
+    """Augment tasks of a run, as logged to MLflow."""
     from mlflow.tracking import MlflowClient
 
     ml = manifest["mlflow"]
-    history = MlflowClient(ml["tracking_uri"]).get_metric_history(ml["run_id"], "augment.step0_stream_tasks")
+    history = MlflowClient(ml["tracking_uri"]).get_metric_history(ml["run_id"], "augment.stream_tasks")
     return int(max((h.value for h in history), default=0))  # one value per task: task 0 reports it
 
 
@@ -81,7 +81,7 @@ def test_streamed_split_matches_memory_and_measures_efficacy(store: Path, tmp_pa
     efficacy = {"efficacy": {"model": "logistic", "metric": "f1_minority"}}
     params = {"sampling_strategy": 0.5}
     memory, m_mem, _ = run(store, config(tmp_path, "cancer", "mem", params=params, quality=efficacy), "mem")
-    assert tasks(m_mem) == 0
+    assert tasks(m_mem) == 1
     out, files = [], []
     for n, per in enumerate((1000, 150)):  # one task, then three
         path = config(tmp_path, "cancer", f"s{n}", params=params, quality=efficacy, source={"rows_per_task": per})
@@ -90,6 +90,8 @@ def test_streamed_split_matches_memory_and_measures_efficacy(store: Path, tmp_pa
         out.append((streamed, m))
         files.append([(f["path"], f["sha256"]) for f in m["files"]])
     assert files[0] == files[1]  # the same bytes for 1 and 3 tasks
+    # ... and as with rows_per_task unset: one engine, no switch at any size
+    assert [(f["path"], f["sha256"]) for f in m_mem["files"]] == files[0]
     streamed, m = out[1]
 
     # (1) the same `_split` per real row as the in-memory path, and a 0.25 share per class

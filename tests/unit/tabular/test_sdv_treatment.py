@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from augment_jobs.registry import methods
-from augment_jobs.tabular._sdv_fit import choose_distribution, decode, encode, plan_columns
 from augment_jobs.tabular.quality_score import quality_score
+from augment_jobs.tabular.sdv_columns import choose_distribution, decode, encode, plan_columns
 
 
 def zero_inflated(n: int = 600, seed: int = 0) -> pd.DataFrame:

@@ -8,7 +8,6 @@ import pytest
 
 from augment_jobs.errors import ConfigError, InputError
 from augment_jobs.registry import methods
-from augment_jobs.tabular.hooks import prepare
 
 SMOTE_FAMILY = ["smote", "borderline_smote", "adasyn"]
 
@@ -31,7 +30,7 @@ def test_single_class_label(name, make_frame, make_ctx):
     raw = {"categorical_features": ["country"]} if name == "smotenc" else {}
     with pytest.raises(InputError) as e:
         run(name, df, raw, make_ctx())
-    assert "'label'" in one_line(e) and "one class" in str(e.value)
+    assert "'label'" in one_line(e) and "2+ classes" in str(e.value)
 
 
 @pytest.mark.parametrize("name", SMOTE_FAMILY)
@@ -51,8 +50,11 @@ def test_smotenc_continuous_column_not_numeric(make_frame, make_ctx):
 @pytest.mark.parametrize("name", [*SMOTE_FAMILY, "smotenc"])
 def test_missing_features_skip_or_impute(name, make_frame, make_ctx):
     df = make_frame(categorical=name == "smotenc")
-    df.loc[[3, 5, 8], "score"] = np.nan
-    df.loc[[4], "label"] = None  # a missing label: never interpolated
+    minority, majority = np.flatnonzero(df["label"] == 1), np.flatnonzero(df["label"] == 0)
+    gaps = [*minority[:3]]
+    df.loc[gaps, "score"] = np.nan
+    df.loc[majority[:2], "score"] = np.nan  # majority rows are not interpolated from: never counted as skipped
+    df.loc[[majority[2]], "label"] = None  # a missing label: never interpolated
     df["empty"] = np.nan  # a column missing everywhere: left out, missing in synthetic rows too
     raw = {"categorical_features": ["country", "currency"]} if name == "smotenc" else {}
     ctx = make_ctx()
@@ -60,14 +62,14 @@ def test_missing_features_skip_or_impute(name, make_frame, make_ctx):
     assert ctx.skipped == {"row with a missing label 'label'": 1,
                            "row with a missing value in 'score' (params.missing: skip)": 3}
     syn = out[out["_synthetic"]]
-    skipped_ids = set(df.loc[[3, 4, 5, 8], "_id"])
+    skipped_ids = set(df.loc[[*gaps, majority[2]], "_id"])
     assert len(syn) and not any(set(p) & skipped_ids for p in syn["_source_ids"])
-    assert out.loc[:len(df) - 1, "score"].isna().sum() == 3  # real rows published as they are
+    assert out.loc[:len(df) - 1, "score"].isna().sum() == 5  # real rows published as they are
     assert syn["score"].notna().all() and syn["empty"].isna().all()
     ctx = make_ctx()
     out = run(name, df, {**raw, "missing": "impute_median"}, ctx)
     assert ctx.skipped == {"row with a missing label 'label'": 1}
-    assert any("3 missing values in 'score' filled" in n for n in ctx.notes)
+    assert any("3 missing values in 'score' filled" in n for n in ctx.notes), ctx.notes
     assert out[out["_synthetic"]]["score"].notna().all()
 
 
@@ -92,7 +94,7 @@ def test_single_row_class(name, make_frame, make_ctx):
     with pytest.raises(InputError) as e:
         run(name, df, {"sampling_strategy": 0.1}, make_ctx())
     msg = one_line(e)
-    assert "class 1" in msg and ("single row" in msg or "has 1 rows" in msg)
+    assert "class 1" in msg and ("single usable row" in msg or "has 1 rows" in msg)
 
 
 def test_categorical_features_missing_column(make_frame, make_ctx):
@@ -146,25 +148,24 @@ def test_adasyn_without_mixed_neighbourhoods(make_ctx):
     assert "use smote" in one_line(e)
 
 
-# --- frame hooks ---------------------------------------------------------------------------------
+# --- source checks of the engine ------------------------------------------------------------------
 
-def test_prepare_names_missing_label(make_frame, make_ctx):
+def test_missing_label_is_named_with_the_columns(make_frame, make_ctx):
     df = make_frame().drop(columns=["label"])
     with pytest.raises(InputError) as e:
-        prepare(df, make_ctx().cfg)
+        run("smote", df, {}, make_ctx())
     msg = one_line(e)
     assert "'label'" in msg and "amount" in msg and "_id" not in msg
 
 
-def test_prepare_single_class(make_frame, make_ctx):
-    df = make_frame()
+def test_single_class_says_only(make_frame, make_ctx):
+    df = make_frame(categorical=False)
     df["label"] = 1
     with pytest.raises(InputError, match="only 1"):
-        prepare(df, make_ctx().cfg)
+        run("smote", df, {}, make_ctx())
 
 
-def test_prepare_constraint_column(make_frame, make_ctx):
+def test_constraint_naming_a_missing_column(make_frame, make_ctx):
     with pytest.raises(InputError, match="'nope'"):
-        prepare(make_frame(), make_ctx([{"type": "inequality", "low": "opened_at", "high": "nope"}]).cfg)
-    df = make_frame()
-    assert prepare(df, make_ctx().cfg) is df
+        run("smote", make_frame(categorical=False), {},
+            make_ctx([{"type": "inequality", "low": "opened_at", "high": "nope"}]))

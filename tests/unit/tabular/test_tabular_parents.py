@@ -42,23 +42,24 @@ def test_synthetic_rows_lie_between_their_parents(name, raw, make_frame, make_ct
     assert (np.abs(b - a).sum(axis=1) > 0).mean() > 0.9
 
 
-def test_adasyn_matches_imblearn_generation(make_frame, make_ctx, monkeypatch):
-    """With imbalanced-learn's own rounding, the re-implemented step yields exactly ADASYN's rows."""
-    from imblearn.over_sampling import ADASYN
+def test_adasyn_samples_per_row_equal_imblearns(make_frame, make_ctx):
+    """ADASYN's density ratios: each minority row starts as many samples as imbalanced-learn's gives it
+    (its generation with the exact-target rounding, `RecordingADASYN`)."""
+    from imblearn_reference import RecordingADASYN
 
-    from augment_jobs.tabular import _samplers
-
-    monkeypatch.setattr(_samplers, "_apportion", lambda w, n: np.rint(w * n).astype(int))
     spec = methods("tabular")["adasyn"]
     df = make_frame(categorical=False)
-    ctx = make_ctx()
-    out = spec(df, spec.parse_params({"sampling_strategy": 0.6}), ctx)
-    feats = ["amount", "score", "opened_at", "closed_at"]
-    X = df[[*feats, "age"]].to_numpy(np.float64)
-    y = df["label"].to_numpy()
+    out = spec(df, spec.parse_params({"sampling_strategy": 0.6}), make_ctx())
+    feats = ["amount", "score", "age", "opened_at", "closed_at"]
+    X, y = df[feats].to_numpy(np.float64), df["label"].to_numpy()
     target = int(0.6 * (y == 0).sum())
-    ref_X, _ = ADASYN(sampling_strategy={1: target}, random_state=ctx.seed32("adasyn")).fit_resample(X, y)
-    np.testing.assert_allclose(out.iloc[len(df):][feats].to_numpy(np.float64), ref_X[len(df):, :4], rtol=1e-12)
+    ref = RecordingADASYN(sampling_strategy={1: target}, random_state=0)
+    ref.fit_resample(X, y)
+    rows = next(r for c, r, _ in ref.records_ if c == 1)
+    own = df["_id"].to_numpy()[y == 1]
+    want = dict(zip(own, np.bincount(rows, minlength=len(own)), strict=True))
+    got = out.iloc[len(df):]["_source_ids"].map(lambda s: s[0]).value_counts().to_dict()
+    assert {k: v for k, v in want.items() if v} == got
 
 
 def test_adasyn_hits_target_exactly(make_frame, make_ctx):

@@ -9,9 +9,9 @@ from great_expectations.core import ExpectationSuite
 from test_text_eda import REPO, cfg_for, demo_frame, frame, run
 
 from augment_jobs.checks import GateInput
-from augment_jobs.checks.text import text_checks
 from augment_jobs.errors import InputError
-from augment_jobs.frames import hooks_for
+from augment_jobs.modality import hooks_for
+from augment_jobs.text.checks import text_checks
 from augment_jobs.text.hooks import prepare
 
 

@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 
 from augment_jobs.checks import GateInput
-from augment_jobs.checks.timeseries import timeseries_checks
 from augment_jobs.config import DatasetConfig, load_config
 from augment_jobs.errors import ConfigError, InputError
-from augment_jobs.frames import hooks_for
+from augment_jobs.modality import hooks_for
 from augment_jobs.registry import AugmentContext, get_method, modality_spec
 from augment_jobs.timeseries import ops as K
+from augment_jobs.timeseries.checks import timeseries_checks
 from augment_jobs.timeseries.demo import readings
 from augment_jobs.timeseries.hooks import prepare
 

@@ -1,4 +1,4 @@
-"""CSV and JSONL parts read block by block (`augment_jobs.tabular.scale_source`): the same Arrow
+"""CSV and JSONL parts read block by block (`augment_jobs.tabular.sources`): the same Arrow
 types and values as the in-memory reader (`frames.read_source`) gives the whole file, whatever the
 blocks, and bad lines named by their number in the file."""
 
@@ -14,7 +14,7 @@ import pytest
 from augment_jobs.config import DatasetConfig
 from augment_jobs.errors import InputError
 from augment_jobs.frames import read_source
-from augment_jobs.tabular import scale_source
+from augment_jobs.tabular import sources
 
 #: raw CSV values by the type Arrow infers for them (and the ones that fit several types)
 CSV_VALUES = {
@@ -41,7 +41,7 @@ def cfg(fmt: str) -> DatasetConfig:
 
 @pytest.fixture(autouse=True)
 def tiny_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(scale_source, "BLOCK_BYTES", 160)
+    monkeypatch.setattr(sources, "BLOCK_BYTES", 160)
 
 
 def segments(rng: random.Random, kinds: list[str], rows: int) -> list[str]:
@@ -58,9 +58,9 @@ def test_csv_types_and_values_match_the_whole_file_reader(tmp_path: Path) -> Non
         cols = [[rng.choice(CSV_VALUES[k]) for k in segments(rng, list(CSV_VALUES), rows)] for _ in range(3)]
         path.write_bytes(("a,b,c\n" + "".join(",".join(c[r] for c in cols) + "\n" for r in range(rows))).encode("latin1"))
         want = read_source(str(path), cfg("csv"))
-        n, schema = scale_source._scan_csv(cfg("csv"), str(path))
+        n, schema = sources._scan_csv(cfg("csv"), str(path))
         assert (n, schema) == (want.num_rows, want.schema), (trial, path.read_text("latin1")[:400])
-        got = pa.Table.from_batches(list(scale_source._csv_batches(cfg("csv"), str(path), schema)), schema=schema)
+        got = pa.Table.from_batches(list(sources._csv_batches(cfg("csv"), str(path), schema)), schema=schema)
         assert got.equals(want), trial
 
 
@@ -81,11 +81,11 @@ def test_jsonl_types_and_values_match_the_whole_file_reader(tmp_path: Path) -> N
             want = read_source(str(path), cfg("jsonl"))
         except InputError:  # the file mixes JSON types in a column: refused by both
             with pytest.raises(InputError, match="line|JSON"):
-                scale_source._scan_jsonl(cfg("jsonl"), str(path))
+                sources._scan_jsonl(cfg("jsonl"), str(path))
             continue
-        n, schema = scale_source._scan_jsonl(cfg("jsonl"), str(path))
+        n, schema = sources._scan_jsonl(cfg("jsonl"), str(path))
         assert (n, schema) == (want.num_rows, want.schema), (trial, lines[:5])
-        got = pa.Table.from_batches(list(scale_source._jsonl_batches(str(path), schema)), schema=schema)
+        got = pa.Table.from_batches(list(sources._jsonl_batches(str(path), schema)), schema=schema)
         assert got.equals(want), trial
         compared += 1
     assert compared > 150
@@ -96,7 +96,7 @@ def test_a_short_csv_row_is_named_by_its_line_in_the_file(tmp_path: Path) -> Non
     body = ["x,y,label", "1,2,a", "", '3,"two\nlines",b'] + [f"{i},{i},c" for i in range(40)] + ["7,8", "9,9,d"]
     path.write_text("\n".join(body) + "\n")
     with pytest.raises(InputError, match=r"part\.csv: line 46 has 2 fields where the header has 3; fix the row"):
-        scale_source._scan_csv(cfg("csv"), str(path))
+        sources._scan_csv(cfg("csv"), str(path))
 
 
 @pytest.mark.parametrize(("bad", "message"), [
@@ -111,12 +111,12 @@ def test_a_bad_jsonl_line_is_named_by_its_line_in_the_file(tmp_path: Path, bad: 
     path = tmp_path / "part.jsonl"
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(InputError, match=message):
-        scale_source._scan_jsonl(cfg("jsonl"), str(path))
+        sources._scan_jsonl(cfg("jsonl"), str(path))
 
 
 def test_empty_parts_have_no_rows(tmp_path: Path) -> None:
     (tmp_path / "a.csv").write_text("x,y,label\n")
     (tmp_path / "b.jsonl").write_text("")
-    assert scale_source._scan_csv(cfg("csv"), str(tmp_path / "a.csv")) == (
+    assert sources._scan_csv(cfg("csv"), str(tmp_path / "a.csv")) == (
         0, pa.schema([("x", pa.null()), ("y", pa.null()), ("label", pa.null())]))
-    assert scale_source._scan_jsonl(cfg("jsonl"), str(tmp_path / "b.jsonl")) == (0, pa.schema([]))
+    assert sources._scan_jsonl(cfg("jsonl"), str(tmp_path / "b.jsonl")) == (0, pa.schema([]))

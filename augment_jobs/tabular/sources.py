@@ -1,8 +1,8 @@
-"""CSV and JSONL sources on the streamed tabular path (`augment_jobs.tabular.scale`).
+"""CSV and JSONL sources on the tabular engine (`augment_jobs.tabular.engine`).
 
 Pass 1 (`scan`, when the snapshot plans the tasks): every part read once, block by block, for its row
 count and the Arrow types `augment_jobs.frames.read_source` gives the whole file. Pass 2 (`stage`,
-in `prepare_run`, only when the run streams): every part converted to a Parquet file in the run's
+in `prepare_run`, once per run): every part converted to a Parquet file in the run's
 staging area, `_staging/<version>/tabular/source/`, which mapped augment tasks on any worker read
 from the store as they read a Parquet source. Both passes hold one block (and one row group being
 written) at a time, whatever the file's size; `tabular/source.json` records their results, so a
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from augment_jobs.config import DatasetConfig
-    from augment_jobs.tabular.scale import Part
+    from augment_jobs.tabular.engine import Part
 
 #: bytes read at a time (the CSV reader's block; a JSONL block of whole lines); no output depends on it
 BLOCK_BYTES = 1 << 20
@@ -54,7 +54,7 @@ def csv_order() -> tuple[pa.DataType, ...]:
 # --- the two passes ------------------------------------------------------------------------------
 def scan(cfg: DatasetConfig, objects: list[dict[str, Any]], staging_uri: str) -> list[tuple[int, pa.Schema]]:
     """Rows and Arrow schema of every part (pass 1), as recorded in the staging area or read now."""
-    from augment_jobs.tabular.scale import decode_schema, encode_schema
+    from augment_jobs.tabular.engine import decode_schema, encode_schema
 
     index = _read_index(staging_uri)
     if index is None or index["objects"] != objects:
@@ -69,7 +69,7 @@ def stage(cfg: DatasetConfig, parts: list[Part], staging_uri: str) -> None:
     """Convert every part with rows to Parquet in the staging area (pass 2), once; sets `Part.staged`
     (a part without rows is never read)."""
     from augment_jobs.store import join
-    from augment_jobs.tabular.scale import STATE, decode_schema
+    from augment_jobs.tabular.engine import STATE, decode_schema
 
     index = _read_index(staging_uri)
     assert index is not None, "scan() records the parts before they are staged"
@@ -87,7 +87,7 @@ def stage(cfg: DatasetConfig, parts: list[Part], staging_uri: str) -> None:
 
 def _read_index(staging_uri: str) -> dict[str, Any] | None:
     from augment_jobs.store import join, store_for
-    from augment_jobs.tabular.scale import STATE
+    from augment_jobs.tabular.engine import STATE
 
     uri = join(staging_uri, STATE, INDEX)
     try:
@@ -98,7 +98,7 @@ def _read_index(staging_uri: str) -> dict[str, Any] | None:
 
 def _write_index(staging_uri: str, index: dict[str, Any]) -> None:
     from augment_jobs.store import join, store_for
-    from augment_jobs.tabular.scale import STATE
+    from augment_jobs.tabular.engine import STATE
 
     uri = join(staging_uri, STATE, INDEX)
     store_for(uri).write_json(uri, index)
@@ -117,7 +117,7 @@ def _write_parquet(dest: str, schema: pa.Schema, batches: Iterator[pa.RecordBatc
     """Batches to one Parquet file in row groups of ROW_GROUP rows (the bytes do not depend on BLOCK_BYTES)."""
     import pyarrow as pa
 
-    from augment_jobs.tabular.scale import parquet_writer
+    from augment_jobs.tabular.engine import parquet_writer
 
     with parquet_writer(dest, schema) as writer:
         pending: list[pa.RecordBatch] = []

@@ -1,29 +1,20 @@
-"""Tabular at scale: real rows streamed as Arrow batches, only the learning rows in memory.
+"""The one tabular engine: every table, small or huge, through the same two passes (docs/config.md,
+"The tabular engine").
 
-A tabular run streams (docs/config.md, "Tabular at scale") when its one augment step is a streamed
-method (`smote`, `smotenc`, `borderline_smote`, `adasyn`, `gaussian_copula`, `ctgan`, `tvae`) on a
-Parquet, CSV or JSONL source without constraints, and either `source.rows_per_task` is set or the
-source has more than `DEFAULT_ROWS_PER_TASK` rows. Otherwise the whole partition goes through pandas in one task
-(`FrameHandler`), as for small tables.
+- snapshot (`TabularHandler.prepare_run`, once): row counts and the schema from the Parquet footers
+  (a CSV or JSONL source: from a first read of every part, then each part converted to a staged
+  Parquet file, `sources`); the label column of every part (per-class counts, hence the targets);
+  with `split`, the holdout rule (`split`); then per augment step its method's hooks
+  (`augment_jobs.tabular.method`): the rows it learns from, the fit, and with constraints the
+  exact size of every block of draws (`plan`). All of it is staged under `_staging/<version>/tabular/`.
+- augment (mapped over `plan.shards`, `write`): task i writes a fixed range of output files. Output
+  file j holds rows [j·R, (j+1)·R) of "real rows in source order, then each step's synthetic rows by
+  class" (R = `publish.rows_per_file`); the draws of block b of a class depend only on (seed, date,
+  step, method, class, b), so the bytes do not depend on the table's size or the number of tasks.
 
-Streaming is two passes, with the stages unchanged:
-
-- snapshot (`TabularHandler.prepare_run`, once): row counts and the schema from the Parquet
-  footers (a CSV or JSONL source: from a first read of every part, then each part converted to a
-  staged Parquet file, `scale_source`); the label column of every part (per-class counts, hence
-  the targets); the learning rows (the oversampled classes for the SMOTE family, a seeded
-  per-class sample of at most `max_fit_rows` rows for SDV); the fit (same-class neighbours as
-  imbalanced-learn computes them; for Borderline-SMOTE and ADASYN also each learning row's nearest
-  rows of any class, found by streaming the whole table in chunks, `scale_nn`; or one synthesizer
-  per class). With `split`, the holdout rule too: counts, targets and learning rows are train rows
-  only, as in memory (`scale_split`). All of it is staged under `_staging/<version>/tabular/`.
-- augment (mapped over `plan.shards`): task i writes a fixed range of output files. Output file j
-  holds rows [j·R, (j+1)·R) of "real rows in source order, then synthetic rows by class" (R =
-  `publish.rows_per_file`); the random draws of synthetic row g depend only on (seed, date, step,
-  class, g // GEN_BLOCK), so the bytes do not depend on the number of tasks.
-
-The gate reads a bounded per-class sample of real and synthetic rows, picked by each task with
-per-row draws that also depend only on the row's position; its counts are the tasks' exact counts.
+A table of 300 rows is one part and one task; `source.rows_per_task` only sets the parallelism.
+The gate reads a per-class sample of at most `GATE_SAMPLE_ROWS` real and synthetic rows (every row
+of a smaller class), picked by per-row draws keyed by the row's position; its counts are exact.
 """
 
 from __future__ import annotations
@@ -45,22 +36,17 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from augment_jobs.config import DatasetConfig
+    from augment_jobs.registry import AugmentContext
     from augment_jobs.store import ObjectInfo
 
-#: source rows per augment task when `source.rows_per_task` is unset (a 4 GB worker streams any
-#: number of them; this only sets the parallelism); larger sources stream, smaller run in pandas
+#: source rows per augment task when `source.rows_per_task` is unset (only sets the parallelism)
 DEFAULT_ROWS_PER_TASK = 1_000_000
 #: synthetic rows per random block (fixed: the draws must not depend on any tunable size)
 GEN_BLOCK = 65_536
 #: real and synthetic rows per class the gate's sample aims at
 GATE_SAMPLE_ROWS = 50_000
-#: SMOTE-family methods whose neighbourhoods span every class (`augment_jobs.tabular.scale_nn`)
-ALL_CLASS = ("borderline_smote", "adasyn")
-SMOTE_FAMILY = ("smote", "smotenc", *ALL_CLASS)
-SDV_METHODS = ("gaussian_copula", "ctgan", "tvae")
-STREAMED = (*SMOTE_FAMILY, *SDV_METHODS)
-#: source formats the streamed path reads (CSV and JSONL through staged Parquet copies, `scale_source`)
-STREAMED_FORMATS = ("parquet", "csv", "jsonl")
+#: source formats the engine reads (CSV and JSONL through staged Parquet copies, `sources`)
+SOURCE_FORMATS = ("parquet", "csv", "jsonl")
 STATE = "tabular"
 
 
@@ -68,14 +54,11 @@ STATE = "tabular"
 GB = 1024**3
 #: resident size of a worker process with pandas, pyarrow, sklearn and GX imported
 BASELINE_BYTES = int(0.6 * GB)
-#: peak / table bytes of the in-memory path (frame, feature matrix, output frame, Arrow copy);
-#: measured: 1.62 GB peak on a 1M x 21 float table (168 MB)
-IN_MEMORY_FACTOR = 7
 #: peak / fitted rows' float64 bytes of an SDV fit (RDT transforms, copula); measured: 15x on 1M x 2 floats
 SDV_FIT_FACTOR = 16
-#: peak / output file bytes of a streamed task (file being built, its Arrow copy, writer buffers)
+#: peak / output file bytes of an augment task (file being built, its Arrow copy, writer buffers)
 STREAM_FACTOR = 4
-#: snapshot bytes per source row of a streamed `split` (a uint64 hash and a class code per row, sorted
+#: snapshot bytes per source row of a `split` (a uint64 hash and a class code per row, sorted
 #: by class and hash); measured: 174 MB on 8M rows
 SPLIT_ROW_BYTES = 24
 
@@ -104,81 +87,42 @@ def row_bytes(schema: pa.Schema) -> int:
     return total
 
 
-def check_memory(cfg: DatasetConfig, rows: int, schema: pa.Schema, streams: bool) -> None:
+def check_memory(cfg: DatasetConfig, rows: int, schema: pa.Schema) -> None:
     """ConfigError (one line naming the key to set) when a stage's estimated peak exceeds the worker."""
-    budget, width = worker_budget(), row_bytes(schema)
+    budget = worker_budget()
     where = cfg.config_path or cfg.dataset
-    step = cfg.augment[0]
     gb = f"{budget / GB:g} GB worker budget (AUGMENT_WORKER_MEMORY_GB)"
-    if step.method in SDV_METHODS and len(cfg.augment) == 1:
+    for i, step in enumerate(cfg.augment):
+        if "max_fit_rows" not in step.params and not step.method.startswith(("gaussian_copula", "ctgan", "tvae")):
+            continue
         bound = step.params.get("max_fit_rows")
         fit_rows = min(rows, int(bound)) if bound else rows
         need = BASELINE_BYTES + fit_rows * 8 * len(schema) * SDV_FIT_FACTOR  # SDV models every column as float64
         if need > budget:
-            hint = "set it lower" if bound else "set augment[0].params.max_fit_rows"
+            hint = "set it lower" if bound else f"set augment[{i}].params.max_fit_rows"
             raise ConfigError(
                 f"{where}: {step.method} would fit on up to {fit_rows:,} rows (~{need / GB:.1f} GB), over the {gb}: "
                 f"{hint} (e.g. 200000) to fit on a seeded per-class sample"
             )
-    if streams and getattr(cfg, "split", None) is not None:
+    if getattr(cfg, "split", None) is not None:
         need = BASELINE_BYTES + rows * SPLIT_ROW_BYTES
         if need > budget:
             raise ConfigError(
                 f"{where}: split over {rows:,} rows needs ~{need / GB:.1f} GB at snapshot (a hash per row), over the "
                 f"{gb}: raise AUGMENT_WORKER_MEMORY_GB or cut the partition"
             )
-    if streams:
-        need = BASELINE_BYTES + min(rows, cfg.publish.rows_per_file) * (width + 64) * STREAM_FACTOR
-        if need > budget:
-            raise ConfigError(
-                f"{where}: one output file of {cfg.publish.rows_per_file:,} rows needs ~{need / GB:.1f} GB to build, "
-                f"over the {gb}: lower publish.rows_per_file"
-            )
-        return
-    need = BASELINE_BYTES + rows * (width + 64) * IN_MEMORY_FACTOR
+    need = BASELINE_BYTES + min(rows, cfg.publish.rows_per_file) * (row_bytes(schema) + 64) * STREAM_FACTOR
     if need > budget:
-        why = stream_blocker(cfg, schema)
-        fix = f"it cannot stream because {why}" if why else "set source.rows_per_task (e.g. 1000000) to stream it"
         raise ConfigError(
-            f"{where}: {step.method} on {rows:,} rows in one task needs ~{need / GB:.1f} GB, over the {gb}: {fix}"
+            f"{where}: one output file of {cfg.publish.rows_per_file:,} rows needs ~{need / GB:.1f} GB to build, "
+            f"over the {gb}: lower publish.rows_per_file"
         )
-
-
-# --- which runs stream ------------------------------------------------------------------------------
-def stream_blocker(cfg: DatasetConfig, schema: pa.Schema | None = None) -> str | None:
-    """Why this config cannot take the streamed path (None: it can)."""
-    import pyarrow as pa
-
-    from augment_jobs.registry import get_method
-
-    if cfg.source.format not in STREAMED_FORMATS:
-        return f"source.format is not {', '.join(STREAMED_FORMATS)}"
-    if len(cfg.augment) != 1:
-        return "it has more than one augment step"
-    step = cfg.augment[0]
-    if step.method not in STREAMED:
-        return f"{step.method} has no streamed path (use {', '.join(STREAMED)})"
-    if cfg.constraints:
-        return "constraints are configured"
-    params = get_method(step.method).parse_params(step.params)
-    if getattr(params, "missing", "skip") != "skip":
-        return "params.missing is impute_median"
-    if schema is not None:
-        if cfg.source.id_column and cfg.source.id_column in schema.names:
-            t = schema.field(cfg.source.id_column).type
-            if not (pa.types.is_integer(t) or pa.types.is_string(t) or pa.types.is_large_string(t)):
-                return f"id column {cfg.source.id_column!r} is {t}, not an integer or string"
-        if step.method in SMOTE_FAMILY:
-            for f in schema:
-                if pa.types.is_temporal(f.type) and f.name not in (cfg.label, cfg.source.id_column):
-                    return f"column {f.name!r} is a date/time"
-    return None
 
 
 @dataclass
 class Part:
     """One source file: its URI, rows, the global position of its first row, and for a CSV or JSONL
-    source its staged Parquet copy (`scale_source.stage`; None for a part without rows)."""
+    source its staged Parquet copy (`sources.stage`; None for a part without rows)."""
 
     uri: str
     rows: int
@@ -194,7 +138,7 @@ class Part:
 def read_parts(cfg: DatasetConfig, objects: list[ObjectInfo] | list[dict[str, Any]],
                staging_uri: str | None = None) -> tuple[list[Part], pa.Schema]:
     """Row counts and the partition's one schema: from the Parquet footers, or for a CSV or JSONL
-    source from a first read of every part (`scale_source.scan`, recorded under `staging_uri`);
+    source from a first read of every part (`sources.scan`, recorded under `staging_uri`);
     InputError naming a file that cannot be read, or both files and the column when two disagree."""
     import pyarrow as pa
 
@@ -203,7 +147,7 @@ def read_parts(cfg: DatasetConfig, objects: list[ObjectInfo] | list[dict[str, An
     listed = [dict(obj) if isinstance(obj, dict) else {"uri": obj.uri, "etag": obj.etag, "size": obj.size}
               for obj in objects]
     if cfg.source.format != "parquet":
-        from augment_jobs.tabular.scale_source import scan
+        from augment_jobs.tabular.sources import scan
 
         assert staging_uri is not None, "a CSV or JSONL source is read through the run's staging area"
         found = scan(cfg, listed, staging_uri)
@@ -211,7 +155,7 @@ def read_parts(cfg: DatasetConfig, objects: list[ObjectInfo] | list[dict[str, An
         found = []
         for obj in listed:
             try:
-                md = _open(obj["uri"]).metadata
+                md = open_parquet(obj["uri"]).metadata
             except (pa.ArrowInvalid, OSError) as e:
                 raise unreadable(obj["uri"], "parquet", e) from None
             found.append((md.num_rows, md.schema.to_arrow_schema()))
@@ -228,7 +172,7 @@ def read_parts(cfg: DatasetConfig, objects: list[ObjectInfo] | list[dict[str, An
     return parts, schema.remove_metadata()
 
 
-def _open(uri: str) -> Any:
+def open_parquet(uri: str) -> Any:
     import pyarrow.parquet as pq
 
     from augment_jobs.store import store_for
@@ -257,27 +201,36 @@ def rows_per_task(cfg: DatasetConfig) -> int:
     return cfg.source.rows_per_task or DEFAULT_ROWS_PER_TASK
 
 
-def streams(cfg: DatasetConfig, rows: int, schema: pa.Schema) -> bool:
-    """Whether this run takes the streamed path (fixed by the config and the source alone, never by
-    the worker's memory, so the bytes published do not depend on where it runs)."""
-    if stream_blocker(cfg, schema) is not None:
-        return False
-    return cfg.source.rows_per_task is not None or rows > DEFAULT_ROWS_PER_TASK
+def check_source(cfg: DatasetConfig, schema: pa.Schema) -> None:
+    """InputError when the source lacks the label, the id column is not an integer or string, or a
+    constraint names a missing column."""
+    import pyarrow as pa
+
+    from augment_jobs.tabular.constraints import check_columns
+
+    where = cfg.config_path or cfg.dataset
+    if cfg.label not in schema.names:
+        cols = ", ".join(n for n in schema.names if not n.startswith("_"))
+        raise InputError(f"{where}: label column {cfg.label!r} not found in the source; available columns: {cols}")
+    idc = cfg.source.id_column
+    if idc and idc in schema.names:
+        t = schema.field(idc).type
+        if not (pa.types.is_integer(t) or pa.types.is_string(t) or pa.types.is_large_string(t)):
+            raise InputError(f"{where}: id column {idc!r} is {t}; ids must be integers or strings")
+    check_columns(schema.names, cfg.constraints, where=f"{where}: constraints")
 
 
 # --- the handler ------------------------------------------------------------------------------------
 class TabularHandler(FrameHandler):
-    """`FrameHandler` for small tables; the streamed two-pass path for large ones (module docstring)."""
+    """The tabular modality's handler: the two passes of the module docstring, for every table."""
 
     def shard_sources(self, cfg: DatasetConfig, objects: list[ObjectInfo], staging_uri: str | None = None) -> list[list[int]]:
-        if cfg.source.format != "parquet" and (staging_uri is None or stream_blocker(cfg) is not None):
-            return super().shard_sources(cfg, objects)  # nothing will stream: no need to read a CSV or JSONL source
+        if staging_uri is None and cfg.source.format != "parquet":
+            return [list(range(len(objects)))]  # published already: nothing will run, no need to read a CSV source
         parts, schema = read_parts(cfg, objects, staging_uri)
         total = sum(p.rows for p in parts)
-        stream = streams(cfg, total, schema)
-        check_memory(cfg, total, schema, stream)
-        if not stream:
-            return super().shard_sources(cfg, objects)
+        check_source(cfg, schema)
+        check_memory(cfg, total, schema)
         tasks = max(1, math.ceil(total / rows_per_task(cfg)))
         out = []
         for i in range(tasks):
@@ -286,38 +239,32 @@ class TabularHandler(FrameHandler):
         return out
 
     def prepare_run(self, cfg: DatasetConfig, plan: RunPlan) -> None:
-        """Pass 1 and the fit, once per run (the snapshot stage); a no-op for runs that do not stream."""
-        if cfg.source.format != "parquet" and stream_blocker(cfg) is not None:
-            return
-        parts, schema = read_parts(cfg, plan.source, plan.staging_uri)
-        if not streams(cfg, sum(p.rows for p in parts), schema):
-            return
-        from augment_jobs.tabular import scale_fit
+        """Pass 1 and the fits, once per run (the snapshot stage)."""
+        from augment_jobs.tabular import plan as pass1
 
+        parts, schema = read_parts(cfg, plan.source, plan.staging_uri)
         if cfg.source.format != "parquet":
-            from augment_jobs.tabular.scale_source import stage
+            from augment_jobs.tabular.sources import stage
 
             stage(cfg, parts, plan.staging_uri)
-
-        scale_fit.prepare(cfg, plan, parts, schema)
+        pass1.prepare(cfg, plan, parts, schema)
 
     def augment_shard(self, cfg: DatasetConfig, plan: RunPlan, shard: int) -> ShardResult:
+        from augment_jobs.tabular import write
+
         state = load_state(plan)
         if state is None:
-            return super().augment_shard(cfg, plan, shard)
-        from augment_jobs.tabular import scale_write
-
-        return scale_write.augment_task(cfg, plan, state, shard)
+            raise RuntimeError(f"{plan.staging_uri}: no staged tabular state; rerun the snapshot stage")
+        return write.augment_task(cfg, plan, state, shard)
 
     def gate_frame(self, cfg: DatasetConfig, plan: RunPlan, shards: list[ShardResult]) -> pd.DataFrame:
-        state = load_state(plan)
-        if state is None:
-            return super().gate_frame(cfg, plan, shards)
         import pandas as pd
         import pyarrow.parquet as pq
 
         from augment_jobs.store import join, store_for
 
+        state = load_state(plan)
+        assert state is not None, "the snapshot stage stages the state"
         store = store_for(plan.staging_uri)
         fs, _ = store.arrow_fs()
         tables = [
@@ -329,33 +276,91 @@ class TabularHandler(FrameHandler):
         return pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
 
 
+def run_frame(df: pd.DataFrame, cfg: DatasetConfig, ds: str, *, ctx: AugmentContext | None = None,
+              tasks: int = 1) -> pd.DataFrame:
+    """A frame's source columns through the engine, in a temporary local store: the output rows as
+    a frame (real rows first). What a tabular method does when called on a frame (the method-contract
+    tests); `ctx` gets the step's notes, skips and metrics; `tasks` > 1 cuts the source into that
+    many parts and tasks."""
+    import tempfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from augment_jobs.modality import RunPlan
+    from augment_jobs.store import ObjectInfo
+
+    source = df[[c for c in df.columns if not str(c).startswith("_")]]
+    with tempfile.TemporaryDirectory() as tmp:
+        objects = []
+        table = pa.Table.from_pandas(source, preserve_index=False).replace_schema_metadata(None)
+        cut = [i * len(source) // tasks for i in range(tasks + 1)]
+        for i in range(tasks):
+            path = os.path.join(tmp, "src", f"part-{i}.parquet")
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            pq.write_table(table.slice(cut[i], cut[i + 1] - cut[i]), path)
+            objects.append(ObjectInfo(uri=path, etag=str(i), size=os.path.getsize(path)))
+        run_cfg = cfg.model_copy(update={"source": cfg.source.model_copy(update={
+            "format": "parquet", "rows_per_task": max(1, math.ceil(len(source) / tasks))})})
+        handler = TabularHandler()
+        staging = os.path.join(tmp, "staging")
+        plan = RunPlan(dataset=cfg.dataset, ds=ds, version="frame", fingerprint="frame", modality="tabular",
+                       config_path="", config_sha256="", platform_version="", seed=cfg.seed,
+                       source_uri=os.path.join(tmp, "src"), source=[vars(o) for o in objects], shards=[],
+                       publish_uri=os.path.join(tmp, "out"), staging_uri=staging)
+        plan.shards = handler.shard_sources(run_cfg, objects, staging)
+        handler.prepare_run(run_cfg, plan)
+        results = [handler.augment_shard(run_cfg, plan, i) for i in range(len(plan.shards))]
+        if ctx is not None:
+            if ctx.artifact_uri is not None and os.path.isdir(os.path.join(staging, "artifacts")):
+                for name in sorted(os.listdir(os.path.join(staging, "artifacts"))):
+                    with open(os.path.join(staging, "artifacts", name), "rb") as f:
+                        ctx.save_artifact(name, f.read())
+            report = load_state(plan).steps[0]["report"]  # type: ignore[union-attr]
+            ctx.notes += report["notes"]
+            ctx.metrics.update(report["metrics"])
+            for reason, n in report["skipped"].items():
+                ctx.skip(reason, n)
+        files = [os.path.join(plan.data_uri, f["path"]) for r in results for f in r.files]
+        out = pa.concat_tables([pq.read_table(f) for f in files]).to_pandas()
+    if "_id" in df.columns and not cfg.source.id_column:  # the frame's own row ids, not the temporary files'
+        given = dict(zip([f"part-{i}.parquet#{r}" for i in range(tasks) for r in range(cut[i + 1] - cut[i])],
+                         df["_id"].astype(str), strict=True))
+        out["_id"] = [given.get(k, k) for k in out["_id"]]
+        out["_source_ids"] = [[given.get(k, k) for k in v] for v in out["_source_ids"]]
+    return out
+
+
 # --- staged state -----------------------------------------------------------------------------------
 @dataclass
 class State:
-    """What pass 1 and the fit leave for the augment tasks (`_staging/<version>/tabular/state.json`)."""
+    """What pass 1 and the fits leave for the augment tasks (`_staging/<version>/tabular/state.json`).
 
-    method: str
+    `classes`: the real rows per class ({key, value, count}, train rows with a split). `steps`: per
+    augment step {method, classes: [{key, value, count, synthetic, blocks}], fit: {...}}, its classes
+    in output order; `blocks` lists each block's rows when constraints can drop draws (None: full
+    blocks of `GEN_BLOCK`); `fit` holds the method's own small facts (features, k, ...)."""
+
     parts: list[dict[str, Any]]
     schema: str  # the output schema, Arrow IPC, base64
     n_real: int
-    classes: list[dict[str, Any]]  # per class in output order: {key, value, count, synthetic}
+    classes: list[dict[str, Any]]
+    steps: list[dict[str, Any]]
     features: list[str]
-    categorical: list[str]
-    k: int
-    dictionary: list[str]
     id_top: int | None
     tasks: int
     rows_per_file: int
+    dictionary: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     null_label: int = 0
     quality: dict[str, Any] = field(default_factory=dict)  # SDV: per-class SDMetrics quality, for the gate
-    split: dict[str, Any] | None = None  # `split` configured: the holdout rule (augment_jobs/tabular/scale_split.py)
+    split: dict[str, Any] | None = None  # `split` configured: the holdout rule (augment_jobs/tabular/split.py)
 
     @property
     def n_syn(self) -> int:
-        return sum(c["synthetic"] for c in self.classes)
+        return sum(c["synthetic"] for s in self.steps for c in s["classes"])
 
     @property
     def n_total(self) -> int:

@@ -1,10 +1,10 @@
-"""All-class neighbourhoods for the streamed Borderline-SMOTE and ADASYN (`augment_jobs.tabular.scale`).
+"""All-class neighbourhoods for Borderline-SMOTE and ADASYN on the tabular engine (`augment_jobs.tabular.engine`).
 
 imbalanced-learn searches the whole table once per oversampled class: `BorderlineSMOTE.nn_m_` (which
 rows are "in danger"), borderline-2's `nn_k_` (partners of any class) and `ADASYN.nn_` (the density
 ratios). Here only the learning rows (the oversampled classes) are in memory; the whole table is
 streamed in chunks of `NN_CHUNK_ROWS` rows and `nearest_rows` keeps each learning row's nearest rows
-seen so far. The same-class neighbours are found as on the SMOTE path (`scale_fit._fit_smote`).
+seen so far. The same-class neighbours are found as on the SMOTE path (`plan._fit_smote`).
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
-    from augment_jobs.config import DatasetConfig
-    from augment_jobs.registry import AugmentContext
-    from augment_jobs.tabular.scale import Part, State
+    from augment_jobs.tabular.engine import Part
+    from augment_jobs.tabular.plan import Step
 
 #: source rows per chunk of the all-class search (bounds its memory; the result does not depend on it)
 NN_CHUNK_ROWS = 65_536
@@ -133,20 +132,20 @@ def source_chunks(parts: list[Part], columns: list[str], label: str, keys: pa.Ar
                   rows: int | None = None, held: Callable[[Part, int, pa.RecordBatch], np.ndarray] | None = None,
                   extra: Sequence[str] = ()) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """`(X, pos, class code)` of the rows imbalanced-learn would search (a label in `keys`, no missing
-    value in `columns`, not `held` out: `scale_split.held_rows`, which reads the `extra` columns),
+    value in `columns`, not `held` out: `split.held_rows`, which reads the `extra` columns),
     part by part in chunks of at most `rows`; adds the rows yielded to `seen[0]`."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from augment_jobs.tabular.scale import _open
+    from augment_jobs.tabular.engine import open_parquet
 
     for p in parts:
         if not p.rows:
             continue
         start = p.offset
         read = list(dict.fromkeys([*columns, label, *extra]))
-        for batch in _open(p.read_uri).iter_batches(batch_size=rows or NN_CHUNK_ROWS, columns=read):
+        for batch in open_parquet(p.read_uri).iter_batches(batch_size=rows or NN_CHUNK_ROWS, columns=read):
             code = pc.index_in(batch.column(label), value_set=keys).fill_null(-1).to_numpy(zero_copy_only=False)
             ok = code >= 0
             if held is not None:
@@ -156,49 +155,48 @@ def source_chunks(parts: list[Part], columns: list[str], label: str, keys: pa.Ar
             sel = np.flatnonzero(ok)
             kept = batch.take(pa.array(sel)) if len(sel) < batch.num_rows else batch
             X = np.empty((len(sel), len(columns)))
-            for j, col in enumerate(columns):  # as the learning rows are read (scale_fit._fit_smote)
+            for j, col in enumerate(columns):  # as the learning rows are read (plan._fit_smote)
                 X[:, j] = kept.column(col).to_numpy(zero_copy_only=False)
             seen[0] += len(sel)
             yield X, start + sel, code[sel].astype(np.int64)
             start += batch.num_rows
 
 
-def fit_all_class(cfg: DatasetConfig, params: Any, ctx: AugmentContext, state: State, table: pa.Table,
-                  X: np.ndarray, numeric: list[str], k: int) -> tuple[dict[str, np.ndarray], pa.Table | None]:
+def fit_all_class(step: Step, table: pa.Table, X: np.ndarray, numeric: list[str], k: int
+                  ) -> tuple[dict[str, np.ndarray], pa.Table | None, dict[Any, int]]:
     """Borderline-SMOTE's danger rows and partners, or ADASYN's per-row counts and neighbours, as
     imbalanced-learn 0.14 finds them on the whole table (see `nearest_rows` for equal distances).
 
-    `table`/`X`: the learning rows (features, label, `_id`). Returns the arrays the augment tasks
-    generate from (`scale_write.Generator._smote_block`): per oversampled class i, `base_i` (learning
-    positions of the rows samples start from), `nns_i` (their k partners' learning positions), and
-    `cross_i` (borderline-2: partner of another class) or `cum_i` (ADASYN: cumulative samples per
-    base row); plus, for borderline-2, the partner rows to append to the learning table."""
+    `table`/`X`: the learning rows (features, label, `_id`). Returns the arrays the drawer generates
+    from (`methods.smote_family`): per oversampled class slot i, `base_i` (learning positions of the
+    rows samples start from), `nns_i` (their k partners' learning positions), and `cross_i`
+    (borderline-2: partner of another class) or `cum_i` (ADASYN: cumulative samples per base row);
+    for borderline-2, the partner rows to append to the learning table; and the classes that got
+    no row (Borderline-SMOTE: none in danger) with their targets."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
     from sklearn.neighbors import NearestNeighbors
 
-    from augment_jobs.tabular._samplers import _apportion
-    from augment_jobs.tabular.scale import Part
-    from augment_jobs.tabular.scale_fit import _select_positions, gather
-    from augment_jobs.tabular.smote import _note_shortfall
+    from augment_jobs.tabular.plan import gather, select_positions
 
-    method, label = state.method, cfg.label
-    parts = [Part(**p) for p in state.parts]
-    keys = pa.array([c["value"] for c in state.classes]).cast(table.schema.field(label).type)
+    cfg, params, ctx, method, label = step.cfg, step.params, step.ctx, step.method, step.label
+    parts = step.parts
+    every = step.state.classes  # every class of the table, for the class codes
+    keys = pa.array([c["value"] for c in every]).cast(table.schema.field(label).type)
     y_code = pc.index_in(table.column(label), value_set=keys).to_numpy(zero_copy_only=False)
     borderline = method == "borderline_smote"
     two = borderline and params.kind == "borderline-2"
     m = params.m_neighbors if borderline else k
     seen = [0]
-    n = min(max(m, k if two else 0) + 1, state.n_real)
+    n = min(max(m, k if two else 0) + 1, step.n_real)
     held, extra = None, []
-    if state.split:  # as in memory, the search covers the train rows only
+    if step.state.split:  # the search covers the train rows only
         from functools import partial
 
-        from augment_jobs.tabular.scale_split import held_rows
+        from augment_jobs.tabular.split import held_rows
 
-        held, extra = partial(held_rows, cfg, state.split), [c for c in [cfg.source.id_column] if c]
+        held, extra = partial(held_rows, cfg, step.state.split), [c for c in [cfg.source.id_column] if c]
     _, pos, code = nearest_rows(X, source_chunks(parts, numeric, label, keys, seen, held=held, extra=extra), n)
     if borderline and m + 1 > seen[0]:
         m = seen[0] - 1
@@ -206,30 +204,29 @@ def fit_all_class(cfg: DatasetConfig, params: Any, ctx: AugmentContext, state: S
     arrays: dict[str, np.ndarray] = {}
     partners: dict[int, np.ndarray] = {}
     short: dict[Any, int] = {}
-    for i, c in enumerate(state.classes):
-        if not c["synthetic"]:
-            continue
-        rows = np.flatnonzero(y_code == i)  # the class's learning positions, in source order
+    code_of = {c["key"]: j for j, c in enumerate(every)}
+    for i, c in enumerate(step.classes):
+        me = code_of[c["key"]]
+        rows = np.flatnonzero(y_code == me)  # the class's learning positions, in source order
         c["learn"] = len(rows)
         Xc = X if len(rows) == len(X) else X[rows]
         if borderline:
             # BaseSMOTE._in_danger_noise: m'/2 <= m' < m neighbours of another class
-            n_maj = np.sum(code[rows, 1:m + 1] != i, axis=1)
+            n_maj = np.sum(code[rows, 1:m + 1] != me, axis=1)
             danger = (n_maj >= m / 2) & (n_maj < m)
             ctx.metrics[f"{method}_danger_rows"] = ctx.metrics.get(f"{method}_danger_rows", 0.0) + float(danger.sum())
             if not danger.any():
                 short[c["value"]] = c["synthetic"]
-                c["synthetic"] = 0
                 continue
             arrays[f"base_{i}"] = rows[danger]
             if two:  # partners among all rows: their positions now, learning positions below
                 partners[i] = pos[rows[danger], 1:k + 1]
-                arrays[f"cross_{i}"] = code[rows[danger], 1:k + 1] != i
+                arrays[f"cross_{i}"] = code[rows[danger], 1:k + 1] != me
             else:
                 nns = NearestNeighbors(n_neighbors=k + 1).fit(Xc).kneighbors(Xc[danger], return_distance=False)
                 arrays[f"nns_{i}"] = rows[nns[:, 1:]]
         else:
-            ratio = np.sum(code[rows, 1:k + 1] != i, axis=1) / k
+            ratio = np.sum(code[rows, 1:k + 1] != me, axis=1) / k
             if not np.sum(ratio):
                 raise InputError(
                     f"{method}: no neighbour of class {c['value']!r} belongs to another class, so ADASYN's density "
@@ -239,13 +236,26 @@ def fit_all_class(cfg: DatasetConfig, params: Any, ctx: AugmentContext, state: S
             nns = NearestNeighbors(n_neighbors=k + 1).fit(Xc).kneighbors(Xc, return_distance=False)
             arrays[f"base_{i}"] = rows
             arrays[f"nns_{i}"] = rows[nns[:, 1:]]
-            arrays[f"cum_{i}"] = np.cumsum(_apportion(ratio, c["synthetic"]))
-    if short:
-        _note_shortfall(short, np.array([], dtype=object), method, ctx)
+            arrays[f"cum_{i}"] = np.cumsum(apportion(ratio, c["synthetic"]))
     if not partners:
-        return arrays, None
+        return arrays, None, short
     wanted = np.unique(np.concatenate([p.ravel() for p in partners.values()]))
-    extra = gather(cfg, parts, _select_positions(wanted), table.column_names[:-1]).select(table.column_names)
+    extra = gather(cfg, parts, select_positions(wanted), table.column_names[:-1]).select(table.column_names)
     for i, p in partners.items():
         arrays[f"nns_{i}"] = table.num_rows + np.searchsorted(wanted, p)
-    return arrays, extra
+    return arrays, extra, short
+
+
+def apportion(weights: np.ndarray, total: int) -> np.ndarray:
+    """Integer counts proportional to `weights` summing to exactly `total` (largest remainder; ADASYN's
+    `np.rint` would miss the target)."""
+    import numpy as np
+
+    raw = weights * total
+    counts = np.floor(raw).astype(np.int64)
+    short = int(total - counts.sum())
+    if short > 0:
+        # stable sort: ties go to the earlier row, so the result is deterministic
+        order = np.argsort(-(raw - counts), kind="stable")
+        counts[order[:short]] += 1
+    return counts

@@ -1,11 +1,11 @@
-"""`split` on the streamed tabular path: the in-memory path's `_split`, in bounded memory.
+"""`split` on the tabular engine: the frame modalities' `_split` (one `HoldoutRule`), in bounded memory.
 
-Pass 1 (`plan_split`) hashes every real row's `_id` text (as `scale_write.real_ids` writes it) part
+Pass 1 (`plan_split`) hashes every real row's `_id` text (as `write.real_ids` writes it) part
 by part, batch by batch, keeping a uint64 hash and a class code per row, and fits the
 `HoldoutRule` of augment_jobs/evaluation/split.py on them: per class the rows held out and the
 (hash, id text) threshold, which goes to the staged state. Methods learn from train rows only
-(`train_select` in `scale_fit.gather`); each augment task applies the rule to its real rows
-(`split_column`); synthetic rows are train (docs/config.md, "Tabular at scale").
+(`train_select` in `plan.gather`); each augment task applies the rule to its real rows
+(`split_column`); synthetic rows are train (docs/config.md, "The tabular engine").
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from augment_jobs.tabular.scale import Part, _open, json_value
+from augment_jobs.tabular.engine import Part, json_value, open_parquet
 
 if TYPE_CHECKING:
     import numpy as np
@@ -29,7 +29,7 @@ BATCH = 64 * 1024
 def plan_split(cfg: DatasetConfig, parts: list[Part], schema: pa.Schema, values: list[Any]
                ) -> tuple[dict[str, Any], list[int], int]:
     """The staged split (`State.split`) and the train rows per class of `values` and with a missing
-    label: the counts the method's targets come from, as the in-memory path's methods see them."""
+    label: the counts the method's targets come from, the train rows."""
     import numpy as np
 
     from augment_jobs.evaluation.split import HoldoutRule
@@ -67,7 +67,7 @@ def split_column(cfg: DatasetConfig, split: dict[str, Any], table: pa.Table, ids
 
 def train_select(cfg: DatasetConfig, split: dict[str, Any], part: Part, labels: pa.ChunkedArray,
                  select: Callable[[pa.ChunkedArray], np.ndarray]) -> np.ndarray:
-    """`select` (a `scale_fit.gather` row picker) applied to the part's train rows only: it sees
+    """`select` (a `plan.gather` row picker) applied to the part's train rows only: it sees
     their labels, in source order, and holdout rows are never picked."""
     import numpy as np
     import pyarrow as pa
@@ -80,11 +80,11 @@ def train_select(cfg: DatasetConfig, split: dict[str, Any], part: Part, labels: 
 
 def held_rows(cfg: DatasetConfig, split: dict[str, Any], part: Part, first: int, batch: pa.RecordBatch) -> np.ndarray:
     """Which rows of a batch of a part's rows (from row `first` of the part, holding the label and
-    id columns) are held out: searches over the whole table (`scale_nn`) skip them."""
+    id columns) are held out: searches over the whole table (`neighbours`) skip them."""
     import numpy as np
     import pyarrow as pa
 
-    from augment_jobs.tabular.scale_write import real_ids
+    from augment_jobs.tabular.write import real_ids
 
     t = pa.Table.from_batches([batch])
     return _held(cfg, split, t, real_ids(cfg, part, t, np.arange(first, first + t.num_rows)))
@@ -104,14 +104,14 @@ def _batches(cfg: DatasetConfig, parts: list[Part]) -> Iterator[tuple[Part, int,
     import numpy as np
     import pyarrow as pa
 
-    from augment_jobs.tabular.scale_write import real_ids
+    from augment_jobs.tabular.write import real_ids
 
     columns = list(dict.fromkeys([cfg.label, *([cfg.source.id_column] if cfg.source.id_column else [])]))
     for p in parts:
         if not p.rows:
             continue
         a = 0
-        for batch in _open(p.read_uri).iter_batches(batch_size=BATCH, columns=columns):
+        for batch in open_parquet(p.read_uri).iter_batches(batch_size=BATCH, columns=columns):
             t = pa.Table.from_batches([batch])
             yield p, a, t, real_ids(cfg, p, t, np.arange(a, a + t.num_rows))
             a += t.num_rows
@@ -127,7 +127,7 @@ def _held(cfg: DatasetConfig, split: dict[str, Any], table: pa.Table, ids: pa.Ar
 
 
 def _text(ids: pa.Array) -> pd.Series:
-    """Ids as the in-memory path's `_id` reads them (pandas `astype(str)`)."""
+    """Ids as text, as the frame modalities' `_id` reads them (pandas `astype(str)`)."""
     import pandas as pd
 
     return pd.Series(ids.to_numpy(zero_copy_only=False), dtype=object).astype(str)
@@ -146,22 +146,22 @@ def _texts_at(cfg: DatasetConfig, parts: list[Part], positions: np.ndarray) -> l
     import numpy as np
     import pyarrow as pa
 
-    from augment_jobs.tabular.scale_write import real_ids
+    from augment_jobs.tabular.write import real_ids
 
     out: dict[int, str] = {}
     for p in parts:
         mine = np.sort(positions[(positions >= p.offset) & (positions < p.offset + p.rows)]) - p.offset
         if not len(mine):
             continue
-        t = _open(p.read_uri).read(columns=[cfg.source.id_column]).take(pa.array(mine)) if cfg.source.id_column else None
+        t = open_parquet(p.read_uri).read(columns=[cfg.source.id_column]).take(pa.array(mine)) if cfg.source.id_column else None
         ids = real_ids(cfg, p, t, mine)
         out.update(zip((mine + p.offset).tolist(), _text(ids).tolist(), strict=True))
     return [out[int(i)] for i in positions]
 
 
 def _label_values(values: list[Any], kind: pa.DataType, missing: bool) -> list[Any]:
-    """Class values as the in-memory path's frame holds them (integers become floats in pandas when
-    a label is missing), so the notes name classes alike; a missing label reads nan there too."""
+    """Class values as a pandas frame holds them (integers become floats when a label is missing),
+    so the notes name classes as the other frame modalities do; a missing label reads nan."""
     import pyarrow as pa
 
     return pa.array([*values, *([None] if missing else [])], type=kind).to_pandas().tolist()[:len(values)]

@@ -1,5 +1,5 @@
 """The chunked all-class neighbour search of the streamed Borderline-SMOTE and ADASYN
-(`augment_jobs.tabular.scale_nn.nearest_rows`) against scikit-learn on the whole table."""
+(`augment_jobs.tabular.neighbours.nearest_rows`) against scikit-learn on the whole table."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn.neighbors import NearestNeighbors
 
-from augment_jobs.tabular.scale_nn import nearest_rows
+from augment_jobs.tabular.neighbours import nearest_rows
 
 
 def chunks(X: np.ndarray, tag: np.ndarray, size: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:

@@ -1,4 +1,4 @@
-"""imbalanced-learn 0.14 samplers that record each synthetic row's parents.
+"""imbalanced-learn 0.14 samplers that record each synthetic row's parents: the reference the engine's SMOTE family is tested against.
 
 Imports imblearn at module level: import this module inside functions only. The family generates
 through `BaseSMOTE._generate_samples(X, nn_data, nn_num, rows, cols, steps, ...)`: the base sample
@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 from imblearn.over_sampling import ADASYN, SMOTE, SMOTENC, BorderlineSMOTE
 from sklearn.utils import _safe_indexing, check_random_state
+
+from augment_jobs.tabular.neighbours import apportion
 
 
 class _ParentRecorder:
@@ -114,7 +116,7 @@ class RecordingADASYN(ADASYN):
                     "density ratio is undefined"
                 )
             ratio_nn /= np.sum(ratio_nn)
-            n_samples_generate = _apportion(ratio_nn, n_samples)
+            n_samples_generate = apportion(ratio_nn, n_samples)  # the platform's exact-target rounding
             n_samples = int(np.sum(n_samples_generate))
 
             self.nn_.fit(X_class)
@@ -134,15 +136,3 @@ class RecordingADASYN(ADASYN):
     parents = _ParentRecorder.parents
     _base_index = _ParentRecorder._base_index
     _partner_index = _ParentRecorder._partner_index
-
-
-def _apportion(weights: np.ndarray, total: int) -> np.ndarray:
-    """Integer counts proportional to `weights` summing to exactly `total` (largest remainder)."""
-    raw = weights * total
-    counts = np.floor(raw).astype(np.int64)
-    short = int(total - counts.sum())
-    if short > 0:
-        # stable sort: ties go to the earlier row, so the result is deterministic
-        order = np.argsort(-(raw - counts), kind="stable")
-        counts[order[:short]] += 1
-    return counts

@@ -5,7 +5,7 @@ One synthesizer per class (fitted on that class's real rows) reaches each class'
 unconditional samples from the per-class mixture. The config's constraints go in through `sdv.cag`.
 Rows drawn from a model have no parents (`_source_ids` is empty); the fitted model is the lineage.
 
-Each class's columns get a treatment first (`_sdv_fit`: categorical for few-valued columns, point
+Each class's columns get a treatment first (`sdv_columns`: categorical for few-valued columns, point
 masses plus a continuous part for zero-inflated ones, the best-fitting marginal for the copula), and
 each class's output is scored with SDMetrics' QualityReport (`quality_score`): both land in the
 step's notes (one line per class naming every column's treatment) and metrics (`columns.<kind>`
@@ -17,43 +17,173 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from augment_jobs.errors import InputError
-from augment_jobs.frames import feature_columns, synthetic_rows
-from augment_jobs.registry import register
 from augment_jobs.sampling import class_targets
-from augment_jobs.tabular._common import append, labels, show, synthetic_ids
-from augment_jobs.tabular._sdv_fit import ColumnPlan, distributions
-from augment_jobs.tabular.constraints import check_columns, drop_violations
+from augment_jobs.tabular.method import Drawn, TabularMethod, register_tabular
 from augment_jobs.tabular.params import CtganParams, GaussianCopulaParams, SdvParams, TvaeParams
+from augment_jobs.tabular.sdv_columns import ColumnPlan, distributions
+from augment_jobs.tabular.values import show
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
+    import pyarrow as pa
 
     from augment_jobs.config import DatasetConfig
     from augment_jobs.registry import AugmentContext
+    from augment_jobs.tabular.plan import Step
 
 TABLE = "data"
 
 
-@register("gaussian_copula", modality="tabular", params=GaussianCopulaParams)
-def gaussian_copula(df: pd.DataFrame, params: GaussianCopulaParams, ctx: AugmentContext) -> pd.DataFrame:
+class SdvMethod(TabularMethod):
+    """One SDV synthesizer per class with new rows, fitted on its rows (or a seeded sample of
+    `max_fit_rows`), the config's constraints enforced through `sdv.cag`."""
+
+    lineage = False
+
+    def targets(self, step: Step) -> dict[Any, int]:
+        from augment_jobs.tabular.plan import by_class_sizes
+
+        values = list(step.counts)
+        return by_class_sizes(values, [step.counts[v] for v in values], step.params.sampling_strategy,
+                              lambda y: _plan(y, step.params, step.ctx, step.method))
+
+    def learning_rows(self, step: Step, targets: dict[Any, int]) -> dict[Any, np.ndarray | None]:
+        import numpy as np
+
+        params, method = step.params, step.method
+        rows: dict[Any, np.ndarray | None] = {}
+        for cls in targets:
+            n = step.counts[cls]
+            if n < params.min_class_rows:
+                raise InputError(
+                    f"{method}: class {show(cls)} of column {step.label!r} has {n} rows; fitting its model needs "
+                    f"{params.min_class_rows}+: add rows or leave the class out of sampling_strategy"
+                )
+            rows[cls] = None
+            if params.max_fit_rows and n > params.max_fit_rows:
+                # a seeded draw over the class's rows in source order
+                rows[cls] = np.sort(step.ctx.rng(method, "fit_rows", str(cls)).choice(n, size=params.max_fit_rows,
+                                                                                      replace=False))
+                step.ctx.notes.append(f"{method}: class {show(cls)} fitted on {params.max_fit_rows} of its rows "
+                                      "(params.max_fit_rows)")
+        return rows
+
+    def fit(self, step: Step, learn: pa.Table, targets: dict[Any, int]) -> dict[Any, int]:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from augment_jobs.frames import encode_datetimes
+
+        method, params, ctx, cfg = step.method, step.params, step.ctx, step.cfg
+        features = list(step.features)
+        make = maker(method, params)
+        scores: list[float] = []
+        kinds: list[str] = []
+        label_type = learn.schema.field(step.label).type
+        for i, c in enumerate(step.classes):
+            c["slot"] = i
+            mine = pc.equal(learn.column(step.label), pa.scalar(c["value"]).cast(label_type))
+            rows = _holding(learn.filter(mine).select(features).to_pandas(date_as_object=False), step, c["value"])
+            encoded = encode_datetimes(rows)  # the model sees datetimes as float nanoseconds
+            plans = _column_plans(rows, features, params, cfg, method)
+            if params.column_treatment == "auto":
+                ctx.notes.append(f"{method}: class {show(c['value'])} columns: " + ", ".join(p.describe() for p in plans.values()))
+            kinds += [p.treatment for p in plans.values()]
+            synth = fit_class(rows, c["value"], plans, cfg.constraints, make, ctx, method)
+            # the drawer decodes its draws against the fitted rows (bounded by max_fit_rows)
+            step.save_object(f"synthesizer-{i}.pkl", (synth, plans, rows, encoded))
+            c["learn"] = len(rows)
+            if params.quality_rows:  # scored on a draw of its own (the output is drawn block by block)
+                q_rows = draw_class(synth, min(params.quality_rows, c["synthetic"]),
+                                    ctx.seed32(method, "quality-draw", str(c["value"])), plans, rows)
+                scores.append(_score(rows, q_rows, plans, c["value"], ctx, method, params.quality_rows))
+        for kind in sorted(set(kinds)):
+            ctx.metrics[f"columns.{kind}"] = float(kinds.count(kind))
+        if scores:
+            ctx.metrics["quality.score"] = min(scores)  # the weakest class: what a min_score gate needs
+        return dict(targets)
+
+    def drawer(self, step: Step) -> SdvDrawer:
+        return SdvDrawer(step)
+
+
+class SdvDrawer:
+    """Rows from a class's fitted synthesizer, the draw fixed by the block's seed."""
+
+    def __init__(self, step: Step) -> None:
+        self.step = step
+        self._fitted: dict[int, Any] = {}
+
+    def draw(self, class_index: int, start: int, n: int, rng: np.random.Generator, seed: int) -> Drawn:
+        import numpy as np
+        import pyarrow as pa
+
+        from augment_jobs.frames import decode_datetimes
+
+        c = self.step.classes[class_index]
+        if c["slot"] not in self._fitted:
+            # (synthesizer, column plans, fitted rows, datetime columns encoded for it)
+            self._fitted[c["slot"]] = self.step.load_object(f"synthesizer-{c['slot']}.pkl")
+        synth, plans, rows, encoded = self._fitted[c["slot"]]
+        df = draw_class(synth, n, seed, plans, rows)
+        decode_datetimes(df, encoded)
+        if len(df) != n:
+            raise RuntimeError(f"{self.step.method}: class {c['key']}: SDV returned {len(df)} of {n} rows requested")
+        cols: dict[str, Any] = {}
+        for name in plans:
+            s = df[name]
+            cols[name] = s.to_numpy(np.float64) if s.dtype.kind == "f" else pa.array(s, from_pandas=True)
+        src = pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, dtype=np.int32)), pa.array([], pa.string()))
+        return Drawn(cols, src, pa.nulls(n, pa.string()))
+
+
+@register_tabular
+class GaussianCopula(SdvMethod):
     """SDV GaussianCopulaSynthesizer per class: marginals plus a Gaussian copula of their correlations."""
-    return _run(df, params, ctx, "gaussian_copula", maker("gaussian_copula", params))
+
+    name = "gaussian_copula"
+    params = GaussianCopulaParams
 
 
-@register("ctgan", modality="tabular", params=CtganParams, example={"epochs": 2, "batch_size": 50})
-def ctgan(df: pd.DataFrame, params: CtganParams, ctx: AugmentContext) -> pd.DataFrame:
+@register_tabular
+class Ctgan(SdvMethod):
     """SDV CTGANSynthesizer per class: a conditional GAN (CPU here; slow, keep epochs modest)."""
-    return _run(df, params, ctx, "ctgan", maker("ctgan", params))
+
+    name = "ctgan"
+    params = CtganParams
+    example: ClassVar[dict[str, Any]] = {"epochs": 2, "batch_size": 50}
 
 
-@register("tvae", modality="tabular", params=TvaeParams, example={"epochs": 2, "batch_size": 50})
-def tvae(df: pd.DataFrame, params: TvaeParams, ctx: AugmentContext) -> pd.DataFrame:
+@register_tabular
+class Tvae(SdvMethod):
     """SDV TVAESynthesizer per class: a variational autoencoder for tables."""
-    return _run(df, params, ctx, "tvae", maker("tvae", params))
+
+    name = "tvae"
+    params = TvaeParams
+    example: ClassVar[dict[str, Any]] = {"epochs": 2, "batch_size": 50}
+
+
+def _holding(rows: pd.DataFrame, step: Step, cls: Any) -> pd.DataFrame:
+    """The rows a synthesizer may fit on: those holding the constraints SDV enforces (SDV refuses to
+    fit on rows breaking them); the others are left out of the fit, with a note."""
+    import numpy as np
+
+    from augment_jobs.tabular.constraints import sdv_enforced, violations
+
+    enforced = sdv_enforced(step.cfg.constraints)
+    if not enforced or not len(rows):
+        return rows
+    bad = np.zeros(len(rows), dtype=bool)
+    for mask in violations(rows.assign(_synthetic=False), enforced).values():
+        bad |= mask.to_numpy()
+    if bad.any():
+        step.ctx.notes.append(f"{step.method}: class {show(cls)}: {int(bad.sum())} of {len(rows)} rows break the "
+                              "constraints and are left out of its fit")
+    return rows[~bad].reset_index(drop=True)
 
 
 def maker(method: str, params: Any) -> Any:
@@ -94,72 +224,12 @@ def _batch_size(wanted: int, n_rows: int, multiple: int) -> int:
     return max(multiple, size - size % multiple)
 
 
-def _run(df: pd.DataFrame, params: SdvParams, ctx: AugmentContext, method: str, make: Any) -> pd.DataFrame:
-    import numpy as np
-    import pandas as pd
-
-    cfg = ctx.cfg
-    y = labels(df, ctx, method)
-    features = feature_columns(df, cfg)
-    if not features:
-        raise InputError(f"{method}: no feature columns besides the label {cfg.label!r}; nothing to model")
-    check_columns(df, cfg.constraints)
-    counts = _plan(y, params, ctx, method)
-    if not counts:
-        ctx.notes.append(f"{method}: sampling_strategy and num_rows ask for no new rows")
-        return df
-
-    real = df[~df["_synthetic"].to_numpy(bool)]
-    constraints = cfg.constraints
-    parts, treatment, scores = [], {}, []
-    for cls, n in counts.items():
-        rows = df.loc[y == cls, features].reset_index(drop=True)
-        if len(rows) < params.min_class_rows:
-            raise InputError(
-                f"{method}: class {show(cls)} of column {cfg.label!r} has {len(rows)} rows; fitting its model needs "
-                f"{params.min_class_rows}+: add rows or leave the class out of sampling_strategy"
-            )
-        if params.max_fit_rows and len(rows) > params.max_fit_rows:
-            rows = fit_sample(rows, params.max_fit_rows, ctx.rng(method, "fit_rows", str(cls)))
-            ctx.notes.append(f"{method}: class {show(cls)} fitted on {len(rows)} of its rows (params.max_fit_rows)")
-        plans = _column_plans(rows, features, params, cfg, method)
-        sample = _fit_sample(rows, n, cls, plans, constraints, make, ctx, method, params)
-        treatment[str(cls)] = {c: p.as_dict() for c, p in plans.items()}
-        if params.column_treatment == "auto":
-            ctx.notes.append(f"{method}: class {show(cls)} columns: " + ", ".join(p.describe() for p in plans.values()))
-        if params.quality_rows and len(sample):
-            scores.append(_score(rows, sample, plans, cls, ctx, method, params.quality_rows))
-        sample[cfg.label] = np.repeat(np.asarray([cls], dtype=object), len(sample))
-        parts.append(sample)
-    values = pd.concat(parts, ignore_index=True)
-    # SDV holds the constraints by construction; this catches anything it let through.
-    values = drop_violations(values, constraints, real, ctx, method).reset_index(drop=True)
-    out = synthetic_rows(
-        df, values, method=method, ids=synthetic_ids(ctx, method, len(values)), source_ids=[[] for _ in range(len(values))]
-    )
-    ctx.metrics[f"{method}_rows_added"] = float(len(out))
-    kinds = [p["treatment"] for cols in treatment.values() for p in cols.values()]
-    for kind in sorted(set(kinds)):
-        ctx.metrics[f"columns.{kind}"] = float(kinds.count(kind))
-    if scores:
-        ctx.metrics["quality.score"] = min(scores)  # the weakest class: what a min_score gate needs
-    return append(df, out)
-
-
-def fit_sample(rows: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
-    """`n` of `rows`, drawn without replacement, kept in their source order."""
-    import numpy as np
-
-    keep = np.sort(rng.choice(len(rows), size=n, replace=False))
-    return rows.iloc[keep].reset_index(drop=True)
-
-
 def _column_plans(rows: pd.DataFrame, features: list[str], params: SdvParams, cfg: DatasetConfig,
                   method: str) -> dict[str, ColumnPlan]:
-    """The class's column treatment (`_sdv_fit`), or SDV's plain one when treatment is off."""
+    """The class's column treatment (`sdv_columns`), or SDV's plain one when treatment is off."""
     import pandas as pd
 
-    from augment_jobs.tabular._sdv_fit import plan_columns
+    from augment_jobs.tabular.sdv_columns import plan_columns
 
     fixed = {c for con in cfg.constraints if con.type == "fixed_combinations" for c in con.columns}
     constrained = {getattr(con, a) for con in cfg.constraints for a in ("column", "low", "high")
@@ -228,19 +298,9 @@ def _metadata(plans: dict[str, ColumnPlan]) -> Any:
     """Explicit sdtypes: SDV would otherwise detect PII-like columns and replace them with fakes."""
     from sdv.metadata import Metadata
 
-    from augment_jobs.tabular._sdv_fit import metadata_columns
+    from augment_jobs.tabular.sdv_columns import metadata_columns
 
     return Metadata.load_from_dict({"tables": {TABLE: {"columns": metadata_columns(plans)}}})
-
-
-def _fit_sample(rows: pd.DataFrame, n: int, cls: Any, plans: dict[str, ColumnPlan], constraints: list[Any],
-                make: Any, ctx: AugmentContext, method: str, params: SdvParams) -> pd.DataFrame:
-    """Fit one synthesizer on a class's rows, seeded from (seed, ds, step, class); draw n rows."""
-    synth = fit_class(rows, cls, plans, constraints, make, ctx, method)
-    sample = draw_class(synth, n, ctx.seed32(method, str(cls)), plans, rows)
-    if len(sample) != n:
-        ctx.notes.append(f"{method}: class {show(cls)}: SDV returned {len(sample)} of {n} rows requested")
-    return sample
 
 
 def fit_class(rows: pd.DataFrame, cls: Any, plans: dict[str, ColumnPlan], constraints: list[Any], make: Any,
@@ -252,13 +312,13 @@ def fit_class(rows: pd.DataFrame, cls: Any, plans: dict[str, ColumnPlan], constr
     import numpy as np
     import torch
 
-    from augment_jobs.tabular._sdv_fit import encode
-    from augment_jobs.tabular.constraints import sdv_constraints
+    from augment_jobs.tabular.constraints import sdv_constraints, sdv_enforced
+    from augment_jobs.tabular.sdv_columns import encode
 
     seed = ctx.seed32(method, str(cls))
     synth = make(_metadata(plans), len(rows), plans)
     if constraints:
-        synth.add_constraints(sdv_constraints(constraints))
+        synth.add_constraints(sdv_constraints(sdv_enforced(constraints)))
     data = encode(rows, plans, ctx.rng(method, "encode", str(cls)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # column-order and sdtype notices, not actionable here
@@ -275,7 +335,7 @@ def draw_class(synth: Any, n: int, seed: int, plans: dict[str, ColumnPlan], rows
     """`n` decoded rows from a fitted synthesizer, the draw fixed by `seed`; `rows` are the fitted rows."""
     import warnings
 
-    from augment_jobs.tabular._sdv_fit import decode
+    from augment_jobs.tabular.sdv_columns import decode
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -1,4 +1,4 @@
-"""The streamed path's split (augment_jobs/tabular/scale_split.py) on real Parquet parts: pass 1's
+"""The streamed path's split (augment_jobs/tabular/split.py) on real Parquet parts: pass 1's
 rule and the tasks' `_split` equal the in-memory `assign_split` on the same rows and seed."""
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from sklearn.datasets import load_wine
 
 from augment_jobs.config import DatasetConfig
 from augment_jobs.evaluation.split import assign_split
-from augment_jobs.tabular import scale_split
-from augment_jobs.tabular.scale import Part, read_parts
-from augment_jobs.tabular.scale_fit import _label_counts
-from augment_jobs.tabular.scale_write import real_ids
+from augment_jobs.tabular import split as tabular_split
+from augment_jobs.tabular.engine import Part, read_parts
+from augment_jobs.tabular.plan import label_counts
+from augment_jobs.tabular.write import real_ids
 
 
 def config(**source: object) -> DatasetConfig:
@@ -51,8 +51,8 @@ def test_pass_one_and_the_tasks_split_as_in_memory(parts, id_column: str | None)
     ids = df["key"] if id_column else pd.Series([f"part-{i}.parquet#{r}" for i, n in enumerate((60, 1, 117))
                                                  for r in range(n)])
     want, notes = assign_split(ids, df["label"], 0.3, seed=9)
-    values = _label_counts(parts_, "label")[0]
-    split, train, train_missing = scale_split.plan_split(cfg, parts_, schema, values)
+    values = label_counts(parts_, "label")[0]
+    split, train, train_missing = tabular_split.plan_split(cfg, parts_, schema, values)
     assert split["notes"] == notes == [  # in order of first appearance, a missing label as pandas names it
         f"split: class {c} has 2 rows, too few to hold out 0.3 of them; all stay train" for c in ("nan", "'tiny'")]
     held = pd.Series(want == "holdout")
@@ -61,11 +61,11 @@ def test_pass_one_and_the_tasks_split_as_in_memory(parts, id_column: str | None)
     for p in parts_:  # as the tasks write them: any slice of a part
         t = pq.read_table(p.uri)
         for a, b in ((0, p.rows // 2), (p.rows // 2, p.rows)):
-            got += scale_split.split_column(cfg, split, t.slice(a, b - a), real_ids(cfg, p, t.slice(a, b - a),
+            got += tabular_split.split_column(cfg, split, t.slice(a, b - a), real_ids(cfg, p, t.slice(a, b - a),
                                                                                     np.arange(a, b))).to_pylist()
     assert got == list(want)
     # the learning rows: a picker sees the train rows only
     p = parts_[2]
     labels = pq.read_table(p.uri, columns=["label"]).column(0)
-    picked = scale_split.train_select(cfg, split, p, labels, lambda col: np.ones(len(col), dtype=bool))
+    picked = tabular_split.train_select(cfg, split, p, labels, lambda col: np.ones(len(col), dtype=bool))
     assert (picked == (want[p.offset:p.offset + p.rows] == "train")).all()

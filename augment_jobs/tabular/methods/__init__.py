@@ -1,0 +1,3 @@
+"""The tabular methods, one module per family; importing registers them (`augment_jobs.tabular.method`)."""
+
+from augment_jobs.tabular.methods import sdv, smote_family  # noqa: F401
