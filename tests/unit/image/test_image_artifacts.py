@@ -12,8 +12,8 @@ from image_helpers import POLICY, image_cfg, make_plan, run_all, write_source
 from test_image_masks import photo_source
 
 from augment_jobs.checks import GateInput
-from augment_jobs.checks.images import artifacts
 from augment_jobs.config import ImageArtifacts, Quality
+from augment_jobs.image.checks import artifacts
 from augment_jobs.image.handler import ImageHandler
 
 skdata = pytest.importorskip("skimage.data")
