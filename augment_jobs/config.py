@@ -39,6 +39,8 @@ class Source(Strict):
     csv_delimiter: str = ","
     max_corrupt_share: float = Field(0.05, ge=0, le=1)  # images: share of undecodable inputs tolerated
     files_per_shard: int = Field(256, ge=1)  # images folder: images per augment task (Airflow maps over them)
+    # images: the class ids a mask may hold ([0, 1, 2] or {0: background, 1: coin}); none = any id
+    mask_classes: list[int] | dict[int, str] | None = None
     # tabular: source rows per augment task, the parallelism only (docs/config.md, "The tabular engine")
     rows_per_task: int | None = Field(None, ge=1)
 
@@ -108,8 +110,21 @@ class AudioQuality(Strict):
     max_duration_change: float = Field(0.25, gt=0)  # |median duration change| per class, relative
 
 
+class ImageArtifacts(Strict):
+    """Image artifact limits (docs/gate.md): each copy against its own source image."""
+
+    max_clipping_increase: float = Field(0.5, ge=0, le=1)  # share of pixels pure black or white, above the source's
+    min_sharpness_ratio: float = Field(0.0005, ge=0, le=1)  # Laplacian variance, copy / source (blur, pixelation)
+    min_pixel_std: float = Field(2.0, ge=0, le=128)  # below it an image is near-constant (any sample)
+    max_mask_class_loss_share: float = Field(0.5, ge=0, le=1)  # copies whose mask lost a class of its source's
+    # share of copies that may break one of the per-copy limits above (a bright sky tile blown out by
+    # an ordinary brightness jitter is real, and rare): the gate fails above it
+    max_artifact_share: float = Field(0.05, ge=0, le=1)
+
+
 class Quality(Strict):
     suite: str | None = None
+    artifacts: ImageArtifacts = ImageArtifacts()  # images only
     min_score: float | None = Field(None, ge=0, le=1)  # SDMetrics quality score of SDV methods' output, per class
     efficacy: Efficacy | None = None
     fairness: Fairness | None = None

@@ -170,13 +170,27 @@ class PublishedDataset:
         return decode
 
     def torch(self, batch_size: int | None = None, shuffle: bool = False, seed: int = 0, drop_last: bool = False,
-              columns: list[str] | None = None, on_corrupt: str = "raise") -> Any:
+              columns: list[str] | None = None, on_corrupt: str = "raise", augment: Any = None,
+              augment_on: str = "cpu") -> Any:
         """A torch IterableDataset over the version (Parquet or WebDataset): every rank gets the same
         number of samples, the order follows (seed, epoch) for any world size, `state_dict()` resumes
-        mid-epoch, every file is sha256-checked while read. See docs/reader.md."""
+        mid-epoch, every file is sha256-checked while read. See docs/reader.md.
+
+        `augment` (WebDataset images): a config path (its `image_policy` step) or a dict of
+        image_policy params, applied to every sample as it is read, drawn from (seed, epoch, key);
+        `augment_on="cuda"` augments batched on the GPU in `loader()` instead of in the workers."""
         from augment_jobs.torch_stream import StreamingDataset
 
         _check_batch_size(batch_size, allow_none=True)
+        transform = None
+        if augment is not None:
+            if self.format != "webdataset":
+                raise ConfigError(f"{self.uri}: augment= applies to image (WebDataset) versions; this one is {self.format}")
+            if augment_on not in ("cpu", "cuda"):
+                raise ConfigError(f"augment_on={augment_on!r}: use 'cpu' (in the DataLoader workers) or 'cuda'")
+            from augment_jobs.image.online import OnlineAugment
+
+            transform = OnlineAugment(augment, seed=seed)
         if self.format == "parquet":
             from augment_jobs.streaming import ParquetChunks
 
@@ -192,7 +206,8 @@ class PublishedDataset:
         else:
             raise AugmentError(f"{self.uri}: .torch() reads parquet or webdataset; this version is {self.format}")
         return StreamingDataset(self._source(), chunks, kind=self.format, batch_size=batch_size, shuffle=bool(shuffle),
-                                seed=seed, drop_last=drop_last, on_corrupt=on_corrupt)
+                                seed=seed, drop_last=drop_last, on_corrupt=on_corrupt, transform=transform,
+                                transform_on=augment_on)
 
     # --- helpers --------------------------------------------------------------------------------
     def _source(self) -> Any:

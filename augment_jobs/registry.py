@@ -127,6 +127,8 @@ class MethodSpec:
             if err["type"] == "extra_forbidden":
                 allowed = ", ".join(sorted(self.params_model.model_fields))
                 raise ConfigError(f"{where}: unknown param {key!r} for method {self.name!r}; allowed: {allowed}") from None
+            if not err["loc"]:  # a check across params (e.g. image_policy's restrict): its message names the value
+                raise ConfigError(f"{where}: {err['msg'].removeprefix('Value error, ')} (method {self.name!r})") from None
             raise ConfigError(f"{where}.{key}: {err['msg']} (method {self.name!r}, got {err.get('input')!r})") from None
 
     def __call__(self, batch: Any, params: MethodParams, ctx: AugmentContext) -> Any:

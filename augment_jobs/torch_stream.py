@@ -5,7 +5,7 @@ resume model is described in `augment_jobs.streaming`; the user guide is docs/re
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,7 +82,8 @@ class StreamingDataset(IterableDataset):
     workers, in a (seed, epoch) order, resumable mid-epoch; see docs/reader.md."""
 
     def __init__(self, source: Source, chunks: Chunks, *, kind: str, batch_size: int | None = None,
-                 shuffle: bool = False, seed: int = 0, drop_last: bool = False, on_corrupt: str = "raise") -> None:
+                 shuffle: bool = False, seed: int = 0, drop_last: bool = False, on_corrupt: str = "raise",
+                 transform: Callable[[Any, int], Any] | None = None, transform_on: str = "cpu") -> None:
         super().__init__()
         if batch_size is not None and (isinstance(batch_size, bool) or int(batch_size) < 1):
             raise AugmentError(f"batch_size={batch_size!r}: give a positive number of samples, or None for single samples")
@@ -93,6 +94,8 @@ class StreamingDataset(IterableDataset):
             import augment_jobs.image.torch_data  # noqa: F401
         self.batch_size = None if batch_size is None else int(batch_size)
         self.shuffle, self.seed, self.drop_last, self.on_corrupt = bool(shuffle), int(seed), bool(drop_last), on_corrupt
+        #: applied to every item with the epoch (online augmentation); "cuda": by `loader()`, on the GPU
+        self.transform, self.transform_on = transform, transform_on
         self.epoch = 0
         self._resume: dict[str, Any] | None = None  # a loaded state, until a pass starts from it
         self._pass: dict[str, Any] | None = None  # the pass in progress, as this process counts it
@@ -166,10 +169,16 @@ class StreamingDataset(IterableDataset):
             self._resume = None  # this pass starts from it; the next pass of the epoch starts afresh
         else:
             base = self._base_ranges()
+        in_pass = self.transform is not None and self.transform_on != "cuda"
         for item in self._items(base):
             if counting:
                 self._pass["seen"] += 1
-            yield item
+            yield self.transform(item, self.epoch) if in_pass else item
+
+    def augment(self, item: Any) -> Any:
+        """Apply the dataset's transform (online augmentation) to an item on its device, for the
+        current epoch: what `loader()` does with `augment_on="cuda"` after moving a batch to the GPU."""
+        return item if self.transform is None else self.transform(item, self.epoch)
 
     def _items(self, base: list[list[int]]) -> Iterator[Any]:
         rank, world = topology()
@@ -241,6 +250,10 @@ class ResumableLoader(DataLoader):
 
     def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
         ds: StreamingDataset = self.dataset  # type: ignore[assignment]
+        for item in self._counted(ds):
+            yield _on_gpu(ds, item) if ds.transform is not None and ds.transform_on == "cuda" else item
+
+    def _counted(self, ds: StreamingDataset) -> Iterator[Any]:
         if not self.num_workers:
             yield from super().__iter__()  # the dataset counts itself in this process
             return
@@ -250,6 +263,18 @@ class ResumableLoader(DataLoader):
         for item in it:
             ds._pass["seen"] += 1
             yield item
+
+
+def _on_gpu(ds: StreamingDataset, item: dict[str, Any]) -> dict[str, Any]:
+    """Move a batch's images (and masks) to CUDA and augment them there, batched."""
+    item = dict(item)
+    for k in ("image", "mask"):
+        v = item.get(k)
+        if isinstance(v, torch.Tensor):
+            item[k] = v.to("cuda", non_blocking=True)
+        elif isinstance(v, list):
+            item[k] = [t.to("cuda", non_blocking=True) if isinstance(t, torch.Tensor) else t for t in v]
+    return ds.augment(item)
 
 
 __all__ = ["StreamingDataset", "ResumableLoader", "Source", "arrow_to_torch"]

@@ -149,7 +149,7 @@ def pure_augment(jpegs, batches: int, batch: int = 64) -> dict[str, float]:
     def ours() -> None:
         rngs = [np.random.default_rng(i) for i in range(batch)]
         drawn = [draw(params.ops, r, 224, 224) for r in rngs]
-        apply(imgs, boxes, [["a"]] * batch, drawn, params.ops, 0.3)
+        apply(imgs, boxes, [["a"]] * batch, drawn, 0.3)
 
     ours()
     t = time.perf_counter()

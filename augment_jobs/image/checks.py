@@ -1,4 +1,5 @@
-"""Images: decodable output, boxes valid, exposure, class counts, corrupt input share."""
+"""Images: decodable output, boxes and keypoints valid, exposure, class counts, corrupt input share,
+artifacts (clipping, blur or pixelation, near-constant images, masks that lost a class)."""
 
 from __future__ import annotations
 
@@ -87,3 +88,69 @@ def corrupt_share(g: GateInput) -> list[CheckResult]:
     return [CheckResult("image.corrupt_share", share <= limit,
                         f"{rejected} of {inputs} inputs rejected ({share:.1%}; limit {limit:.1%})",
                         observed=share)]
+
+
+def keypoints_valid(g: GateInput) -> list[CheckResult]:
+    """Every keypoint inside its image, or [0, 0, 0] (the rule for one that left it)."""
+    frame = g.frame
+    bad = []
+    for key, kps, w, h in zip(frame["key"], frame["keypoints"], frame["width"], frame["height"], strict=True):
+        for x, y, v in json.loads(kps):
+            if (x, y, v) != (0, 0, 0) and not (0 <= x <= w and 0 <= y <= h and v in (1, 2)):
+                bad.append(f"{key}: {[x, y, v]}")
+    return [CheckResult("image.keypoints_valid", not bad,
+                        "every keypoint inside its image or [0, 0, 0]" if not bad else f"{len(bad)} bad: {bad[:5]}",
+                        observed=len(bad))]
+
+
+def _worst(keys, values, limit: float, key: str, what: str, above: bool, max_share: float) -> CheckResult:
+    """Copies beyond `limit`; the check fails when their share of all copies is above `max_share`."""
+    keys = list(keys)
+    bad = [(k, v) for k, v in zip(keys, values, strict=True) if (v > limit if above else v < limit)]
+    name = f"image.{what}"
+    share = len(bad) / len(keys) if keys else 0.0
+    where = f"quality.artifacts.{key} = {limit:g}"
+    if not bad:
+        return CheckResult(name, True, f"every copy within {where}", observed=0)
+    bad.sort(key=lambda kv: -kv[1] if above else kv[1])
+    ex = ", ".join(f"{k} {v:.3g}" for k, v in bad[:3])
+    ok = share <= max_share
+    return CheckResult(name, ok, f"{len(bad)} of {len(keys)} copies {'above' if above else 'below'} {where} "
+                       f"({share:.1%}; limit quality.artifacts.max_artifact_share = {max_share:.1%}; worst: {ex})"
+                       + ("" if ok else "; loosen the op or the limit"), observed=len(bad))
+
+
+def artifacts(g: GateInput) -> list[CheckResult]:
+    """Each copy against its own source: clipping gained, sharpness (variance of the Laplacian)
+    kept; no near-constant sample; masks that lost a class of their source, as a share."""
+    lim = g.cfg.quality.artifacts
+    f = g.frame
+    copies = f[f["synthetic"]] if len(f) else f
+    out = [
+        _worst(copies["key"], copies["clip_share"] - copies["src_clip_share"], lim.max_clipping_increase,
+               "max_clipping_increase", "clipping", True, lim.max_artifact_share),
+        _worst(copies["key"], [c / s if s > 0 else 1.0 for c, s in zip(copies["sharpness"], copies["src_sharpness"],
+                                                                         strict=True)],
+               lim.min_sharpness_ratio, "min_sharpness_ratio", "sharpness", False, lim.max_artifact_share),
+    ]
+    # a source that is itself near-constant is the source's business (image.exposure), not an artifact
+    flat = f[(f["pixel_std"] < lim.min_pixel_std)]
+    flat_copies = flat[flat["synthetic"]]
+    share = len(flat_copies) / len(copies) if len(copies) else 0.0
+    out.append(CheckResult("image.near_constant", share <= lim.max_artifact_share,
+                           "no near-constant copy" if flat_copies.empty else
+                           f"{len(flat_copies)} of {len(copies)} copies with pixel std below "
+                           f"quality.artifacts.min_pixel_std = {lim.min_pixel_std:g} ({share:.1%}; limit "
+                           f"quality.artifacts.max_artifact_share = {lim.max_artifact_share:.1%}): "
+                           f"{flat_copies['key'].tolist()[:5]}",
+                           observed={"copies": len(flat_copies), "sources": int((~flat["synthetic"]).sum())}))
+    masked = copies[copies["mask_classes"].notna()] if len(copies) else copies
+    lost = [k for k, have, had in zip(masked["key"], masked["mask_classes"], masked["src_mask_classes"], strict=True)
+            if (set(json.loads(had or "[]")) - {0}) - set(json.loads(have))]
+    share = len(lost) / len(masked) if len(masked) else 0.0
+    ok = share <= lim.max_mask_class_loss_share
+    out.append(CheckResult("image.mask_classes", ok,
+                           f"{len(lost)} of {len(masked)} masked copies lost a class ({share:.1%}; limit "
+                           f"quality.artifacts.max_mask_class_loss_share = {lim.max_mask_class_loss_share:.1%})"
+                           + ("" if ok else f": {lost[:5]}"), observed=share))
+    return out

@@ -24,32 +24,31 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from augment_jobs.errors import InputError
+from augment_jobs.errors import InputError, NotFound
 from augment_jobs.image.io import (
+    ANNOTATIONS,
     IMAGE_EXTS,
     Decoded,
     RawSample,
+    Rejected,
+    TarShardWriter,
     decode,
     encode,
+    iter_tar,
     iter_tar_samples,
     raw_from_record,
-)
-from augment_jobs.image.meta import meta_row, read_meta, write_meta
-from augment_jobs.modality import RunPlan, ShardResult
-from augment_jobs.samples import (
-    Rejected,
-    SampleHandler,
-    TarShardWriter,
-    output_tars,
     read_annotations,
     sample_key,
 )
-from augment_jobs.store import join, relpath, store_for
+from augment_jobs.image.meta import meta_row, pixel_figures, read_meta, write_meta
+from augment_jobs.modality import Handler, RunPlan, ShardResult
+from augment_jobs.store import ObjectInfo, join, relpath, store_for
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from augment_jobs.config import DatasetConfig
+    from augment_jobs.contract import Manifest
     from augment_jobs.registry import MethodSpec
 
 CHUNK = 64  # source samples in memory at once per shard
@@ -68,13 +67,76 @@ class Copy:
     params: dict[str, Any]  # the drawn op params (replayable)
     seed: int
     method: str
+    mask: np.ndarray | None = None  # H x W class ids, moved with the pixels
+    keypoints: np.ndarray | None = None  # k x 3 [x, y, visible]
 
 
-class ImageHandler(SampleHandler):
+def _name(uri: str) -> str:
+    return uri.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _annotations_object(objects: list[ObjectInfo]) -> int | None:
+    """Index of the top-most annotations.jsonl (shortest URI), or None."""
+    found = [i for i, o in enumerate(objects) if _name(o.uri) == ANNOTATIONS]
+    return min(found, key=lambda i: len(objects[i].uri)) if found else None
+
+
+class ImageHandler(Handler):
     """Images folder or WebDataset tars in, WebDataset tars (originals + copies) out."""
 
-    folder_format, exts, item = "images", IMAGE_EXTS, "image"
-    line_hint = '{"file", "label", "boxes", "box_labels"}'
+    file_kind = "tar"
+
+    # --- snapshot ------------------------------------------------------------------------------
+    def source_filter(self, cfg: DatasetConfig, obj: ObjectInfo) -> bool:
+        name = _name(obj.uri)
+        if name.startswith((".", "_")):
+            return False
+        if cfg.source.format == "webdataset":
+            return name.endswith(".tar")
+        return name == ANNOTATIONS or name.lower().endswith(IMAGE_EXTS)
+
+    def shard_sources(self, cfg: DatasetConfig, objects: list[ObjectInfo], staging_uri: str | None = None) -> list[list[int]]:
+        """WebDataset: one task per tar. Images: annotated images in groups of source.files_per_shard,
+        each group with the annotations file first. Annotations naming a missing file fail here,
+        before any work."""
+        if cfg.source.format == "webdataset":
+            return [[i] for i in range(len(objects))]
+        ann = _annotations_object(objects)
+        if ann is None:
+            where = objects[0].uri.rsplit("/", 1)[0] if objects else "the source folder"
+            raise InputError(f"{where}: no {ANNOTATIONS}; an images source needs one line per image "
+                             '({"file", "label", "boxes", "box_labels"})')
+        base = objects[ann].uri.rsplit("/", 1)[0]
+        index = {relpath(o.uri, base): i for i, o in enumerate(objects) if i != ann and o.uri.startswith(base + "/")}
+        label = cfg.label or "label"
+        annotated: list[int] = []
+        masks: dict[int, int] = {}  # image object -> its mask object
+        seen: set[str] = set()
+        for n, rec in read_annotations(objects[ann].uri):
+            f = rec["file"]
+            if f not in index:
+                raise InputError(f"{objects[ann].uri}: line {n} names {f!r}, which is not in the source folder; "
+                                 "add the file or remove the line")
+            if f in seen:
+                raise InputError(f"{objects[ann].uri}: line {n} annotates {f!r} a second time; keep one line per image")
+            if label not in rec:
+                raise InputError(f"{objects[ann].uri}: line {n} ({f}) has no {label!r} (the config's label)")
+            mask = rec.get("mask")
+            if isinstance(mask, str):
+                if mask not in index:
+                    raise InputError(f"{objects[ann].uri}: line {n} ({f}) names mask {mask!r}, which is not in the "
+                                     "source folder; add the PNG or remove the key")
+                masks[index[f]] = index[mask]
+            seen.add(f)
+            annotated.append(index[f])
+        annotated.sort()
+        step = cfg.source.files_per_shard
+        shards = []
+        for i in range(0, len(annotated), step):
+            part = annotated[i:i + step]
+            # a shard is the annotations, its images, then their masks (read beside their images)
+            shards.append([ann, *part, *sorted({masks[j] for j in part if j in masks})])
+        return shards or [[ann]]
 
     # --- augment -------------------------------------------------------------------------------
     def _raw_samples(self, cfg: DatasetConfig, plan: RunPlan, shard: int):
@@ -87,12 +149,18 @@ class ImageHandler(SampleHandler):
             return
         ann = objects[0]
         base = ann.uri.rsplit("/", 1)[0]
-        images = {relpath(o.uri, base): o for o in objects[1:]}
-        recs = {rec["file"]: rec for _, rec in read_annotations(ann.uri, set(images))}
-        for rel, o in sorted(images.items(), key=lambda kv: kv[1].uri):
+        files = {relpath(o.uri, base): o for o in objects[1:]}
+        recs = {rec["file"]: rec for _, rec in read_annotations(ann.uri, set(files))}
+        mask_files = {r["mask"] for r in recs.values() if isinstance(r.get("mask"), str)} - set(recs)
+        for rel, o in sorted(files.items(), key=lambda kv: kv[1].uri):
+            if rel in mask_files:
+                continue
             if rel not in recs:
                 raise InputError(f"{ann.uri}: {rel!r} was annotated at snapshot time but is not now; rerun the snapshot")
-            yield raw_from_record(recs[rel], rel, o.uri, label, where=f"{ann.uri}: {rel}")
+            raw = raw_from_record(recs[rel], rel, o.uri, label, where=f"{ann.uri}: {rel}")
+            if raw.mask is not None:
+                raw.mask_uri = files[raw.mask].uri
+            yield raw
 
     def augment_shard(self, cfg: DatasetConfig, plan: RunPlan, shard: int) -> ShardResult:
         """Augment one shard; tars under plan.data_uri, per-sample metadata Parquet under staging."""
@@ -111,12 +179,14 @@ class ImageHandler(SampleHandler):
         inputs = 0
         t_start = time.perf_counter()
         store = store_for(plan.source_uri)
+        classes = cfg.source.mask_classes
+        mask_classes = None if classes is None else {int(c) for c in classes}
         with ThreadPoolExecutor(THREADS) as pool:
             chunk: list[RawSample] = []
 
             def run_chunk() -> None:
                 t0 = time.perf_counter()
-                decoded = list(pool.map(lambda r: _try_decode(r, store), chunk))
+                decoded = list(pool.map(lambda r: _try_decode(r, store, mask_classes), chunk))
                 timing["decode_s"] += time.perf_counter() - t0
                 ok = []
                 for raw, d in zip(chunk, decoded, strict=True):
@@ -157,11 +227,23 @@ class ImageHandler(SampleHandler):
         """Augment a decoded chunk (batched per image size), encode, write in source order."""
         import torch
 
-        from augment_jobs.image.batch import ImageBatch
+        from augment_jobs.image.batch import ImageBatch, Partner
 
         t0 = time.perf_counter()
         copies: list[list[Copy]] = [[] for _ in ok]
+        labels = {d.raw.source_key: d.raw.label for d in ok}
         for step, spec, params in steps:
+            partners = None
+            if getattr(params, "mixes", False):
+                # a mixing partner comes from the same block of CHUNK source images (source order):
+                # fixed by the source, whatever the batch size or thread count
+                for d in ok:
+                    if d.raw.extra.get("unlabelled"):
+                        raise InputError(f"{d.raw.source_uri}: mixup and cutmix need a label on every image "
+                                         f"(they publish soft labels); {d.raw.source_key} has none")
+                partners = [Partner(d.raw.source_key, d.raw.label, d.pixels,
+                                np.asarray(d.raw.boxes, dtype=np.float64).reshape(-1, 4), d.raw.box_labels, d.mask)
+                        for d in ok]
             work = [(i, j) for i, d in enumerate(ok) for j in range(params.copies_for(d.raw.label))]
             by_size: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
             for i, j in work:
@@ -175,12 +257,16 @@ class ImageHandler(SampleHandler):
                         images=imgs, boxes=[np.asarray(ok[i].raw.boxes, dtype=np.float64).reshape(-1, 4) for i, _ in part],
                         box_labels=[ok[i].raw.box_labels for i, _ in part],
                         keys=[ok[i].raw.source_key for i, _ in part], copies=[j for _, j in part],
+                        masks=[ok[i].mask for i, _ in part],
+                        keypoints=[np.asarray(ok[i].raw.keypoints, dtype=np.float64).reshape(-1, 3) for i, _ in part],
+                        pool=partners,
                     )
                     out = spec(batch, params, ctxs[step])
                     px = out.images.permute(0, 2, 3, 1).contiguous().numpy()
                     for n, (i, j) in enumerate(part):
                         copies[i].append(Copy(step, j, px[n], out.boxes[n], list(out.box_labels[n]), out.params[n],
-                                              out.seeds[n], spec.name))
+                                              out.seeds[n], spec.name, (out.masks or [None] * len(part))[n],
+                                              (out.keypoints or [None] * len(part))[n]))
         timing["augment_s"] += time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -190,8 +276,12 @@ class ImageHandler(SampleHandler):
             return d.raw.data if d.passthrough and d.raw.data is not None else encode(d.pixels, _out_ext(d), 95)
 
         orig_bytes = list(pool.map(enc_original, ok))
+        orig_masks = list(pool.map(lambda d: None if d.mask is None else encode(d.mask, "png", 0), ok))
         flat = [(i, c) for i, cs in enumerate(copies) for c in cs]
         copy_bytes = list(pool.map(lambda ic: encode(ic[1].pixels, _out_ext(ok[ic[0]]), quality[ic[1].step]), flat))
+        copy_masks = list(pool.map(lambda ic: None if ic[1].mask is None else encode(ic[1].mask, "png", 0), flat))
+        orig_figs = list(pool.map(lambda d: pixel_figures(d.pixels, d.mask), ok))
+        copy_figs = list(pool.map(lambda ic: pixel_figures(ic[1].pixels, ic[1].mask), flat))
         timing["encode_s"] += time.perf_counter() - t0
 
         ci = 0
@@ -201,20 +291,25 @@ class ImageHandler(SampleHandler):
             ext = _out_ext(d)
             h, w = d.pixels.shape[:2]
             rec = {"label": raw.label, "boxes": [[float(v) for v in b] for b in raw.boxes], "box_labels": raw.box_labels,
+                   "keypoints": [[float(v) for v in k] for k in raw.keypoints],
                    "source_key": raw.source_key, "source_uri": raw.source_uri, "synthetic": False,
-                   "method": None, "params": {}, "seed": None, "width": w, "height": h}
-            path = writer.write(key, {ext: orig_bytes[i], "json": _json(rec)})
-            meta.append(meta_row(key, rec, d.pixels, path))
+                   "_source_ids": [raw.source_key], "method": None, "params": {}, "seed": None, "width": w, "height": h}
+            path = writer.write(key, _members(ext, orig_bytes[i], rec, orig_masks[i]))
+            src_row = meta_row(key, rec, orig_figs[i], path)
+            meta.append(src_row)
             n = counts[raw.label]
             n["before"] += 1
             n["after"] += 1
             for c in copies[i]:
                 ckey = f"{key}-a{c.step}-{c.copy}"
                 crec = {"label": raw.label, "boxes": [[round(float(v), 2) for v in b] for b in c.boxes],
-                        "box_labels": c.box_labels, "source_key": raw.source_key, "source_uri": raw.source_uri,
-                        "synthetic": True, "method": c.method, "params": c.params, "seed": c.seed, "width": w, "height": h}
-                path = writer.write(ckey, {ext: copy_bytes[ci], "json": _json(crec)})
-                meta.append(meta_row(ckey, crec, c.pixels, path))
+                        "box_labels": c.box_labels,
+                        "keypoints": [[round(float(v), 2) for v in k] for k in (c.keypoints if c.keypoints is not None else [])],
+                        "source_key": raw.source_key, "source_uri": raw.source_uri,
+                        "synthetic": True, "method": c.method, "params": c.params, "seed": c.seed, "width": w, "height": h,
+                        **_mixed_lineage(raw.label, raw.source_key, c.params, labels)}
+                path = writer.write(ckey, _members(ext, copy_bytes[ci], crec, copy_masks[ci]))
+                meta.append(meta_row(ckey, crec, copy_figs[ci], path, src_row))
                 ci += 1
                 n["after"] += 1
                 n["synthetic"] += 1
@@ -227,13 +322,36 @@ class ImageHandler(SampleHandler):
     # --- artifacts and lineage -----------------------------------------------------------------
     def artifacts(self, cfg: DatasetConfig, plan: RunPlan, shards: list[ShardResult], out_dir: str) -> list[str]:
         """A grid PNG of augmented samples with their boxes drawn."""
-        uris = output_tars(plan, shards)
+        from augment_jobs.publish import version_uri
+
+        # after publish the staged tars live in the version as shard-<n>.tar, numbered in this order
+        store = store_for(plan.staging_uri)
+        staged = [join(plan.data_uri, f["path"]) for s in shards for f in s.files]
+        uris = [u if store.exists(u) else join(version_uri(plan.publish_uri, plan.version), f"shard-{n:06d}.tar")
+                for n, u in enumerate(staged)]
         if not uris:
             return []
         path = os.path.join(out_dir, "augmented_grid.png")
         from augment_jobs.image.artifacts import grid_png
 
         return [path] if grid_png(uris, path) else []
+
+    def lineage(self, manifest: Manifest, version_uri: str, key: str) -> dict[str, Any]:
+        """A published `__key__` → source object and key, method, drawn params, seeds."""
+        for f in manifest.files:
+            uri = join(version_uri, f.path)
+            rec = _find_json(uri, key)
+            if rec is not None:
+                return {
+                    "key": key, "file": f.path, "synthetic": rec.get("synthetic"), "label": rec.get("label"),
+                    "source_uri": rec.get("source_uri"), "source_key": rec.get("source_key"),
+                    "method": rec.get("method"), "params": rec.get("params"), "sample_seed": rec.get("seed"),
+                    "source_ids": rec.get("_source_ids", [rec.get("source_key")]), "soft_label": rec.get("soft_label"),
+                    "config_seed": manifest.seed, "logical_date": manifest.logical_date,
+                    "mlflow": manifest.mlflow.to_json(),
+                }
+        raise NotFound(f"{version_uri}: no sample with __key__ {key!r}")
+
 
 # --- helpers -----------------------------------------------------------------------------------
 def _method(name: str) -> MethodSpec:
@@ -248,14 +366,47 @@ def _out_ext(d: Decoded) -> str:
     return "jpg" if d.raw.ext == "jpg" else "png"
 
 
+def _mixed_lineage(label: str, source_key: str, params: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
+    """`_source_ids` (the image and every partner it was mixed with) and, for a mixed copy,
+    `soft_label` ({class: weight}, weights summing to 1)."""
+    weights = {label: 1.0}
+    sources = [source_key]
+    for d in params.get("ops", []):
+        if d.get("op") in ("mixup", "cutmix") and "partner" in d:
+            lam = float(d["lam"])
+            weights = {k: v * lam for k, v in weights.items()}
+            other = labels[d["partner"]]
+            weights[other] = weights.get(other, 0.0) + (1.0 - lam)
+            sources.append(d["partner"])
+    out: dict[str, Any] = {"_source_ids": sources}
+    if len(sources) > 1:
+        out["soft_label"] = {k: round(v, 4) for k, v in sorted(weights.items())}
+    return out
+
+
+def _members(ext: str, image: bytes, rec: dict[str, Any], mask: bytes | None) -> dict[str, bytes]:
+    """A sample's tar members: the image, its json, and its mask as `mask.png` when it has one."""
+    out = {ext: image, "json": _json(rec)}
+    if mask is not None:
+        out["mask.png"] = mask
+    return out
+
+
 def _json(rec: dict[str, Any]) -> bytes:
     return json.dumps(rec, sort_keys=True, separators=(",", ":")).encode()
 
 
-def _try_decode(raw: RawSample, store) -> Decoded | str:
+def _try_decode(raw: RawSample, store, mask_classes: set[int] | None) -> Decoded | str:
     try:
-        return decode(raw, store)
+        return decode(raw, store, mask_classes)
     except Rejected as e:
         return str(e)
     except FileNotFoundError:
         raise InputError(f"{raw.source_uri}: listed at snapshot time but gone; rerun the snapshot") from None
+
+
+def _find_json(uri: str, key: str) -> dict[str, Any] | None:
+    for k, parts in iter_tar(uri):
+        if k == key and "json" in parts:
+            return json.loads(parts["json"])
+    return None

@@ -48,6 +48,10 @@ class RawSample:
     box_labels: list[str]
     data: bytes | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    keypoints: list[list[float]] = field(default_factory=list)  # [x, y, visible] in pixels
+    mask: str | None = None  # the annotation's mask path (images folder), for messages
+    mask_uri: str | None = None  # where the mask PNG is read from, or None
+    mask_data: bytes | None = None  # the mask PNG's bytes (WebDataset sources carry them inline)
 
 
 @dataclass
@@ -55,6 +59,7 @@ class Decoded:
     raw: RawSample
     pixels: np.ndarray  # H x W x 3 uint8
     passthrough: bool  # original bytes can be published as they are (8-bit L/RGB jpg/png)
+    mask: np.ndarray | None = None  # H x W uint8 class ids
 
 
 def norm_ext(name: str) -> str:
@@ -77,8 +82,47 @@ def validate_boxes(raw: RawSample, w: int | None = None, h: int | None = None) -
             raise InputError(f"{raw.source_uri}: box {list(box)} lies outside the {w}x{h} image; fix the annotation")
 
 
-def decode(raw: RawSample, store: Store | None = None) -> Decoded:
-    """Read (if needed) and decode one sample to H x W x 3 uint8; Rejected for unusable images."""
+def validate_keypoints(raw: RawSample, w: int | None = None, h: int | None = None) -> None:
+    """InputError naming the file and keypoint if one is malformed or (labelled) outside the image."""
+    for i, kp in enumerate(raw.keypoints):
+        if not (isinstance(kp, list | tuple) and len(kp) == 3 and all(isinstance(v, int | float) for v in kp)
+                and kp[2] in (0, 1, 2)):
+            raise InputError(f"{raw.source_uri}: keypoint {i} {kp!r} is not [x, y, visible] "
+                             "(pixels; visible 0 = unlabelled, 1 = hidden, 2 = visible)")
+        x, y, v = kp
+        if v and w is not None and h is not None and not (0 <= x <= w and 0 <= y <= h):
+            raise InputError(f"{raw.source_uri}: keypoint {i} {list(kp)} lies outside the {w}x{h} image; "
+                             "fix the annotation, or give it as [0, 0, 0] if it is not in the picture")
+
+
+def decode_mask(raw: RawSample, data: bytes, w: int, h: int, classes: set[int] | None) -> np.ndarray:
+    """The mask PNG as H x W uint8 class ids (8-bit greyscale or palette indices, never colours);
+    InputError naming the mask for a wrong size, mode or undeclared class id."""
+    from PIL import Image
+
+    where = f"{raw.source_uri}: mask {raw.mask or 'mask.png'}"
+    try:
+        im = Image.open(io.BytesIO(data))
+        im.load()
+    except (OSError, SyntaxError, ValueError) as e:
+        raise InputError(f"{where} is not a readable PNG ({e}); re-export it as an 8-bit PNG of class ids") from None
+    if im.size != (w, h):
+        raise InputError(f"{where} is {im.size[0]}x{im.size[1]} but the image is {w}x{h}; "
+                         "a mask must have the image's size (as displayed, after EXIF rotation)")
+    if im.mode not in ("L", "P", "1"):
+        raise InputError(f"{where} has mode {im.mode}; give class ids as an 8-bit greyscale or palette PNG")
+    arr = np.asarray(im.convert("L") if im.mode == "1" else im, dtype=np.uint8)
+    if classes is not None:
+        extra = sorted(set(np.unique(arr).tolist()) - classes)
+        if extra:
+            raise InputError(f"{where} has class id {extra[0]}, not in source.mask_classes "
+                             f"({sorted(classes)}); declare it or fix the mask")
+    return arr
+
+
+def decode(raw: RawSample, store: Store | None = None, mask_classes: set[int] | None = None) -> Decoded:
+    """Read (if needed) and decode one sample to H x W x 3 uint8; Rejected for unusable images.
+    The mask (if any) is decoded and checked against the image's size and `mask_classes`."""
     from PIL import Image
 
     # PIL raises above 2x MAX_IMAGE_PIXELS (at open, from the header): that is exactly our limit
@@ -99,6 +143,7 @@ def decode(raw: RawSample, store: Store | None = None) -> Decoded:
     if orientation in (5, 6, 7, 8):
         w, h = h, w
     validate_boxes(raw, w, h)
+    validate_keypoints(raw, w, h)
     try:
         im.load()
         if orientation != 1:
@@ -110,7 +155,12 @@ def decode(raw: RawSample, store: Store | None = None) -> Decoded:
         raise Rejected(f"corrupt or truncated image: {e}") from None
     passthrough = raw.ext in ("jpg", "png") and im.mode in ("L", "RGB") and orientation == 1
     raw.data = data if passthrough else None  # keep only what is published as is
-    return Decoded(raw, arr, passthrough)
+    mask = None
+    if raw.mask_data is not None or raw.mask_uri is not None:
+        mdata = raw.mask_data if raw.mask_data is not None else (store or store_for(raw.mask_uri)).read_bytes(raw.mask_uri)
+        mask = decode_mask(raw, mdata, arr.shape[1], arr.shape[0], mask_classes)
+        raw.mask_data = None
+    return Decoded(raw, arr, passthrough, mask)
 
 
 def _orientation(im: Any) -> int:
@@ -160,10 +210,19 @@ def raw_from_record(rec: dict[str, Any], source_key: str, source_uri: str, label
     box_labels = rec.get("box_labels")
     if box_labels is None:
         box_labels = [str(rec[label_field])] * len(boxes)
+    keypoints = rec.get("keypoints") or []
+    if not isinstance(keypoints, list):
+        raise InputError(f"{where or source_uri}: keypoints must be a list of [x, y, visible], got {keypoints!r}")
+    mask = rec.get("mask")
+    if mask is not None and not isinstance(mask, str):
+        raise InputError(f"{where or source_uri}: mask must be the path of a PNG beside annotations.jsonl, got {mask!r}")
     raw = RawSample(source_key=source_key, source_uri=source_uri, ext=norm_ext(source_key),
                     label=str(rec[label_field]), boxes=[list(b) if isinstance(b, list | tuple) else b for b in boxes],
-                    box_labels=[str(b) for b in box_labels], data=data)
+                    box_labels=[str(b) for b in box_labels], data=data,
+                    keypoints=[list(k) if isinstance(k, list | tuple) else k for k in keypoints], mask=mask)
+    raw.extra["unlabelled"] = rec[label_field] in (None, "")  # mixing ops refuse it (no soft label)
     validate_boxes(raw)
+    validate_keypoints(raw)
     return raw
 
 
@@ -189,6 +248,8 @@ def _tar_sample(uri: str, tar_name: str, key: str, parts: dict[str, bytes], labe
                           where=f"{uri}: sample {key}")
     raw.source_key = source_key
     raw.ext = norm_ext(img_ext)
+    if "mask.png" in parts:
+        raw.mask, raw.mask_data = "mask.png", parts["mask.png"]
     return raw
 
 

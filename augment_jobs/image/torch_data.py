@@ -35,7 +35,7 @@ from augment_jobs.samples import iter_tar, member_key
 from augment_jobs.streaming import Chunks, CorruptFile, FileRef, Segment, topology
 
 DEFAULT_BUFFER = 1000
-COLUMNS = ("__key__", "image", "boxes", "box_labels", "label", "json")  # what decode_sample gives
+COLUMNS = ("__key__", "image", "boxes", "box_labels", "label", "json", "mask", "keypoints")  # what decode_sample gives
 
 
 def rank_world() -> tuple[int, int]:
@@ -44,8 +44,9 @@ def rank_world() -> tuple[int, int]:
 
 
 def decode_sample(key: str, parts: dict[str, bytes], columns: tuple[str, ...] = COLUMNS) -> dict[str, Any]:
-    """WebDataset members → {"__key__", "image" (uint8 [3, H, W]), "boxes" (float [n, 4]), ...};
-    only `columns` are built (an image not asked for is not decoded)."""
+    """WebDataset members → {"__key__", "image" (uint8 [3, H, W]), "boxes" (float [n, 4]), "mask"
+    (uint8 [H, W] class ids, or None), "keypoints" (float [k, 3]), ...}; only `columns` are built
+    (an image not asked for is not decoded)."""
     out: dict[str, Any] = {"__key__": key}
     if "image" in columns:
         img = next((parts[e] for e in ("jpg", "jpeg", "png") if e in parts), None)
@@ -55,12 +56,16 @@ def decode_sample(key: str, parts: dict[str, bytes], columns: tuple[str, ...] = 
         arr = np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
         # one copy into channels-first contiguous memory: batches then stack with a plain memcpy
         out["image"] = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+    if "mask" in columns:
+        m = parts.get("mask.png")
+        out["mask"] = None if m is None else torch.from_numpy(np.array(Image.open(io.BytesIO(m)), dtype=np.uint8))
     if len(columns) > 2 or "image" not in columns:
         meta = json.loads(parts["json"]) if "json" in parts else {}
         fields = {
             "boxes": lambda: torch.tensor(meta.get("boxes") or [], dtype=torch.float32).reshape(-1, 4),
             "box_labels": lambda: list(meta.get("box_labels") or []), "label": lambda: meta.get("label"),
             "json": lambda: meta,
+            "keypoints": lambda: torch.tensor(meta.get("keypoints") or [], dtype=torch.float32).reshape(-1, 3),
         }
         out.update({c: fields[c]() for c in columns if c in fields})
     return out
@@ -94,6 +99,8 @@ def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
         out["image"] = torch.from_numpy(np.stack([i.numpy() for i in out["image"]]))
     if "boxes" in out and len(samples) > 1:
         out["boxes"] = TensorViews(out["boxes"])
+    if "mask" in out and all(m is not None for m in out["mask"]) and len({tuple(m.shape) for m in out["mask"]}) == 1:
+        out["mask"] = torch.from_numpy(np.stack([m.numpy() for m in out["mask"]]))
     if "_pad" in out:
         out["_pad"] = torch.tensor(out["_pad"], dtype=torch.bool)
     return out

@@ -183,6 +183,48 @@ def case_exif_rotated(tmp: Path) -> dict[str, object]:
     # displayed 64x32 (landscape); stored 32x64; the box is in displayed coordinates
     return images(tmp, [("rotated.jpg", _exif_rotated(), {"boxes": [[40, 4, 62, 28]], "box_labels": ["a"]})])
 
+def _mask_png(size: tuple[int, int], value: int = 1) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("L", size, value).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def case_mask_wrong_size(tmp: Path) -> dict[str, object]:
+    cfg = images(tmp, [("masked.png", _png("RGB", (32, 24)), {"mask": "masked_m.png"})])
+    (tmp / "store" / "raw" / "bad" / DS / "masked_m.png").write_bytes(_mask_png((16, 24)))
+    return cfg
+
+
+def case_mask_class_undeclared(tmp: Path) -> dict[str, object]:
+    cfg = images(tmp, [("masked.png", _png("RGB", (32, 24)), {"mask": "masked_m.png"})])
+    (tmp / "store" / "raw" / "bad" / DS / "masked_m.png").write_bytes(_mask_png((32, 24), 9))
+    cfg["source"]["mask_classes"] = {0: "background", 1: "lesion"}  # type: ignore[index]
+    return cfg
+
+
+def case_keypoint_outside(tmp: Path) -> dict[str, object]:
+    return images(tmp, [("pointed.png", _png("RGB", (32, 24)), {"keypoints": [[4, 4, 2], [40, 4, 2]]})])
+
+
+def case_unknown_op(tmp: Path) -> dict[str, object]:
+    cfg = images(tmp, [])
+    cfg["augment"][0]["params"]["ops"] = [{"op": "twirl"}]  # type: ignore[index]
+    return cfg
+
+
+def case_restricted_op(tmp: Path) -> dict[str, object]:
+    cfg = images(tmp, [])
+    cfg["augment"][0]["params"].update(restrict=["occlusion"], ops=[{"op": "cutout", "p": 0.5}])  # type: ignore[index]
+    return cfg
+
+
+def case_mixup_without_labels(tmp: Path) -> dict[str, object]:
+    cfg = images(tmp, [("nolabel.png", _png("RGB", (32, 32)), {"label": None})])
+    cfg["augment"][0]["params"]["ops"] = [{"op": "mixup", "p": 0.5}]  # type: ignore[index]
+    return cfg
+
 
 #: case → (builder, word the one-line error must contain when the exit is 2, xfail reason or None)
 CASES: dict[str, tuple[Callable[[Path], dict[str, object]], str, str | None]] = {
@@ -199,7 +241,15 @@ CASES: dict[str, tuple[Callable[[Path], dict[str, object]], str, str | None]] = 
     "image_16bit_png": (case_16bit_png, "deep", None),
     "image_cmyk_jpeg": (case_cmyk_jpeg, "cmyk", None),
     "image_exif_rotate_90": (case_exif_rotated, "rotated", None),
+    "image_mask_wrong_size": (case_mask_wrong_size, "masked_m.png is 16x24", None),
+    "image_mask_class_undeclared": (case_mask_class_undeclared, "class id 9", None),
+    "image_keypoint_outside": (case_keypoint_outside, "keypoint 1 [40, 4, 2]", None),
+    "image_unknown_op": (case_unknown_op, "twirl", None),
+    "image_restricted_op": (case_restricted_op, "'cutout' is of kind occlusion", None),
+    "image_mixup_without_labels": (case_mixup_without_labels, "nolabel.png has none", None),
 }
+EXIT_2 = {"image_mask_wrong_size", "image_mask_class_undeclared", "image_keypoint_outside", "image_unknown_op",
+          "image_restricted_op", "image_mixup_without_labels"}
 
 
 def _params() -> list[object]:
@@ -235,6 +285,9 @@ def test_bad_input_is_exit_0_or_one_line_exit_2(name: str, tmp_path: Path) -> No
         assert word.lower() in lines[0].lower(), f"{word!r} not named in: {lines[0]}"
     else:
         assert not lines, f"exit 0 with error output: {err[-600:]}"
+    if name in EXIT_2:
+        assert proc.returncode == 2, lines
+        assert not (tmp_path / "store" / "published" / "bad" / "_latest").exists()  # nothing published
     if name == "image_exif_rotate_90":
         assert proc.returncode == 0, lines  # the box is valid on the displayed image
         _assert_box_follows_display(tmp_path)

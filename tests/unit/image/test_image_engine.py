@@ -37,7 +37,7 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 def run_one(op: dict, box: list[int], seed: int) -> tuple[torch.Tensor, np.ndarray]:
     params = ImagePolicyParams(ops=[{**op, "p": 1.0}], min_box_visibility=0.0)
     drawn = [draw(params.ops, np.random.default_rng(seed), W, H)]
-    out, boxes, _ = apply(painted(box), [np.array([box], dtype=float)], [["obj"]], drawn, params.ops, 0.0)
+    out, boxes, *_ = apply(painted(box), [np.array([box], dtype=float)], [["obj"]], drawn, 0.0)
     return out, boxes[0]
 
 
@@ -81,10 +81,9 @@ def test_boxes_clipped_and_dropped_below_visibility() -> None:
     boxes, vis = transform_boxes(np.array([[50.0, 10, 80, 30], [0, 0, 10, 10]]), m, W, H)
     assert boxes[0].tolist() == [W, 10, W, 30] and vis[0] == 0.0
     assert boxes[1].tolist() == [60, 0, 70, 10] and vis[1] == 1.0
-    params = ImagePolicyParams(ops=[{"op": "affine", "p": 1, "translate": [0.6, 0.0]}], min_box_visibility=0.5)
     drawn = [[{"op": "affine", "angle": 0.0, "scale": 1.0, "tx": 40.0, "ty": 0.0, "shear_x": 0.0, "shear_y": 0.0}]]
-    _, out_boxes, out_labels = apply(painted([60, 10, 90, 30]), [np.array([[60.0, 10, 90, 30], [10, 10, 20, 20]])],
-                                     [["gone", "kept"]], drawn, params.ops, 0.5)
+    _, out_boxes, out_labels, *_ = apply(painted([60, 10, 90, 30]), [np.array([[60.0, 10, 90, 30], [10, 10, 20, 20]])],
+                                     [["gone", "kept"]], drawn, 0.5)
     assert out_labels == [["kept"]] and out_boxes[0].tolist() == [[50, 10, 60, 20]]
 
 
@@ -99,11 +98,11 @@ def test_same_output_whatever_the_batch_size() -> None:
     imgs = torch.from_numpy(rng.integers(0, 256, (n, 3, 40, 52), dtype=np.uint8))
     boxes = [np.array([[5.0, 5, 30, 25]])] * n
     drawn = [draw(params.ops, np.random.default_rng(i), 52, 40) for i in range(n)]
-    whole, wb, _ = apply(imgs, boxes, [["a"]] * n, drawn, params.ops, 0.3)
-    ones = [apply(imgs[i:i + 1], boxes[i:i + 1], [["a"]], drawn[i:i + 1], params.ops, 0.3) for i in range(n)]
+    whole, wb, *_ = apply(imgs, boxes, [["a"]] * n, drawn, 0.3)
+    ones = [apply(imgs[i:i + 1], boxes[i:i + 1], [["a"]], drawn[i:i + 1], 0.3) for i in range(n)]
     assert torch.equal(whole, torch.cat([o[0] for o in ones]))
     assert all(np.array_equal(a, o[1][0]) for a, o in zip(wb, ones, strict=True))
-    threes = [apply(imgs[i:i + 3], boxes[i:i + 3], [["a"]] * 3, drawn[i:i + 3], params.ops, 0.3)[0]
+    threes = [apply(imgs[i:i + 3], boxes[i:i + 3], [["a"]] * 3, drawn[i:i + 3], 0.3)[0]
               for i in range(0, n, 3)]
     assert torch.equal(whole, torch.cat(threes))
 
@@ -120,8 +119,8 @@ def test_drawn_params_are_plain_and_replayable() -> None:
     for d in d1:
         aligned.append(next(it) if d else None)
     img = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (1, 3, 48, 64), dtype=np.uint8))
-    a = apply(img, [np.zeros((0, 4))], [[]], [d1], params.ops, 0.3)[0]
-    b = apply(img, [np.zeros((0, 4))], [[]], [aligned], params.ops, 0.3)[0]
+    a = apply(img, [np.zeros((0, 4))], [[]], [d1], 0.3)[0]
+    b = apply(img, [np.zeros((0, 4))], [[]], [aligned], 0.3)[0]
     assert torch.equal(a, b)
 
 
@@ -129,5 +128,5 @@ def test_identity_policy_keeps_pixels() -> None:
     img = torch.from_numpy(np.random.default_rng(2).integers(0, 256, (2, 3, 20, 30), dtype=np.uint8))
     params = ImagePolicyParams(ops=[{"op": "hflip", "p": 1.0}, {"op": "hflip", "p": 1.0}])
     drawn = [draw(params.ops, np.random.default_rng(i), 30, 20) for i in range(2)]
-    out, _, _ = apply(img, [np.zeros((0, 4))] * 2, [[]] * 2, drawn, params.ops, 0.3)
+    out, *_ = apply(img, [np.zeros((0, 4))] * 2, [[]] * 2, drawn, 0.3)
     assert torch.equal(out, img)

@@ -235,14 +235,16 @@ def test_webdataset_source(tmp_path: Path) -> None:
 
 
 def test_import_is_light() -> None:
+    """Importing the image package (as `augment check` and DAG parsing do) loads no heavy library:
+    checked by what is imported, not by a clock."""
     import subprocess
     import sys
 
-    # the core (registry: pydantic, numpy) is imported first; this measures the image package's own cost
-    code = ("import time, sys, augment_jobs.registry; t = time.perf_counter(); import augment_jobs.image; "
-            "print(time.perf_counter() - t, 'torch' in sys.modules, 'PIL' in sys.modules)")
+    heavy = ("torch", "PIL", "scipy", "pandas", "pyarrow", "webdataset", "augment_jobs.image.engine")
+    code = ("import sys, augment_jobs.registry; import augment_jobs.image; "
+            f"print(' '.join(m for m in {heavy!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert out[1:] == ["False", "False"] and float(out[0]) < 0.2
+    assert out == []
 
 
 def image_checks(cfg, plan, results, frame):
