@@ -23,15 +23,16 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-import pandas as pd
 from pydantic import Field, field_validator, model_validator
 
 from augment_jobs.errors import ConfigError, InputError
 from augment_jobs.registry import MethodParams
 from augment_jobs.sampling import SamplingStrategy
+
+if TYPE_CHECKING:  # numpy and pandas load inside the functions: DAG files import this at parse time
+    import pandas as pd
 
 MECHANISMS = ("mst", "aim")
 
@@ -84,6 +85,8 @@ def parse_dp_params(params: dict[str, Any], *, where: str = "params") -> DpSynth
 
 
 def _is_numeric(s: pd.Series) -> bool:
+    import pandas as pd
+
     return bool(pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s))
 
 
@@ -107,6 +110,8 @@ def fit_sample_dp(
     Raises InputError naming the column when a numeric column has no public bounds, or when a
     column is missing values (the mechanisms need a complete table).
     """
+    import numpy as np
+
     parse_dp_params({"epsilon": epsilon, "delta": delta, "mechanism": mechanism, "bins": bins,
                      "bounds": {k: list(v) for k, v in bounds.items()},
                      "categories": categories or {}}, where="dp_synth")
@@ -141,6 +146,9 @@ def fit_sample_dp(
 def _fit_sample(df: pd.DataFrame, n_rows: int, specs: list[tuple[str, str]], *, epsilon: float, delta: float,
                 bounds: dict[str, tuple[float, float]], seed: int, categories: dict[str, list[Any]],
                 mechanism: str, bins: int) -> tuple[pd.DataFrame, dict[str, Any]]:
+    import numpy as np
+    import pandas as pd
+
     encoded = pd.DataFrame(index=df.index)
     domains: list[list[Any]] = []  # per column, the public values the mechanism models
     edges: dict[str, np.ndarray] = {}
@@ -214,6 +222,8 @@ def _fit_sample(df: pd.DataFrame, n_rows: int, specs: list[tuple[str, str]], *, 
 
 def _restore(drawn: pd.Series, source: pd.Series) -> pd.Series:
     """Drawn category text back to the source column's values and dtype."""
+    import pandas as pd
+
     text_to_value = {str(v): v for v in pd.unique(source)}
     values = [text_to_value.get(str(v), v) for v in drawn]
     if isinstance(source.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(source) or _is_numeric(source):
