@@ -27,8 +27,9 @@ def missing_share(g: GateInput) -> list[CheckResult]:
         return [CheckResult("missing_share", True, "no synthetic rows to compare")]
     shares: dict[str, dict[str, float]] = {}
     bad = []
+    roles = set(cfg.role_columns())  # null on synthetic rows by design (docs/config.md, "Column roles")
     for col in frame.columns:
-        if col in PLATFORM_COLUMNS or col in (cfg.source.id_column, cfg.label):
+        if col in PLATFORM_COLUMNS or col in (cfg.source.id_column, cfg.label) or col in roles:
             continue
         r, s = _missing(real[col]), _missing(syn[col])
         p_r, p_s = float(r.mean()), float(s.mean())

@@ -220,6 +220,10 @@ def check_source(cfg: DatasetConfig, schema: pa.Schema) -> None:
         if not (pa.types.is_integer(t) or pa.types.is_string(t) or pa.types.is_large_string(t)):
             raise InputError(f"{where}: id column {idc!r} is {t}; ids must be integers or strings")
     check_columns(schema.names, cfg.constraints, where=f"{where}: constraints")
+    if cfg.columns:
+        from augment_jobs.tabular.columns import check_source as check_roles
+
+        check_roles(cfg, schema, where)
 
 
 # --- the handler ------------------------------------------------------------------------------------
@@ -359,6 +363,8 @@ class State:
     null_label: int = 0
     quality: dict[str, Any] = field(default_factory=dict)  # SDV: per-class SDMetrics quality, for the gate
     split: dict[str, Any] | None = None  # `split` configured: the holdout rule (augment_jobs/tabular/split.py)
+    #: `role: id` columns: where their fresh values start (augment_jobs/tabular/columns.py)
+    fresh: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_syn(self) -> int:
