@@ -184,6 +184,22 @@ def case_exif_rotated(tmp: Path) -> dict[str, object]:
     return images(tmp, [("rotated.jpg", _exif_rotated(), {"boxes": [[40, 4, 62, 28]], "box_labels": ["a"]})])
 
 
+def case_derived_unknown_column(tmp: Path) -> dict[str, object]:
+    return tabular(tmp, frame().assign(x2=lambda d: d["x"] * 2), columns={"x2": {"derived": "x * 2 + nope"}})
+
+
+def case_derived_bad_syntax(tmp: Path) -> dict[str, object]:
+    return tabular(tmp, frame().assign(x2=lambda d: d["x"] * 2), columns={"x2": {"derived": "x * (2"}})
+
+
+def case_role_missing_column(tmp: Path) -> dict[str, object]:
+    return tabular(tmp, frame(), columns={"patient": {"role": "pii"}})
+
+
+def case_id_role_on_label(tmp: Path) -> dict[str, object]:
+    return tabular(tmp, frame(), columns={"label": {"role": "id"}})
+
+
 #: case → (builder, word the one-line error must contain when the exit is 2, xfail reason or None)
 CASES: dict[str, tuple[Callable[[Path], dict[str, object]], str, str | None]] = {
     "column_all_missing": (case_all_missing, "empty", None),
@@ -199,6 +215,10 @@ CASES: dict[str, tuple[Callable[[Path], dict[str, object]], str, str | None]] = 
     "image_16bit_png": (case_16bit_png, "deep", None),
     "image_cmyk_jpeg": (case_cmyk_jpeg, "cmyk", None),
     "image_exif_rotate_90": (case_exif_rotated, "rotated", None),
+    "derived_unknown_column": (case_derived_unknown_column, "columns.x2.derived", None),
+    "derived_bad_syntax": (case_derived_bad_syntax, "columns.x2.derived", None),
+    "role_on_missing_column": (case_role_missing_column, "columns.patient", None),
+    "id_role_on_label": (case_id_role_on_label, "columns.label", None),
 }
 
 
