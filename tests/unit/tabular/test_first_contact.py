@@ -1,0 +1,35 @@
+"""First-contact defects on real tables (issue: synthetic rows a domain expert would accept, part 6)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from test_column_roles import DS, _write, breast_cancer, la_riots
+
+from augment_jobs.errors import InputError
+from augment_jobs.stages import run
+
+
+def test_smote_names_every_non_numeric_column_in_one_line(store: Path) -> None:
+    cfg = _write(store, la_riots().drop(columns=["death_date"]), label="gender",
+                 augment=[{"method": "smote", "params": {"sampling_strategy": "minority"}}])
+    with pytest.raises(InputError) as e:
+        run(str(cfg), DS)
+    msg = str(e.value)
+    assert "\n" not in msg
+    for col in ("first_name", "last_name", "race", "address", "neighborhood", "type"):
+        assert repr(col) in msg, msg
+    assert "categorical_features: [first_name, last_name, race, address, neighborhood, type]" in msg
+
+
+def test_manifest_goes_through_json_dumps_via_to_dict(store: Path) -> None:
+    from augment_jobs.reader import open_dataset
+
+    cfg = _write(store, breast_cancer(), label="target", columns={"patient_id": {"role": "id"}},
+                 augment=[{"method": "smote", "params": {"sampling_strategy": "minority"}}])
+    run(str(cfg), DS)
+    m = open_dataset(str(store / "published" / "t")).manifest
+    text = json.dumps(m.to_dict())
+    assert json.loads(text)["files"][0]["sha256"] == m["files"][0]["sha256"]
