@@ -365,6 +365,8 @@ class State:
     split: dict[str, Any] | None = None  # `split` configured: the holdout rule (augment_jobs/tabular/split.py)
     #: `role: id` columns: where their fresh values start (augment_jobs/tabular/columns.py)
     fresh: dict[str, Any] = field(default_factory=dict)
+    #: float features whose real values are all whole numbers (integers read as float for their NaNs)
+    whole: list[str] = field(default_factory=list)
 
     @property
     def n_syn(self) -> int:

@@ -148,7 +148,7 @@ def prepare(cfg: DatasetConfig, plan: RunPlan, parts: list[Part], schema: pa.Sch
         classes=[{"key": class_key(v), "value": json_value(v), "count": int(n)} for v, n in zip(values, counts, strict=True)],
         steps=[], features=features, id_top=id_top, tasks=max(1, math.ceil(total / rows_per_task(cfg))),
         rows_per_file=cfg.publish.rows_per_file, null_label=null_label, split=split,
-        fresh=_fresh_starts(cfg, parts, schema),
+        fresh=_fresh_starts(cfg, parts, schema), whole=_whole_floats(parts, schema, features),
     )
     if cfg.columns:
         from augment_jobs.tabular.columns import role_notes
@@ -422,6 +422,22 @@ def _fresh_starts(cfg: DatasetConfig, parts: list[Part], schema: pa.Schema) -> d
     for name, spec in cfg.columns.items():
         if spec.role == "id" or (spec.role == "pii" and not schema.field(name).nullable):
             out[name] = fresh_start(name, _column(parts, name), schema.field(name).type)
+    return out
+
+
+def _whole_floats(parts: list[Part], schema: pa.Schema, features: list[str]) -> list[str]:
+    """Float features holding only whole numbers (ints made float by a NaN): their synthetic values
+    are rounded, as int columns' are. One column in memory at a time."""
+    import numpy as np
+    import pyarrow as pa
+
+    out = []
+    for name in features:
+        if pa.types.is_floating(schema.field(name).type):
+            v = _column(parts, name).astype(float)
+            v = v[np.isfinite(v)]
+            if len(v) and bool(np.all(v == np.round(v))):
+                out.append(name)
     return out
 
 

@@ -219,6 +219,7 @@ class Generator:
     def _draw(self, s: int, i: int, blk: int, n: int, extra: tuple[Any, ...]) -> pa.Table:
         """n draws of the method as a table in the output schema (platform columns set by `_numbered`)."""
         import pyarrow as pa
+        import pyarrow.compute as pc
 
         from augment_jobs.tabular.values import typed
 
@@ -239,7 +240,11 @@ class Generator:
                 cols.append(drawn.params)
             else:  # columns a method leaves out (entirely missing ones, roles) stay null
                 cols.append(pa.nulls(n, f.type))
-        return self._filler.derive(pa.table(cols, schema=self.schema))
+        table = pa.table(cols, schema=self.schema)
+        for name in self.state.whole:  # whole numbers stored as float stay whole
+            i = self.schema.get_field_index(name)
+            table = table.set_column(i, self.schema.field(i), pc.round(table.column(i)))
+        return self._filler.derive(table)
 
     def _hold_constraints(self, s: int, i: int, blk: int, want: int, table: pa.Table) -> pa.Table:
         """The block's draws that hold every constraint, topped up by redraw rounds to `want` rows."""

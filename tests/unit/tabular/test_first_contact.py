@@ -33,3 +33,22 @@ def test_manifest_goes_through_json_dumps_via_to_dict(store: Path) -> None:
     m = open_dataset(str(store / "published" / "t")).manifest
     text = json.dumps(m.to_dict())
     assert json.loads(text)["files"][0]["sha256"] == m["files"][0]["sha256"]
+
+
+def test_whole_numbers_read_as_float_stay_whole(store: Path) -> None:
+    """palmerpenguins: body mass and flipper length are integers, float in the file for their NaNs."""
+    import numpy as np
+    import palmerpenguins
+    from test_column_roles import _read
+
+    src = palmerpenguins.load_penguins().drop(columns=["island", "sex"])
+    assert src["body_mass_g"].dtype == float and src["body_mass_g"].isna().any()
+    cfg = _write(store, src, label="species", augment=[{"method": "smote", "params": {"sampling_strategy": "minority"}}])
+    assert run(str(cfg), DS)["created"]
+    syn = _read(store).query("_synthetic")
+    assert len(syn) > 50
+    for col in ("body_mass_g", "flipper_length_mm", "year"):
+        v = syn[col].dropna().to_numpy(float)
+        assert np.all(v == np.round(v)), col
+    bill = syn["bill_length_mm"].dropna().to_numpy(float)
+    assert not np.all(bill * 10 == np.round(bill * 10))  # a real-valued column is still interpolated
