@@ -147,6 +147,33 @@ def unreadable(uri: str, fmt: str, error: Exception) -> InputError:
     return InputError(f"{uri}: not a readable {fmt} file ({msg}); re-export it or remove it from the partition")
 
 
+def check_format(uri: str, fmt: str) -> None:
+    """InputError when a source file's first bytes say it is not `fmt` (a Parquet file named `.csv`,
+    text under `format: parquet`), naming what was found and the setting to change."""
+    found = sniff_format(uri)
+    if found is not None and found != fmt:
+        raise InputError(f"{uri}: source.format is {fmt} but the file is {found}: set source.format: {found}, "
+                         f"or re-export the file as {fmt}")
+
+
+def sniff_format(uri: str) -> str | None:
+    """`parquet`, `jsonl` or `csv` from a file's first bytes (None: cannot tell, e.g. compressed)."""
+    from augment_jobs.store import store_for
+
+    store = store_for(uri)
+    fs, _ = store.arrow_fs()
+    with fs.open_input_file(store.arrow_path(uri)) as f:
+        head = f.read(4096)
+    if head[:4] == b"PAR1":
+        return "parquet"
+    if head[:2] == b"\x1f\x8b" or not head:
+        return None  # gzip (a compressed CSV or JSONL) or empty: the readers decide
+    if b"\x00" in head:
+        return None  # binary but not Parquet: the readers say what is wrong
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff").lstrip()
+    return "jsonl" if text.startswith(("{", "[")) else "csv"
+
+
 def check_csv_columns(uri: str, names: list[str], cfg: DatasetConfig) -> None:
     """InputError when a CSV header parsed into one column that is not the label: a wrong delimiter."""
     if len(names) == 1 and cfg.label and cfg.label not in names:

@@ -144,7 +144,7 @@ def read_parts(cfg: DatasetConfig, objects: list[ObjectInfo] | list[dict[str, An
     InputError naming a file that cannot be read, or both files and the column when two disagree."""
     import pyarrow as pa
 
-    from augment_jobs.frames import unreadable
+    from augment_jobs.frames import check_format, unreadable
 
     listed = [dict(obj) if isinstance(obj, dict) else {"uri": obj.uri, "etag": obj.etag, "size": obj.size}
               for obj in objects]
@@ -152,6 +152,8 @@ def read_parts(cfg: DatasetConfig, objects: list[ObjectInfo] | list[dict[str, An
         from augment_jobs.tabular.sources import scan
 
         assert staging_uri is not None, "a CSV or JSONL source is read through the run's staging area"
+        for obj in listed:
+            check_format(obj["uri"], cfg.source.format)
         found = scan(cfg, listed, staging_uri)
     else:
         found = []
@@ -159,6 +161,7 @@ def read_parts(cfg: DatasetConfig, objects: list[ObjectInfo] | list[dict[str, An
             try:
                 md = open_parquet(obj["uri"]).metadata
             except (pa.ArrowInvalid, OSError) as e:
+                check_format(obj["uri"], "parquet")  # text under format: parquet says what it is
                 raise unreadable(obj["uri"], "parquet", e) from None
             found.append((md.num_rows, md.schema.to_arrow_schema()))
     parts, schema, first, offset = [], None, "", 0

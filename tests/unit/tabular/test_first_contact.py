@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from test_column_roles import DS, _write, breast_cancer, la_riots
 
 from augment_jobs.errors import InputError
@@ -52,3 +53,31 @@ def test_whole_numbers_read_as_float_stay_whole(store: Path) -> None:
         assert np.all(v == np.round(v)), col
     bill = syn["bill_length_mm"].dropna().to_numpy(float)
     assert not np.all(bill * 10 == np.round(bill * 10))  # a real-valued column is still interpolated
+
+
+def _mislabelled(store: Path, fmt: str, name: str, write: str) -> Path:
+    from test_column_roles import seattle
+
+    raw = store / "raw" / "t" / DS
+    raw.mkdir(parents=True)
+    df = seattle()
+    df.to_parquet(raw / name, index=False) if write == "parquet" else df.to_csv(raw / name, index=False)
+    body = {"dataset": "t", "modality": "tabular", "schedule": None, "label": "weather",
+            "source": {"uri": "{store}/raw/t/{ds}/", "format": fmt}, "publish": {"uri": "{store}/published/t"},
+            "augment": [{"method": "gaussian_copula"}]}
+    path = store.parent / "configs" / "t.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(yaml.safe_dump(body))
+    return path
+
+
+@pytest.mark.parametrize(("fmt", "name", "write", "found"), [
+    ("csv", "weather.csv", "parquet", "parquet"),  # a Parquet file named .csv
+    ("parquet", "weather.parquet", "csv", "csv"),  # a CSV under format: parquet
+])
+def test_format_mismatch_says_what_was_found(store: Path, fmt: str, name: str, write: str, found: str) -> None:
+    with pytest.raises(InputError) as e:
+        run(str(_mislabelled(store, fmt, name, write)), DS)
+    msg = str(e.value)
+    assert f"source.format is {fmt} but the file is {found}: set source.format: {found}" in msg and name in msg
+    assert "\n" not in msg
