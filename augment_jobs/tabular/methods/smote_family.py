@@ -294,6 +294,8 @@ def _learning_rows(step: Step, learn: pa.Table, targets: dict[Any, int]) -> pa.T
 
     method, ctx, label = step.method, step.ctx, step.label
     features = [c for c in step.features if learn.num_rows and learn.column(c).null_count < learn.num_rows]
+    if step.params.missing == "category":  # SMOTE-NC: a missing category is a value of its own
+        features = [c for c in features if c not in step.params.categorical_features]
     missing = {c: learn.column(c).is_null(nan_is_null=True).to_numpy(zero_copy_only=False) for c in features}
     if not any(m.any() for m in missing.values()):
         return learn
@@ -322,7 +324,7 @@ def _learning_rows(step: Step, learn: pa.Table, targets: dict[Any, int]) -> pa.T
     counted = (first >= 0) & oversampled.to_numpy(zero_copy_only=False)
     for j, n in enumerate(np.bincount(first[counted], minlength=len(features)).tolist()):
         if n:
-            ctx.skip(f"row with a missing value in {features[j]!r} (params.missing: skip)", n)
+            ctx.skip(f"row with a missing value in {features[j]!r} (params.missing: {step.params.missing})", n)
     return learn.filter(pa.array(first < 0))
 
 

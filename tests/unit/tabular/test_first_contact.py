@@ -81,3 +81,23 @@ def test_format_mismatch_says_what_was_found(store: Path, fmt: str, name: str, w
     msg = str(e.value)
     assert f"source.format is {fmt} but the file is {found}: set source.format: {found}" in msg and name in msg
     assert "\n" not in msg
+
+
+def test_smotenc_keeps_a_missing_category_as_its_own_value(store: Path) -> None:
+    """palmerpenguins: `sex` is missing on 11 rows; `missing: category` keeps them and draws it."""
+    import palmerpenguins
+    from test_column_roles import _read
+
+    src = palmerpenguins.load_penguins().dropna(subset=["bill_length_mm"])
+    assert src.query("species == 'Gentoo'")["sex"].isna().sum() >= 4  # `skip` would leave these rows out
+    params = {"sampling_strategy": {"Gentoo": 200}, "categorical_features": ["island", "sex"], "missing": "category"}
+    cfg = _write(store, src, label="species", augment=[{"method": "smotenc", "params": params}])
+    assert run(str(cfg), DS)["created"]
+    from augment_jobs.reader import open_dataset
+
+    notes = " ".join(open_dataset(str(store / "published" / "t")).manifest.get("notes", []))
+    syn = _read(store).query("_synthetic")
+    assert len(syn) == 200 - (src["species"] == "Gentoo").sum()
+    assert set(syn["sex"].dropna()) <= {"male", "female"}
+    skipped = open_dataset(str(store / "published" / "t")).manifest.get("skipped", {})
+    assert not any("sex" in k for k in skipped), (skipped, notes)  # no row left out for a missing sex
