@@ -111,3 +111,19 @@ def test_missing_share_compares_each_class_with_its_own_real_rows() -> None:
     worse = frame(small.assign(x=np.where(rng.random(100) < 0.5, np.nan, 1.0)).to_dict("list"), syn.to_dict("list"))
     [r] = missing_share(gate(worse))
     assert not r.passed and "of class 'b'" in r.detail
+
+
+def test_similarity_names_a_value_repeated_far_more_often_than_in_real_rows() -> None:
+    """vega seattle-weather's rain days; CTGAN's collapse on Affairs' age 52 made the same shape."""
+    from vega_datasets import local_data
+
+    rain = local_data.seattle_weather().query("weather == 'rain'")[["temp_max", "wind", "weather"]]
+    rain = rain.rename(columns={"weather": "label"})
+    syn = rain.sample(400, replace=True, random_state=0).reset_index(drop=True)
+    syn["wind"] = syn["wind"] + np.random.default_rng(0).normal(0, 0.05, len(syn))  # no exact repeats
+    [ok] = similarity(gate(frame(rain.to_dict("list"), syn.to_dict("list"))))
+    assert ok.passed, ok.detail
+    collapsed = syn.copy()
+    collapsed.loc[:59, "wind"] = 3.3  # 15% of rows on one value
+    [r] = similarity(gate(frame(rain.to_dict("list"), collapsed.to_dict("list"))))
+    assert not r.passed and "wind|rain: value 3.3 on 60 of 400" in r.detail, r.detail
