@@ -175,6 +175,23 @@ class FixedCombinations(Strict):
 Constraint = RangeConstraint | InequalityConstraint | FixedCombinations
 
 
+class ColumnSpec(Strict):
+    """What the tabular engine does with one source column (docs/config.md, "Column roles").
+
+    `role`: `id` (fresh values on synthetic rows, never a real one), `pii` (null on synthetic rows)
+    or `ignore` (null on synthetic rows); `derived`: a DuckDB SQL expression over the row's other
+    columns, computed for synthetic rows. Either way the column is not modelled."""
+
+    role: Literal["id", "pii", "ignore"] | None = None
+    derived: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> ColumnSpec:
+        if (self.role is None) == (self.derived is None):
+            raise ValueError("give a column either role (id, pii, ignore) or derived, not both or neither")
+        return self
+
+
 class Series(Strict):
     id_column: str
     time_column: str
@@ -209,6 +226,7 @@ class DatasetConfig(Strict):
     series: Series | None = None
     augment: list[Step] = Field(min_length=1)
     constraints: list[Constraint] = Field(default_factory=list)
+    columns: dict[str, ColumnSpec] = Field(default_factory=dict)  # tabular: column roles, derived columns
     split: Split | None = None
     limits: Limits = Limits()
     quality: Quality = Quality()
@@ -258,6 +276,8 @@ class DatasetConfig(Strict):
             raise ValueError(f"{self.modality} datasets publish as {spec.publish_format}")
         if spec.validate_config:
             spec.validate_config(self)
+        if self.columns:
+            self._check_columns()
         if self.quality.efficacy is not None and self.split is None:
             raise ValueError("quality.efficacy needs a holdout to score on: add split: {holdout: 0.2}")
         if (self.split is not None or self.quality.efficacy is not None) and not spec.frame_hooks:
@@ -271,6 +291,30 @@ class DatasetConfig(Strict):
                 raise ValueError(f"quality.fairness.groups: {bad[0]!r} is the label or a platform column; "
                                  "name source columns whose values are the groups")
         return self
+
+    def _check_columns(self) -> None:
+        """`columns`: tabular only, never the label (the tabular modality parses the expressions)."""
+        if self.modality != "tabular":
+            raise ValueError(f"columns (roles, derived) apply to tabular configs, not {self.modality}")
+        for name, spec in self.columns.items():
+            if name == self.label:
+                what = f"role: {spec.role}" if spec.role else "derived"
+                raise ValueError(f"columns.{name}: {what} on the label {name!r}; the label is what is modelled, "
+                                 f"remove it from columns")
+
+    def modelled_columns(self, names: list[str]) -> list[str]:
+        """Of these source columns, the ones a method models: not the label, the id column, a role or
+        a derived column."""
+        skip = {self.label, self.source.id_column, *self.columns}
+        return [n for n in names if n not in skip]
+
+    def role_columns(self, *roles: str) -> list[str]:
+        """Columns with one of these roles (every role when none is given)."""
+        return [n for n, c in self.columns.items() if c.role is not None and (not roles or c.role in roles)]
+
+    def derived_columns(self) -> dict[str, str]:
+        """{column: DuckDB expression} of the derived columns, in config order."""
+        return {n: c.derived for n, c in self.columns.items() if c.derived is not None}
 
     # --- resolved views -------------------------------------------------------------------------
     @property

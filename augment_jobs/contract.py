@@ -68,6 +68,10 @@ class _Model(BaseModel):
         """The JSON object written to the store (field order as declared: the verdict first)."""
         return self.model_dump(mode="json")
 
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest (or report) as plain JSON types, for `json.dumps` and notebooks."""
+        return self.to_json()
+
     def to_bytes(self) -> bytes:
         """The file's bytes, in declared field order."""
         from augment_jobs.store import dumps

@@ -18,6 +18,8 @@ from augment_jobs.modality import FrameHooks, Handler, ModalitySpec, RunPlan, Sh
 from augment_jobs.schema import PLATFORM_COLUMNS, id_columns, low_cardinality, platform_types
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import numpy as np
     import pandas as pd
     import pyarrow as pa
@@ -30,11 +32,12 @@ if TYPE_CHECKING:
 def frame_modality(
     name: str, *, requires: tuple[str, str], checks: tuple[Check, ...], hooks: FrameHooks,
     demo_writers: dict[str, str], example: str, report_parts: str = "augment_jobs.frames:report_parts",
-    handler: str = "augment_jobs.frames:FrameHandler",
+    handler: str = "augment_jobs.frames:FrameHandler", validate_config: Callable[[DatasetConfig], None] | None = None,
 ) -> ModalitySpec:
     """The ModalitySpec of a frame modality: read Parquet/CSV/JSONL, publish Parquet, run the shared
     frame checks then `checks`; `requires` = (config key it needs, the one-line message when missing);
-    `handler` = "module:Class" of a `FrameHandler` subclass when the modality needs its own."""
+    `handler` = "module:Class" of a `FrameHandler` subclass when the modality needs its own;
+    `validate_config` = the modality's own config checks (ValueError with one line)."""
     from augment_jobs.checks import FRAME
 
     key, message = requires
@@ -42,6 +45,8 @@ def frame_modality(
     def validate(cfg: DatasetConfig) -> None:
         if getattr(cfg, key) in (None, ""):
             raise ValueError(message)
+        if validate_config is not None:
+            validate_config(cfg)
 
     return ModalitySpec(
         name=name, handler=handler, source_formats=("parquet", "csv", "jsonl"),
@@ -53,7 +58,8 @@ def frame_modality(
 def report_parts(g: GateInput) -> dict[str, Any]:
     """The real (train) and synthetic rows the report plots, column by column and per class."""
     train, synthetic, _ = g.sides
-    ids = [g.cfg.source.id_column] if g.cfg.source.id_column else []  # an identity is not a distribution
+    # an identity (or a name, or an ignored column) is not a distribution
+    ids = [*([g.cfg.source.id_column] if g.cfg.source.id_column else []), *g.cfg.role_columns()]
     return {"real": train.drop(columns=ids, errors="ignore"), "synthetic": synthetic.drop(columns=ids, errors="ignore")}
 
 
@@ -139,6 +145,33 @@ def unreadable(uri: str, fmt: str, error: Exception) -> InputError:
     """The InputError for a source file its format's reader rejects (first line of the reader's message)."""
     msg = str(error).strip().splitlines()[0]
     return InputError(f"{uri}: not a readable {fmt} file ({msg}); re-export it or remove it from the partition")
+
+
+def check_format(uri: str, fmt: str) -> None:
+    """InputError when a source file's first bytes say it is not `fmt` (a Parquet file named `.csv`,
+    text under `format: parquet`), naming what was found and the setting to change."""
+    found = sniff_format(uri)
+    if found is not None and found != fmt:
+        raise InputError(f"{uri}: source.format is {fmt} but the file is {found}: set source.format: {found}, "
+                         f"or re-export the file as {fmt}")
+
+
+def sniff_format(uri: str) -> str | None:
+    """`parquet`, `jsonl` or `csv` from a file's first bytes (None: cannot tell, e.g. compressed)."""
+    from augment_jobs.store import store_for
+
+    store = store_for(uri)
+    fs, _ = store.arrow_fs()
+    with fs.open_input_file(store.arrow_path(uri)) as f:
+        head = f.read(4096)
+    if head[:4] == b"PAR1":
+        return "parquet"
+    if head[:2] == b"\x1f\x8b" or not head:
+        return None  # gzip (a compressed CSV or JSONL) or empty: the readers decide
+    if b"\x00" in head:
+        return None  # binary but not Parquet: the readers say what is wrong
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff").lstrip()
+    return "jsonl" if text.startswith(("{", "[")) else "csv"
 
 
 def check_csv_columns(uri: str, names: list[str], cfg: DatasetConfig) -> None:

@@ -27,7 +27,7 @@ CHECK_KEYS: tuple[tuple[str, str], ...] = (
     ("similarity", "quality.similarity"),
     ("suite:", "quality.suite"),
     ("constraints_held", "constraints"),
-    ("missing_share", "augment[].params.missing"),
+    ("missing_share", "augment[].method (SMOTE family: augment[].params.missing)"),  # eda and ts_policy have no `missing`
     ("image.corrupt_share", "source.max_corrupt_share"),
     ("image.", "augment[].params"),
     ("text.", "augment[].params"),

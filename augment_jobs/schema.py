@@ -24,8 +24,9 @@ def platform_types() -> dict[str, pa.DataType]:
 
 
 def feature_columns(df: pd.DataFrame, cfg: DatasetConfig) -> list[str]:
-    """Data columns a method learns from: all but the platform columns, the label and the id column."""
-    skip = {*PLATFORM_COLUMNS, cfg.label, cfg.source.id_column}
+    """Data columns the checks compare: all but the platform columns, the label, the id column and
+    the columns with a role (`columns: {<name>: {role: ...}}`)."""
+    skip = {*PLATFORM_COLUMNS, cfg.label, cfg.source.id_column, *cfg.role_columns()}
     return [c for c in df.columns if c not in skip]
 
 

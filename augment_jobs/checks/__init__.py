@@ -84,8 +84,10 @@ class GateInput:
             return {}
         from augment_jobs.evaluation.efficacy import efficacy
 
-        return efficacy(train, synthetic, holdout, self.cfg.label, model=conf.model, metric=conf.metric,
-                        text_column=self.cfg.text_column, steps=[s.method for s in self.cfg.augment])
+        roles = self.cfg.role_columns()  # ids, names and ignored columns are not what a model should learn
+        return efficacy(*(f.drop(columns=roles, errors="ignore") for f in (train, synthetic, holdout)), self.cfg.label,
+                        model=conf.model, metric=conf.metric, text_column=self.cfg.text_column,
+                        steps=[s.method for s in self.cfg.augment])
 
     @cached_property
     def fairness(self) -> dict[str, Any]:

@@ -2,10 +2,37 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from augment_jobs.checks import CheckResult, GateInput
 from augment_jobs.evaluation.distances import difference
 from augment_jobs.modality import hooks_for
 from augment_jobs.schema import feature_columns
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+#: a synthetic value repeated on at least this share of a class's rows ...
+COLLAPSE_SHARE = 0.05
+#: ... and this many times more often than in its real rows (or than once, when real rows never have it)
+COLLAPSE_RATIO = 5.0
+
+
+def repeated_value(real: pd.Series, synthetic: pd.Series) -> str | None:
+    """Mode collapse: the synthetic value repeated far more often than in the real rows, as a reason
+    naming the value (None when there is none). KS can miss it when the value sits mid-distribution."""
+    counts = synthetic.astype(str).value_counts()
+    if counts.empty:
+        return None
+    value, n = str(counts.index[0]), int(counts.iloc[0])
+    share = n / len(synthetic)
+    real_n = int((real.astype(str) == value).sum())
+    real_share = max(real_n, 1) / len(real)
+    if n >= 10 and share >= COLLAPSE_SHARE and share > COLLAPSE_RATIO * real_share:
+        return (f"value {value} on {n} of {len(synthetic)} synthetic rows ({share:.1%}) vs {real_n} of {len(real)} "
+                f"real ({real_n / len(real):.1%}): mode collapse, try another method or more epochs")
+    return None
 
 
 def similarity(g: GateInput) -> list[CheckResult]:
@@ -46,6 +73,9 @@ def similarity(g: GateInput) -> list[CheckResult]:
             worst.append((stat / limit, f"{kind}({col}|{cls})={stat:.3f}"))
             if stat > limit:
                 failures.append(f"{kind}({col}|{cls})={stat:.3f} > {limit:.3f}")
+            collapsed = repeated_value(r, s)
+            if collapsed:
+                failures.append(f"{col}|{cls}: {collapsed}")
     if not scores:
         return [CheckResult("similarity", True, f"no class has {sim.min_rows}+ real and synthetic rows to compare")]
     worst.sort(reverse=True)

@@ -11,8 +11,10 @@ One mixed-type encoding is fitted on the train rows and applied to every row (se
 Per class, each synthetic row's Euclidean distance to the closest train row of its class is its
 DCR. The baseline is the same distance for real rows the synthesizer never saw: the holdout, or,
 without one, a deterministic sample of train rows measured leave-one-out (their own entry in the
-index is skipped), so the sample is held aside for the baseline only. `close_share` is the share of
-synthetic rows with a DCR below the 5th percentile of the baseline DCRs. `exact_copies` counts
+index is skipped), so the sample is held aside for the baseline only. The index holds the distinct
+train rows of the class, so a duplicated real row does not pull the leave-one-out threshold to 0.
+`close_share` is the share of synthetic rows with a DCR below the 5th percentile of the baseline
+DCRs, or that copy a train row exactly (never less than exact copies / synthetic rows). `exact_copies` counts
 synthetic rows equal to a train row on the original values (row hashes, confirmed by a join),
 over all rows, never sampled.
 
@@ -276,6 +278,7 @@ def privacy(
     base_quota = _quota({k: len(v) for k, v in base_g.items() if k in train_g and k in syn_g}, max_baseline_rows)
 
     syn_dcr: dict[str, np.ndarray] = {}
+    syn_copy: dict[str, np.ndarray] = {}  # of the sampled synthetic rows, the exact copies of a train row
     base_dcr: list[np.ndarray] = []
     per_class: dict[str, dict[str, Any]] = {}
     copies = 0
@@ -293,9 +296,14 @@ def privacy(
         if not len(t_rows):
             info["note"] = "no train rows of this class: no DCR"
             continue
-        pick = s_rows[_sample(len(s_rows), syn_quota[cls], seed, f"syn\x1f{cls}")]
+        pick_pos = _sample(len(s_rows), syn_quota[cls], seed, f"syn\x1f{cls}")
+        pick = s_rows[pick_pos]
         b_rows = base_g.get(cls, np.empty(0, int))
-        tree = NearestIndex(enc.transform(train.iloc[t_rows]), len(pick) + min(len(b_rows), base_quota.get(cls, 0)), seed)
+        # Distinct train rows: a duplicated real row would be its own copy's neighbour at distance 0,
+        # and a leave-one-out threshold of 0 sees nothing (docs/gate.md, `quality.privacy`).
+        distinct = np.unique(enc.transform(train.iloc[t_rows]), axis=0)
+        info["train_distinct"] = len(distinct)
+        tree = NearestIndex(distinct, len(pick) + min(len(b_rows), base_quota.get(cls, 0)), seed)
         indexes.add(tree.name)
         x = enc.transform(synthetic.iloc[pick])
         d = tree.query(x)[0][:, 0]
@@ -303,21 +311,29 @@ def privacy(
         recall[0] += checked
         recall[1] += exact
         syn_dcr[cls] = d
+        syn_copy[cls] = copy_mask[pick_pos]
         info["synthetic_sampled"] = len(pick)
         info["dcr_synthetic_median"] = round(float(np.median(d)), 6)
-        if len(b_rows):
+        if base_source == "holdout" and len(b_rows):
             pos = _sample(len(b_rows), base_quota[cls], seed, f"base\x1f{cls}")
-            bd = _baseline_dcr(tree, enc.transform(base_frame.iloc[b_rows[pos]]), pos if base_source != "holdout" else None)
+            bd = _baseline_dcr(tree, enc.transform(base_frame.iloc[b_rows[pos]]), None)
+        elif base_source != "holdout" and len(b_rows):  # leave-one-out over distinct train rows
+            pos = _sample(len(distinct), min(base_quota[cls], len(distinct)), seed, f"base\x1f{cls}")
+            bd = _baseline_dcr(tree, distinct[pos], pos)
+        if len(b_rows):
             base_dcr.append(bd)
             info["baseline_sampled"] = len(pos)
             info["dcr_baseline_median"] = round(float(np.median(bd)), 6)
     syn_all = np.concatenate(list(syn_dcr.values())) if syn_dcr else np.empty(0)
     base_all = np.concatenate(base_dcr) if base_dcr else np.empty(0)
     threshold = float(np.percentile(base_all, CLOSE_PERCENTILE)) if len(base_all) else None
-    close_share = float((syn_all < threshold).mean()) if threshold is not None and len(syn_all) else None
-    if threshold is not None:
+    close_share = None
+    if threshold is not None and len(syn_all):
+        # an exact copy is close whatever the threshold; the share never reads below the copies' share
+        close = np.concatenate([(d < threshold) | syn_copy[c] for c, d in syn_dcr.items()])
+        close_share = max(float(close.mean()), copies / len(synthetic))
         for cls, d in syn_dcr.items():
-            per_class[cls]["close_share"] = round(float((d < threshold).mean()), 6)
+            per_class[cls]["close_share"] = round(float(((d < threshold) | syn_copy[cls]).mean()), 6)
     qs = np.arange(0, 101, 5)
     return {
         "exact_copies": copies,

@@ -20,3 +20,40 @@ def constraints_held(g: GateInput) -> list[CheckResult]:
     else:
         detail = f"{len(counts)} constraints held by all {len(out_df)} rows"
     return [CheckResult("constraints_held", not bad, detail, counts)]
+
+
+def derived_held(g: GateInput) -> list[CheckResult]:
+    """Every published row's derived columns equal their expressions (docs/config.md, "Column roles")."""
+    from augment_jobs.tabular.columns import derived_mismatches
+
+    derived = g.cfg.derived_columns()
+    if not derived:
+        return []
+    bad = derived_mismatches(g.frame, g.cfg)
+    n = len(g.frame)
+    broken = {name: k for name, k in bad.items() if k}
+    if broken:
+        detail = "; ".join(f"columns.{name} differs from {derived[name]} on {k} of {n} rows" for name, k in broken.items())
+        detail += ": fix the expression or the source rows"
+    else:
+        detail = f"{len(derived)} derived columns hold on all {n} rows"
+    return [CheckResult("derived_held", not broken, detail, bad)]
+
+
+def identifier_columns(g: GateInput) -> list[CheckResult]:
+    """A warning (never a failure) for modelled columns that look like identifiers, naming the key
+    that would exempt them: the platform never changes silently what is modelled."""
+    from augment_jobs.tabular.columns import looks_like_id
+
+    real = g.source
+    found = {}
+    for name in g.cfg.modelled_columns([c for c in real.columns if not str(c).startswith("_")]):
+        why = looks_like_id(name, real[name])
+        if why:
+            found[name] = why
+    if not found:
+        return []
+    detail = "warning: " + "; ".join(
+        f"column {name!r} is modelled but looks like an identifier ({why}): set columns: {{{name}: {{role: id}}}} "
+        f"to exempt it" for name, why in found.items())
+    return [CheckResult("identifier_columns", True, detail, sorted(found))]

@@ -144,7 +144,7 @@ def read_parts(cfg: DatasetConfig, objects: list[ObjectInfo] | list[dict[str, An
     InputError naming a file that cannot be read, or both files and the column when two disagree."""
     import pyarrow as pa
 
-    from augment_jobs.frames import unreadable
+    from augment_jobs.frames import check_format, unreadable
 
     listed = [dict(obj) if isinstance(obj, dict) else {"uri": obj.uri, "etag": obj.etag, "size": obj.size}
               for obj in objects]
@@ -152,6 +152,8 @@ def read_parts(cfg: DatasetConfig, objects: list[ObjectInfo] | list[dict[str, An
         from augment_jobs.tabular.sources import scan
 
         assert staging_uri is not None, "a CSV or JSONL source is read through the run's staging area"
+        for obj in listed:
+            check_format(obj["uri"], cfg.source.format)
         found = scan(cfg, listed, staging_uri)
     else:
         found = []
@@ -159,6 +161,7 @@ def read_parts(cfg: DatasetConfig, objects: list[ObjectInfo] | list[dict[str, An
             try:
                 md = open_parquet(obj["uri"]).metadata
             except (pa.ArrowInvalid, OSError) as e:
+                check_format(obj["uri"], "parquet")  # text under format: parquet says what it is
                 raise unreadable(obj["uri"], "parquet", e) from None
             found.append((md.num_rows, md.schema.to_arrow_schema()))
     parts, schema, first, offset = [], None, "", 0
@@ -220,6 +223,10 @@ def check_source(cfg: DatasetConfig, schema: pa.Schema) -> None:
         if not (pa.types.is_integer(t) or pa.types.is_string(t) or pa.types.is_large_string(t)):
             raise InputError(f"{where}: id column {idc!r} is {t}; ids must be integers or strings")
     check_columns(schema.names, cfg.constraints, where=f"{where}: constraints")
+    if cfg.columns:
+        from augment_jobs.tabular.columns import check_source as check_roles
+
+        check_roles(cfg, schema, where)
 
 
 # --- the handler ------------------------------------------------------------------------------------
@@ -359,6 +366,10 @@ class State:
     null_label: int = 0
     quality: dict[str, Any] = field(default_factory=dict)  # SDV: per-class SDMetrics quality, for the gate
     split: dict[str, Any] | None = None  # `split` configured: the holdout rule (augment_jobs/tabular/split.py)
+    #: `role: id` columns: where their fresh values start (augment_jobs/tabular/columns.py)
+    fresh: dict[str, Any] = field(default_factory=dict)
+    #: float features whose real values are all whole numbers (integers read as float for their NaNs)
+    whole: list[str] = field(default_factory=list)
 
     @property
     def n_syn(self) -> int:

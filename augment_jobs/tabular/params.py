@@ -20,6 +20,9 @@ class SmoteParams(MethodParams):
 
 class SmoteNCParams(SmoteParams):
     categorical_features: list[str] = Field(min_length=1)
+    # `category` also: a missing categorical value is a category of its own (kept, and drawn by the
+    # neighbours' vote like any other); rows missing a numeric value are skipped as with `skip`
+    missing: Literal["skip", "impute_median", "category"] = "skip"  # type: ignore[assignment]
 
 
 class BorderlineSmoteParams(SmoteParams):

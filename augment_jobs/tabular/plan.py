@@ -135,7 +135,7 @@ def prepare(cfg: DatasetConfig, plan: RunPlan, parts: list[Part], schema: pa.Sch
             f"{where}: label column {label!r} has {only}; oversampling needs 2+ classes: check the source "
             f"partition or the label setting"
         )
-    features = [n for n in schema.names if n not in (label, cfg.source.id_column)]
+    features = cfg.modelled_columns(schema.names)
     if not features:
         raise InputError(f"{cfg.augment[0].method}: no feature columns besides the label {label!r}; nothing to model")
     split = None
@@ -148,7 +148,12 @@ def prepare(cfg: DatasetConfig, plan: RunPlan, parts: list[Part], schema: pa.Sch
         classes=[{"key": class_key(v), "value": json_value(v), "count": int(n)} for v, n in zip(values, counts, strict=True)],
         steps=[], features=features, id_top=id_top, tasks=max(1, math.ceil(total / rows_per_task(cfg))),
         rows_per_file=cfg.publish.rows_per_file, null_label=null_label, split=split,
+        fresh=_fresh_starts(cfg, parts, schema), whole=_whole_floats(parts, schema, features),
     )
+    if cfg.columns:
+        from augment_jobs.tabular.columns import role_notes
+
+        state.notes += role_notes(cfg, schema, state.fresh)
     sizes = dict(zip(values, counts, strict=True))
     if any(c.type == "fixed_combinations" for c in cfg.constraints):
         _stage_references(cfg, plan, parts)
@@ -407,6 +412,33 @@ def _check_ids(cfg: DatasetConfig, parts: list[Part], schema: pa.Schema) -> int 
         real = ids[~_is_null(ids)]
         return int(real.max()) if len(real) else 0
     return None
+
+
+def _fresh_starts(cfg: DatasetConfig, parts: list[Part], schema: pa.Schema) -> dict[str, Any]:
+    """Per `role: id` column (and `pii` column that cannot be null), where its fresh values start."""
+    from augment_jobs.tabular.columns import fresh_start
+
+    out = {}
+    for name, spec in cfg.columns.items():
+        if spec.role == "id" or (spec.role == "pii" and not schema.field(name).nullable):
+            out[name] = fresh_start(name, _column(parts, name), schema.field(name).type)
+    return out
+
+
+def _whole_floats(parts: list[Part], schema: pa.Schema, features: list[str]) -> list[str]:
+    """Float features holding only whole numbers (ints made float by a NaN): their synthetic values
+    are rounded, as int columns' are. One column in memory at a time."""
+    import numpy as np
+    import pyarrow as pa
+
+    out = []
+    for name in features:
+        if pa.types.is_floating(schema.field(name).type):
+            v = _column(parts, name).astype(float)
+            v = v[np.isfinite(v)]
+            if len(v) and bool(np.all(v == np.round(v))):
+                out.append(name)
+    return out
 
 
 def _output_schema(schema: pa.Schema, split: bool = False) -> str:

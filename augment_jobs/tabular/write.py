@@ -137,6 +137,9 @@ class Generator:
         self._cache: dict[tuple[int, int, int], pa.Table] = {}
         self._drawers: dict[int, Any] = {}
         self._references: dict[str, Any] = {}
+        from augment_jobs.tabular.columns import Filler
+
+        self._filler = Filler(cfg, state.fresh)  # derived columns and fresh ids of unmodelled columns
         #: draws breaking each constraint, redrawn (pass 1's sizing reports them)
         self.dropped: dict[str, int] = {}
 
@@ -216,6 +219,7 @@ class Generator:
     def _draw(self, s: int, i: int, blk: int, n: int, extra: tuple[Any, ...]) -> pa.Table:
         """n draws of the method as a table in the output schema (platform columns set by `_numbered`)."""
         import pyarrow as pa
+        import pyarrow.compute as pc
 
         from augment_jobs.tabular.values import typed
 
@@ -235,9 +239,13 @@ class Generator:
                 cols.append(drawn.source_ids)
             elif f.name == "_params":
                 cols.append(drawn.params)
-            else:  # columns a method leaves out (entirely missing ones) stay null
+            else:  # columns a method leaves out (entirely missing ones, roles) stay null
                 cols.append(pa.nulls(n, f.type))
-        return pa.table(cols, schema=self.schema)
+        table = pa.table(cols, schema=self.schema)
+        for name in self.state.whole:  # whole numbers stored as float stay whole
+            i = self.schema.get_field_index(name)
+            table = table.set_column(i, self.schema.field(i), pc.round(table.column(i)))
+        return self._filler.derive(table)
 
     def _hold_constraints(self, s: int, i: int, blk: int, want: int, table: pa.Table) -> pa.Table:
         """The block's draws that hold every constraint, topped up by redraw rounds to `want` rows."""
@@ -297,8 +305,8 @@ class Generator:
 
     def _numbered(self, t: pa.Table, s: int, method: str, local: np.ndarray, g: np.ndarray) -> pa.Table:
         """Platform columns of synthetic rows: `_id` `syn-<step>-<method>-<position in the step>`, the
-        id column (a new integer above the source's largest, or the `_id`), `_synthetic`, `_method`,
-        `_split` (train)."""
+        id column (a new integer above the source's largest, or the `_id`), fresh values of `role: id`
+        columns, `_synthetic`, `_method`, `_split` (train)."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -310,6 +318,7 @@ class Generator:
         if id_col:
             kind = self.schema.field(id_col).type
             cols[id_col] = pa.array(self.state.id_top + 1 + g, kind) if pa.types.is_integer(kind) else ids.cast(kind)
+        cols.update(self._filler.fresh_columns(self.schema, g))
         return pa.table([cols[f.name] if f.name in cols else t.column(f.name) for f in self.schema], schema=self.schema)
 
 

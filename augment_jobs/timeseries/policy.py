@@ -136,6 +136,25 @@ def apply(x: np.ndarray, ops: list[Any], drawn: list[list[Any]], std: np.ndarray
 
 
 # --- the method ------------------------------------------------------------------------------------
+def _clip_to_bounds(out: np.ndarray, vcols: list[str], ctx: AugmentContext, clipped: dict[str, int]) -> None:
+    """Clip augmented values (B, T, V) into `quality.value_bounds` in place, counting per column: the
+    ops' output holds the bounds the gate checks (jitter must not make a concentration negative)."""
+    import numpy as np
+
+    for v, col in enumerate(vcols):
+        if col not in ctx.cfg.quality.value_bounds:
+            continue
+        low, high = ctx.cfg.quality.value_bounds[col]
+        x = out[:, :, v]
+        lo = -np.inf if low is None else low
+        hi = np.inf if high is None else high
+        with np.errstate(invalid="ignore"):
+            n = int(np.count_nonzero((x < lo) | (x > hi)))
+        if n:
+            out[:, :, v] = np.clip(x, lo, hi)
+            clipped[col] = clipped.get(col, 0) + n
+
+
 def _copies_per_series(params: TsPolicyParams, ctx: AugmentContext, labels: list[Any] | None, n: int) -> list[int]:
     if isinstance(params.copies, int):
         return [params.copies] * n
@@ -225,6 +244,7 @@ def ts_policy(df: pd.DataFrame, params: TsPolicyParams, ctx: AugmentContext) -> 
     row_ids = real["_id"].astype(str).to_numpy()
     # Samples in canonical order (series, copy); each group of equal length is one batch.
     results: dict[tuple[int, int], np.ndarray] = {}
+    clipped: dict[str, int] = {}
     records: dict[tuple[int, int], str] = {}
     for t in np.unique(lengths):
         js = np.flatnonzero((lengths == t) & (np.asarray(copies) > 0))
@@ -245,11 +265,16 @@ def ts_policy(df: pd.DataFrame, params: TsPolicyParams, ctx: AugmentContext) -> 
                 )
         src_arr = np.asarray(src)
         out = apply(block[src_arr], params.ops, drawn, std[src_arr])
+        _clip_to_bounds(out, vcols, ctx, clipped)
         for b, key in enumerate(keys):
             if gaps.any():
                 out[b][gaps[idx[src_arr[b]]]] = np.nan
             results[key] = out[b]
     ctx.metrics["ts_policy.synthetic_series"] = ctx.metrics.get("ts_policy.synthetic_series", 0) + len(results)
+    for col, n in clipped.items():
+        ctx.metrics[f"ts_policy.clipped_values.{col}"] = ctx.metrics.get(f"ts_policy.clipped_values.{col}", 0) + n
+        low, high = ctx.cfg.quality.value_bounds[col]
+        ctx.notes.append(f"{METHOD}: {n} augmented values of {col!r} clipped into quality.value_bounds [{low}, {high}]")
     if not results:
         return df
 

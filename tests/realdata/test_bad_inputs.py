@@ -226,6 +226,22 @@ def case_mixup_without_labels(tmp: Path) -> dict[str, object]:
     return cfg
 
 
+def case_derived_unknown_column(tmp: Path) -> dict[str, object]:
+    return tabular(tmp, frame().assign(x2=lambda d: d["x"] * 2), columns={"x2": {"derived": "x * 2 + nope"}})
+
+
+def case_derived_bad_syntax(tmp: Path) -> dict[str, object]:
+    return tabular(tmp, frame().assign(x2=lambda d: d["x"] * 2), columns={"x2": {"derived": "x * (2"}})
+
+
+def case_role_missing_column(tmp: Path) -> dict[str, object]:
+    return tabular(tmp, frame(), columns={"patient": {"role": "pii"}})
+
+
+def case_id_role_on_label(tmp: Path) -> dict[str, object]:
+    return tabular(tmp, frame(), columns={"label": {"role": "id"}})
+
+
 #: case → (builder, word the one-line error must contain when the exit is 2, xfail reason or None)
 CASES: dict[str, tuple[Callable[[Path], dict[str, object]], str, str | None]] = {
     "column_all_missing": (case_all_missing, "empty", None),
@@ -247,6 +263,10 @@ CASES: dict[str, tuple[Callable[[Path], dict[str, object]], str, str | None]] = 
     "image_unknown_op": (case_unknown_op, "twirl", None),
     "image_restricted_op": (case_restricted_op, "'cutout' is of kind occlusion", None),
     "image_mixup_without_labels": (case_mixup_without_labels, "nolabel.png has none", None),
+    "derived_unknown_column": (case_derived_unknown_column, "columns.x2.derived", None),
+    "derived_bad_syntax": (case_derived_bad_syntax, "columns.x2.derived", None),
+    "role_on_missing_column": (case_role_missing_column, "columns.patient", None),
+    "id_role_on_label": (case_id_role_on_label, "columns.label", None),
 }
 EXIT_2 = {"image_mask_wrong_size", "image_mask_class_undeclared", "image_keypoint_outside", "image_unknown_op",
           "image_restricted_op", "image_mixup_without_labels"}

@@ -272,12 +272,17 @@ def _check_types(step: Step, categorical: list[str]) -> None:
     numeric = [c for c in step.features if c not in categorical]
     if not numeric:
         raise InputError(f"{method}: every feature is categorical; SMOTE-NC needs a numeric one: use gaussian_copula or ctgan")
+    bad = {}
     for col in numeric:
         t = step.schema.field(col).type
         if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_null(t)
                 or pa.types.is_temporal(t)):  # dates and times interpolate in their own unit
-            hint = "add it to categorical_features" if categorical else NUMERIC_HINT.format(col=col)
-            raise InputError(f"{method}: column {col!r} is not numeric (type {t}); {hint}")
+            bad[col] = t
+    if bad:  # every such column in one line, so one fix covers them all
+        names = f"[{', '.join(bad)}]"
+        hint = f"add them to categorical_features: {names}" if categorical else NUMERIC_HINT.format(col=", ".join(bad))
+        what = ", ".join(f"{c!r} ({t})" for c, t in bad.items())
+        raise InputError(f"{method}: {len(bad)} feature column(s) are not numeric: {what}; {hint}")
 
 
 def _learning_rows(step: Step, learn: pa.Table, targets: dict[Any, int]) -> pa.Table:
@@ -290,6 +295,8 @@ def _learning_rows(step: Step, learn: pa.Table, targets: dict[Any, int]) -> pa.T
 
     method, ctx, label = step.method, step.ctx, step.label
     features = [c for c in step.features if learn.num_rows and learn.column(c).null_count < learn.num_rows]
+    if step.params.missing == "category":  # SMOTE-NC: a missing category is a value of its own
+        features = [c for c in features if c not in step.params.categorical_features]
     missing = {c: learn.column(c).is_null(nan_is_null=True).to_numpy(zero_copy_only=False) for c in features}
     if not any(m.any() for m in missing.values()):
         return learn
@@ -318,7 +325,7 @@ def _learning_rows(step: Step, learn: pa.Table, targets: dict[Any, int]) -> pa.T
     counted = (first >= 0) & oversampled.to_numpy(zero_copy_only=False)
     for j, n in enumerate(np.bincount(first[counted], minlength=len(features)).tolist()):
         if n:
-            ctx.skip(f"row with a missing value in {features[j]!r} (params.missing: skip)", n)
+            ctx.skip(f"row with a missing value in {features[j]!r} (params.missing: {step.params.missing})", n)
     return learn.filter(pa.array(first < 0))
 
 

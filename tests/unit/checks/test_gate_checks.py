@@ -94,7 +94,36 @@ def test_missing_share_compares_synthetic_to_real_per_column() -> None:
               {"x": np.r_[np.full(80, np.nan), np.ones(n - 80)], "y": np.r_[np.nan, np.ones(n - 1)], "label": 1})
     [r] = missing_share(gate(f))
     assert not r.passed
-    assert "x: 40.0% of synthetic values missing vs 10.0% of real" in r.detail
-    assert "y: 1 synthetic values missing where the source has none" in r.detail
+    assert "x: 40.0% of synthetic values of class '1' missing vs 10.0% of real" in r.detail
+    assert "y: 1 synthetic values of class '1' missing where the source of class '1' has none" in r.detail
     fewer = frame({"x": real_x, "label": 1}, {"x": np.ones(n), "label": 1})
     assert missing_share(gate(fewer))[0].passed  # fewer gaps than the source is fine
+
+
+def test_missing_share_compares_each_class_with_its_own_real_rows() -> None:
+    """dslabs trump_tweets' shape: a metadata column 99% null in the oversampled class, 88% overall."""
+    rng = np.random.default_rng(0)
+    big = pd.DataFrame({"x": np.where(rng.random(900) < 0.87, np.nan, 1.0), "label": "a"})
+    small = pd.DataFrame({"x": np.where(rng.random(100) < 0.99, np.nan, 1.0), "label": "b"})
+    syn = pd.DataFrame({"x": np.where(rng.random(400) < 0.99, np.nan, 1.0), "label": "b"})
+    f = frame(pd.concat([big, small], ignore_index=True).to_dict("list"), syn.to_dict("list"))
+    assert missing_share(gate(f))[0].passed, missing_share(gate(f))[0].detail
+    worse = frame(small.assign(x=np.where(rng.random(100) < 0.5, np.nan, 1.0)).to_dict("list"), syn.to_dict("list"))
+    [r] = missing_share(gate(worse))
+    assert not r.passed and "of class 'b'" in r.detail
+
+
+def test_similarity_names_a_value_repeated_far_more_often_than_in_real_rows() -> None:
+    """vega seattle-weather's rain days; CTGAN's collapse on Affairs' age 52 made the same shape."""
+    from vega_datasets import local_data
+
+    rain = local_data.seattle_weather().query("weather == 'rain'")[["temp_max", "wind", "weather"]]
+    rain = rain.rename(columns={"weather": "label"})
+    syn = rain.sample(400, replace=True, random_state=0).reset_index(drop=True)
+    syn["wind"] = syn["wind"] + np.random.default_rng(0).normal(0, 0.05, len(syn))  # no exact repeats
+    [ok] = similarity(gate(frame(rain.to_dict("list"), syn.to_dict("list"))))
+    assert ok.passed, ok.detail
+    collapsed = syn.copy()
+    collapsed.loc[:59, "wind"] = 3.3  # 15% of rows on one value
+    [r] = similarity(gate(frame(rain.to_dict("list"), collapsed.to_dict("list"))))
+    assert not r.passed and "wind|rain: value 3.3 on 60 of 400" in r.detail, r.detail

@@ -109,3 +109,28 @@ def test_encoding_costs():
 def test_bad_input_names_the_columns(cancer):
     with pytest.raises(ValueError, match="the synthetic rows lack column"):
         privacy(cancer, cancer[["target"]], None, label="target", columns=["mean_radius"])
+
+
+def _fair() -> pd.DataFrame:
+    """statsmodels' fair (the Affairs survey): 1,039 of 6,366 rows duplicate another row."""
+    import statsmodels.api as sm
+
+    return sm.datasets.fair.load_pandas().data.drop(columns=["affairs"]).assign(religious=lambda d: d["religious"].astype(int))
+
+
+def test_duplicate_real_rows_do_not_blind_the_threshold_and_copies_count_as_close() -> None:
+    from augment_jobs.evaluation.privacy import privacy
+
+    real = _fair()
+    assert real.duplicated().sum() > 1000
+    rng = np.random.default_rng(0)
+    train = real.sample(2000, random_state=0)
+    copies = train.sample(40, random_state=1)  # exact copies of real rows
+    fresh = train.sample(360, random_state=2).copy()
+    fresh["age"] = fresh["age"] + rng.uniform(0.3, 3.0, len(fresh))  # near, never equal
+    synthetic = pd.concat([copies, fresh], ignore_index=True)
+    r = privacy(train, synthetic, label="religious", seed=0)
+    assert r["exact_copies"] == 40
+    assert r["close_threshold"] > 0  # from distinct rows: duplicates are not each other's neighbours
+    assert r["close_share"] >= 40 / len(synthetic)
+    assert all(c["train_distinct"] < c["train"] for c in r["per_class"].values() if c["train"] > 100)

@@ -150,3 +150,19 @@ def test_no_synthetic_row_derives_from_a_holdout_row(spec: Any) -> None:
     held = set(real.loc[real["_split"] == "holdout", "_id"])
     assert held and set(out.loc[out["_synthetic"], "_split"]) == {"train"}
     assert not {p for ps in out.loc[out["_synthetic"], "_source_ids"] for p in ps} & held
+
+
+def test_roles_and_derived_columns_for_every_method_same_bytes_for_any_task_count(spec: Any) -> None:
+    df = table(categorical=params_of(spec))
+    df.insert(0, "member_id", np.arange(5000, 5000 + len(df), dtype="int64"))
+    df["name"] = [f"person {i}" for i in range(len(df))]
+    df["amount_x2"] = df["amount"] * 2
+    cols = {"member_id": {"role": "id"}, "name": {"role": "pii"}, "amount_x2": {"derived": "amount * 2"}}
+    one, _ = run(spec, df, config(spec, columns=cols), tasks=1)
+    four, _ = run(spec, df, config(spec, columns=cols), tasks=4)
+    pd.testing.assert_frame_equal(one.drop(columns=["_id", "_source_ids"]), four.drop(columns=["_id", "_source_ids"]))
+    syn = one[one["_synthetic"]]
+    assert len(syn)
+    assert not set(syn["member_id"]) & set(df["member_id"]) and one["member_id"].is_unique
+    assert syn["name"].isna().all()
+    assert np.allclose(syn["amount_x2"], syn["amount"] * 2)
