@@ -48,7 +48,7 @@ QUICK = [
 #: every benchmark at a tiny size (seconds each): the smoke run of `make test`
 SMOKE = [
     ["bench_tabular.py", "--rows", "3000"],
-    ["bench_image.py", "--images", "8", "--copies", "1", "--batches", "1"],
+    ["bench_image.py", "--images", "64", "--copies", "1", "--batches", "1"],  # one batch of 64 for the pure-augmentation figure
     ["bench_text.py", "--texts", "300"],
     ["bench_timeseries.py", "--series", "40", "--points", "50", "--method-series", "20", "--repeat", "1"],
     ["bench_airflow.py", "--repeats", "1", "--skip-runs"],
@@ -60,6 +60,8 @@ SMOKE = [
     ["bench_tabular_engine.py", "--rows", "2000", "--repeat", "1"],
     ["bench_dp.py", "--eps", "10"],
     ["bench_audio.py", "--clips", "8", "--repeat", "1"],
+    ["bench_image_gpu.py", "--batch", "8", "--batches", "1", "--sizes", "64"],
+    ["bench_image_targets.py", "--images", "8", "--copies", "1"],
 ]
 
 

@@ -160,7 +160,9 @@ def test_roles_and_derived_columns_for_every_method_same_bytes_for_any_task_coun
     cols = {"member_id": {"role": "id"}, "name": {"role": "pii"}, "amount_x2": {"derived": "amount * 2"}}
     one, _ = run(spec, df, config(spec, columns=cols), tasks=1)
     four, _ = run(spec, df, config(spec, columns=cols), tasks=4)
-    pd.testing.assert_frame_equal(one.drop(columns=["_id", "_source_ids"]), four.drop(columns=["_id", "_source_ids"]))
+    same = [c for c in one.columns if c not in ("_id", "_source_ids")] if spec.reproducible else [
+        "_synthetic", "_method", "label", "member_id"]  # a DP fit draws fresh noise each run
+    pd.testing.assert_frame_equal(one[same], four[same])
     syn = one[one["_synthetic"]]
     assert len(syn)
     assert not set(syn["member_id"]) & set(df["member_id"]) and one["member_id"].is_unique
