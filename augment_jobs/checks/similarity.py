@@ -17,19 +17,22 @@ if TYPE_CHECKING:
 COLLAPSE_SHARE = 0.05
 #: ... and this many times more often than in its real rows (or than once, when real rows never have it)
 COLLAPSE_RATIO = 5.0
+#: judged only where the real side can show it: enough real rows of the class, a column of many
+#: values (a few-valued column repeats its values by nature), and enough repeats to be no fluke
+COLLAPSE_MIN_REAL, COLLAPSE_MIN_DISTINCT, COLLAPSE_MIN_REPEATS = 100, 20, 20
 
 
 def repeated_value(real: pd.Series, synthetic: pd.Series) -> str | None:
     """Mode collapse: the synthetic value repeated far more often than in the real rows, as a reason
     naming the value (None when there is none). KS can miss it when the value sits mid-distribution."""
     counts = synthetic.astype(str).value_counts()
-    if counts.empty:
+    if counts.empty or len(real) < COLLAPSE_MIN_REAL or real.nunique() <= COLLAPSE_MIN_DISTINCT:
         return None
     value, n = str(counts.index[0]), int(counts.iloc[0])
     share = n / len(synthetic)
     real_n = int((real.astype(str) == value).sum())
     real_share = max(real_n, 1) / len(real)
-    if n >= 10 and share >= COLLAPSE_SHARE and share > COLLAPSE_RATIO * real_share:
+    if n >= COLLAPSE_MIN_REPEATS and share >= COLLAPSE_SHARE and share > COLLAPSE_RATIO * real_share:
         return (f"value {value} on {n} of {len(synthetic)} synthetic rows ({share:.1%}) vs {real_n} of {len(real)} "
                 f"real ({real_n / len(real):.1%}): mode collapse, try another method or more epochs")
     return None
