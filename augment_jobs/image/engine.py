@@ -27,9 +27,7 @@ bytes are identical whatever the batching.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -552,24 +550,6 @@ _PIXEL_OPS = {"color_jitter": _color_jitter, "gaussian_noise": _noise, "gaussian
 
 
 CPU_MICRO = 8  # on CPU, batches this small stay in cache: 2-3x faster than 64 at once
-_POOL: ThreadPoolExecutor | None = None
-_POOL_PID = 0  # the process that made _POOL: a forked DataLoader worker inherits the object, not its threads
-
-
-def _cpu_pool() -> ThreadPoolExecutor:
-    """Threads that each run whole micro-batches with one torch thread: on CPU, parallelism
-    across independent micro-batches beats torch's intra-op threads on small tensors (which also
-    spin badly when the box is shared; measured 5.8 vs 19 ms per 224px image on 2 loaded cores)."""
-    global _POOL, _POOL_PID
-    if _POOL is None or os.getpid() != _POOL_PID:
-        import torch
-
-        _POOL_PID = os.getpid()
-        _POOL = ThreadPoolExecutor(max(1, min(8, os.cpu_count() or 1)), thread_name_prefix="augment",
-                                   initializer=torch.set_num_threads, initargs=(1,))
-    return _POOL
-
-
 class Applied(NamedTuple):
     """What `apply` returns: uint8 images on the input's device, and the moved targets."""
 
@@ -599,6 +579,8 @@ def apply(images: torch.Tensor, boxes: list[np.ndarray], box_labels: list[list[s
         return _apply(images, boxes, box_labels, drawn, min_visibility, masks, keypoints, partners or {})
     from torch.utils.data import get_worker_info
 
+    from augment_jobs.samples import cpu_pool
+
     step = CPU_MICRO
 
     def part(s: int) -> Applied:
@@ -607,7 +589,7 @@ def apply(images: torch.Tensor, boxes: list[np.ndarray], box_labels: list[list[s
 
     # in a DataLoader worker the workers are the parallelism: micro-batches in turn, no threads
     starts = range(0, n, step)
-    parts = [part(s) for s in starts] if get_worker_info() is not None else list(_cpu_pool().map(part, starts))
+    parts = [part(s) for s in starts] if get_worker_info() is not None else list(cpu_pool().map(part, starts))
     return Applied(torch.cat([p.images for p in parts]), *([v for p in parts for v in getattr(p, f)]
                                                            for f in ("boxes", "box_labels", "masks", "keypoints")))
 

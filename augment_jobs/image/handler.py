@@ -24,9 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from augment_jobs.errors import InputError, NotFound
+from augment_jobs.errors import InputError
 from augment_jobs.image.io import (
-    ANNOTATIONS,
     IMAGE_EXTS,
     Decoded,
     RawSample,
@@ -34,21 +33,20 @@ from augment_jobs.image.io import (
     TarShardWriter,
     decode,
     encode,
-    iter_tar,
     iter_tar_samples,
     raw_from_record,
     read_annotations,
     sample_key,
 )
 from augment_jobs.image.meta import meta_row, pixel_figures, read_meta, write_meta
-from augment_jobs.modality import Handler, RunPlan, ShardResult
-from augment_jobs.store import ObjectInfo, join, relpath, store_for
+from augment_jobs.modality import RunPlan, ShardResult
+from augment_jobs.samples import SampleHandler
+from augment_jobs.store import join, relpath, store_for
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from augment_jobs.config import DatasetConfig
-    from augment_jobs.contract import Manifest
     from augment_jobs.registry import MethodSpec
 
 CHUNK = 64  # source samples in memory at once per shard
@@ -71,74 +69,22 @@ class Copy:
     keypoints: np.ndarray | None = None  # k x 3 [x, y, visible]
 
 
-def _name(uri: str) -> str:
-    return uri.rstrip("/").rsplit("/", 1)[-1]
-
-
-def _annotations_object(objects: list[ObjectInfo]) -> int | None:
-    """Index of the top-most annotations.jsonl (shortest URI), or None."""
-    found = [i for i, o in enumerate(objects) if _name(o.uri) == ANNOTATIONS]
-    return min(found, key=lambda i: len(objects[i].uri)) if found else None
-
-
-class ImageHandler(Handler):
+class ImageHandler(SampleHandler):
     """Images folder or WebDataset tars in, WebDataset tars (originals + copies) out."""
 
-    file_kind = "tar"
+    folder_format, exts, item = "images", IMAGE_EXTS, "image"
+    line_hint = '{"file", "label", "boxes", "box_labels"}'
 
-    # --- snapshot ------------------------------------------------------------------------------
-    def source_filter(self, cfg: DatasetConfig, obj: ObjectInfo) -> bool:
-        name = _name(obj.uri)
-        if name.startswith((".", "_")):
-            return False
-        if cfg.source.format == "webdataset":
-            return name.endswith(".tar")
-        return name == ANNOTATIONS or name.lower().endswith(IMAGE_EXTS)
+    def companion(self, annotations_uri: str, line: int, rec: dict[str, Any], index: dict[str, int]) -> int | None:
+        """An image's mask PNG, read beside it."""
+        mask = rec.get("mask")
+        if not isinstance(mask, str):
+            return None
+        if mask not in index:
+            raise InputError(f"{annotations_uri}: line {line} ({rec['file']}) names mask {mask!r}, which is not in the "
+                             "source folder; add the PNG or remove the key")
+        return index[mask]
 
-    def shard_sources(self, cfg: DatasetConfig, objects: list[ObjectInfo], staging_uri: str | None = None) -> list[list[int]]:
-        """WebDataset: one task per tar. Images: annotated images in groups of source.files_per_shard,
-        each group with the annotations file first. Annotations naming a missing file fail here,
-        before any work."""
-        if cfg.source.format == "webdataset":
-            return [[i] for i in range(len(objects))]
-        ann = _annotations_object(objects)
-        if ann is None:
-            where = objects[0].uri.rsplit("/", 1)[0] if objects else "the source folder"
-            raise InputError(f"{where}: no {ANNOTATIONS}; an images source needs one line per image "
-                             '({"file", "label", "boxes", "box_labels"})')
-        base = objects[ann].uri.rsplit("/", 1)[0]
-        index = {relpath(o.uri, base): i for i, o in enumerate(objects) if i != ann and o.uri.startswith(base + "/")}
-        label = cfg.label or "label"
-        annotated: list[int] = []
-        masks: dict[int, int] = {}  # image object -> its mask object
-        seen: set[str] = set()
-        for n, rec in read_annotations(objects[ann].uri):
-            f = rec["file"]
-            if f not in index:
-                raise InputError(f"{objects[ann].uri}: line {n} names {f!r}, which is not in the source folder; "
-                                 "add the file or remove the line")
-            if f in seen:
-                raise InputError(f"{objects[ann].uri}: line {n} annotates {f!r} a second time; keep one line per image")
-            if label not in rec:
-                raise InputError(f"{objects[ann].uri}: line {n} ({f}) has no {label!r} (the config's label)")
-            mask = rec.get("mask")
-            if isinstance(mask, str):
-                if mask not in index:
-                    raise InputError(f"{objects[ann].uri}: line {n} ({f}) names mask {mask!r}, which is not in the "
-                                     "source folder; add the PNG or remove the key")
-                masks[index[f]] = index[mask]
-            seen.add(f)
-            annotated.append(index[f])
-        annotated.sort()
-        step = cfg.source.files_per_shard
-        shards = []
-        for i in range(0, len(annotated), step):
-            part = annotated[i:i + step]
-            # a shard is the annotations, its images, then their masks (read beside their images)
-            shards.append([ann, *part, *sorted({masks[j] for j in part if j in masks})])
-        return shards or [[ann]]
-
-    # --- augment -------------------------------------------------------------------------------
     def _raw_samples(self, cfg: DatasetConfig, plan: RunPlan, shard: int):
         """Yield RawSample or (source_key, reason) for the shard, in source order."""
         objects = plan.shard_objects(shard)
@@ -336,23 +282,6 @@ class ImageHandler(Handler):
 
         return [path] if grid_png(uris, path) else []
 
-    def lineage(self, manifest: Manifest, version_uri: str, key: str) -> dict[str, Any]:
-        """A published `__key__` → source object and key, method, drawn params, seeds."""
-        for f in manifest.files:
-            uri = join(version_uri, f.path)
-            rec = _find_json(uri, key)
-            if rec is not None:
-                return {
-                    "key": key, "file": f.path, "synthetic": rec.get("synthetic"), "label": rec.get("label"),
-                    "source_uri": rec.get("source_uri"), "source_key": rec.get("source_key"),
-                    "method": rec.get("method"), "params": rec.get("params"), "sample_seed": rec.get("seed"),
-                    "source_ids": rec.get("_source_ids", [rec.get("source_key")]), "soft_label": rec.get("soft_label"),
-                    "config_seed": manifest.seed, "logical_date": manifest.logical_date,
-                    "mlflow": manifest.mlflow.to_json(),
-                }
-        raise NotFound(f"{version_uri}: no sample with __key__ {key!r}")
-
-
 # --- helpers -----------------------------------------------------------------------------------
 def _method(name: str) -> MethodSpec:
     """The registered method (method packages import no heavy library at load)."""
@@ -403,10 +332,3 @@ def _try_decode(raw: RawSample, store, mask_classes: set[int] | None) -> Decoded
         return str(e)
     except FileNotFoundError:
         raise InputError(f"{raw.source_uri}: listed at snapshot time but gone; rerun the snapshot") from None
-
-
-def _find_json(uri: str, key: str) -> dict[str, Any] | None:
-    for k, parts in iter_tar(uri):
-        if k == key and "json" in parts:
-            return json.loads(parts["json"])
-    return None

@@ -21,6 +21,7 @@ the table's size, the task count or the file size. A new method is one file plus
 from __future__ import annotations
 
 import inspect
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -52,7 +53,7 @@ class Drawer(Protocol):
              redraw: int = 0) -> Drawn: ...
 
 
-class TabularMethod:
+class TabularMethod(ABC):
     """Base of tabular methods: set `name`, `params` (a `MethodParams` model) and implement the hooks."""
 
     name: ClassVar[str]
@@ -67,17 +68,21 @@ class TabularMethod:
     #: fit, whose noise must not follow a public seed)
     reproducible: ClassVar[bool] = True
 
+    @abstractmethod
     def targets(self, step: Step) -> dict[Any, int]:
-        raise NotImplementedError
+        """New rows per class, from the real class counts (`step.counts`)."""
 
+    @abstractmethod
     def learning_rows(self, step: Step, targets: dict[Any, int]) -> dict[Any, np.ndarray | None]:
-        raise NotImplementedError
+        """Per class, the rows learned from: None for all of them, or their ranks within the class."""
 
+    @abstractmethod
     def fit(self, step: Step, learn: pa.Table, targets: dict[Any, int]) -> dict[Any, int]:
-        raise NotImplementedError
+        """Learn from `learn` (features, label, `_id`); stage what drawing needs; return the final targets."""
 
+    @abstractmethod
     def drawer(self, step: Step) -> Drawer:
-        raise NotImplementedError
+        """The object drawing this step's rows in the augment tasks."""
 
 
 _METHODS: dict[str, TabularMethod] = {}
