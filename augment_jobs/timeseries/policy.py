@@ -114,13 +114,38 @@ def window_length(op: WindowSlice, t: int) -> int:
     return op.size if op.size is not None else max(2, round(op.ratio * t))
 
 
-def apply(x: np.ndarray, ops: list[Any], drawn: list[list[Any]], std: np.ndarray) -> np.ndarray:
-    """Apply the ops in order to a batch x (B, T, V); drawn[b][i] are copy b's arrays for op i."""
+def apply(x: np.ndarray, ops: list[Any], drawn: list[list[Any]], std: np.ndarray,
+          irregular: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Apply the ops in order to a batch x (B, T, V); drawn[b][i] are copy b's arrays for op i.
+
+    Returns the values and which points each copy keeps (B, T). On a series with irregular times
+    `window_slice` is a crop: the window's points keep their own times and values, and the points
+    outside it are dropped (stretching the window back onto the source's uneven timestamps would
+    move values in time: on Theoph a dose-time concentration of 0.74 became 2.9)."""
     import numpy as np
 
     from augment_jobs.timeseries import ops as K
 
+    keep = np.ones(x.shape[:2], dtype=bool)
+    crop = np.zeros(len(x), dtype=bool) if irregular is None else np.asarray(irregular, dtype=bool)
     for i, op in enumerate(ops):
+        if op.op == "window_slice" and crop.any():
+            pos = np.arange(x.shape[1])
+            for b in np.flatnonzero(crop):
+                # the window in the points the copy still has (a second crop narrows the first)
+                start, length = drawn[b][i]
+                have = np.flatnonzero(keep[b])
+                lo = min(int(start), max(len(have) - int(length), 0))
+                window = have[lo:lo + int(length)]
+                keep[b] &= np.isin(pos, window)
+            if crop.all():
+                continue
+            stretched = x[~crop]
+            col = [d[i] for b, d in enumerate(drawn) if not crop[b]]
+            x = x.copy()
+            x[~crop] = K.window_slice(stretched, np.array([c[0] for c in col], float),
+                                      np.array([c[1] for c in col], float))
+            continue
         col = [d[i] for d in drawn]
         if op.op == "jitter":
             x = K.jitter(x, np.stack([c[0] for c in col]), np.array([c[1] for c in col]), std)
@@ -132,7 +157,7 @@ def apply(x: np.ndarray, ops: list[Any], drawn: list[list[Any]], std: np.ndarray
             x = K.time_warp(x, np.stack(col))
         else:
             x = K.window_slice(x, np.array([c[0] for c in col], float), np.array([c[1] for c in col], float))
-    return x
+    return x, keep
 
 
 # --- the method ------------------------------------------------------------------------------------
@@ -153,6 +178,25 @@ def _clip_to_bounds(out: np.ndarray, vcols: list[str], ctx: AugmentContext, clip
         if n:
             out[:, :, v] = np.clip(x, lo, hi)
             clipped[col] = clipped.get(col, 0) + n
+
+
+def _irregular(times: pd.Series, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Per series: whether its time steps differ (beyond float noise), as on a sampling schedule."""
+    import numpy as np
+    import pandas as pd
+
+    t = times.to_numpy()
+    if pd.api.types.is_datetime64_any_dtype(times):
+        t = times.astype("int64").to_numpy()
+    elif not pd.api.types.is_numeric_dtype(times):
+        return np.zeros(len(starts), dtype=bool)  # no arithmetic on the times: treated as regular
+    t = t.astype(np.float64)
+    out = np.zeros(len(starts), dtype=bool)
+    for j, (s, n) in enumerate(zip(starts, lengths, strict=True)):
+        if n > 2:
+            d = np.diff(t[s:s + n])
+            out[j] = not np.allclose(d, d[0], rtol=1e-6, atol=0.0)
+    return out
 
 
 def _copies_per_series(params: TsPolicyParams, ctx: AugmentContext, labels: list[Any] | None, n: int) -> list[int]:
@@ -242,8 +286,10 @@ def ts_policy(df: pd.DataFrame, params: TsPolicyParams, ctx: AugmentContext) -> 
     if gaps.any():
         vals = _fill_gaps(vals, starts, lengths)
     row_ids = real["_id"].astype(str).to_numpy()
+    irregular = _irregular(real[tc], starts, lengths)
     # Samples in canonical order (series, copy); each group of equal length is one batch.
     results: dict[tuple[int, int], np.ndarray] = {}
+    kept: dict[tuple[int, int], np.ndarray] = {}  # each copy's points, as positions in its series
     clipped: dict[str, int] = {}
     records: dict[tuple[int, int], str] = {}
     for t in np.unique(lengths):
@@ -257,6 +303,9 @@ def ts_policy(df: pd.DataFrame, params: TsPolicyParams, ctx: AugmentContext) -> 
         for n, j in enumerate(js):
             for k in range(copies[j]):
                 arrays, rec = draw(params.ops, ctx.rng(METHOD, series_ids[j], k), int(t), len(vcols))
+                for r in rec:
+                    if r["op"] == "window_slice":
+                        r["mode"] = "crop" if irregular[j] else "stretch"
                 keys.append((int(j), k))
                 drawn.append(arrays)
                 src.append(n)
@@ -264,12 +313,13 @@ def ts_policy(df: pd.DataFrame, params: TsPolicyParams, ctx: AugmentContext) -> 
                     {"copy": k, "series": series_ids[j], "rng_key": [METHOD, series_ids[j], k], "ops": rec}, sort_keys=True
                 )
         src_arr = np.asarray(src)
-        out = apply(block[src_arr], params.ops, drawn, std[src_arr])
+        out, keep = apply(block[src_arr], params.ops, drawn, std[src_arr], irregular[js][src_arr])
         _clip_to_bounds(out, vcols, ctx, clipped)
         for b, key in enumerate(keys):
             if gaps.any():
                 out[b][gaps[idx[src_arr[b]]]] = np.nan
-            results[key] = out[b]
+            kept[key] = np.flatnonzero(keep[b])
+            results[key] = out[b][kept[key]]
     ctx.metrics["ts_policy.synthetic_series"] = ctx.metrics.get("ts_policy.synthetic_series", 0) + len(results)
     for col, n in clipped.items():
         ctx.metrics[f"ts_policy.clipped_values.{col}"] = ctx.metrics.get(f"ts_policy.clipped_values.{col}", 0) + n
@@ -279,12 +329,13 @@ def ts_policy(df: pd.DataFrame, params: TsPolicyParams, ctx: AugmentContext) -> 
         return df
 
     order = sorted(results)
-    rows = np.concatenate([starts[j] + np.arange(lengths[j]) for j, _ in order])
+    sizes = [len(kept[key]) for key in order]
+    rows = np.concatenate([starts[key[0]] + kept[key] for key in order])
     values = real.iloc[rows].copy()
     values[vcols] = np.concatenate([results[key] for key in order])
-    suffix = np.concatenate([np.full(lengths[j], f"~aug{ctx.step}.{k}") for j, k in order])
+    suffix = np.concatenate([np.full(n, f"~aug{ctx.step}.{k}") for (_, k), n in zip(order, sizes, strict=True)])
     new_sids = [f"{series_ids[j]}~aug{ctx.step}.{k}" for j, k in order]
-    values[idc] = np.repeat(np.asarray(new_sids, dtype=object), [lengths[j] for j, _ in order])
+    values[idc] = np.repeat(np.asarray(new_sids, dtype=object), sizes)
     src_rows = row_ids[rows]
     ids = np.char.add(src_rows.astype(str), suffix).tolist()
     id_col = ctx.cfg.source.id_column
@@ -294,7 +345,7 @@ def ts_policy(df: pd.DataFrame, params: TsPolicyParams, ctx: AugmentContext) -> 
         template=df, values=values, method=METHOD, ids=ids, source_ids=src_rows.reshape(-1, 1).tolist(), params=None,
     )
     # One JSON record per series copy, repeated over its rows (dumping it per row is needlessly slow).
-    drawn_params = np.repeat(np.asarray([records[key] for key in order], dtype=object), [lengths[j] for j, _ in order])
+    drawn_params = np.repeat(np.asarray([records[key] for key in order], dtype=object), sizes)
     # `_params` is all-None on real rows; pandas checks such a column value by value when
     # concatenating, so it is joined separately (a 2x speed-up on a million rows).
     out = pd.concat([df.drop(columns="_params"), new.drop(columns="_params")], ignore_index=True)
