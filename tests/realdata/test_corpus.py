@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -23,6 +24,7 @@ from augment_jobs.stages import run
 
 #: Known failures (none today), each with the line it raises.
 XFAIL: dict[str, str] = {}
+NUMPY_REPR = re.compile(r"np\.(float|int|uint|bool|str)_?\d*\(")
 SLOW = {"churn_copula", "affairs", "anes96", "digits_png", "cars", "penguins"}
 
 
@@ -63,6 +65,10 @@ def test_frame_dataset_publishes_with_its_schema(name: str, store: Path) -> None
     m = ds.manifest
     assert m["gate"]["passed"] and result["version"] == ds.version and ds.verify()
     assert m.report_uri and Path(m.report_uri).is_file() and m.privacy  # every version has its report
+    # values as users wrote them: no numpy reprs (`np.float64(0.5)`) in the manifest or the reports
+    report_dir = Path(m.report_uri).parent
+    for text in [json.dumps(m.to_dict())] + [p.read_text() for p in report_dir.iterdir() if p.suffix in (".json", ".html")]:
+        assert not NUMPY_REPR.search(text), NUMPY_REPR.search(text).group(0)
 
     # schema fidelity: every source column keeps its name and Arrow type
     src = source_schema(store / "raw" / name / DS, cfg.source.format)
