@@ -45,11 +45,11 @@ audio-tools:
 
 ## Lint (ruff, and the package's layers with import-linter), then the whole suite (unit, integration
 ## with moto / PostgreSQL / Redis, Airflow end to end, the UIs in headless Chromium, every benchmark at
-## a tiny size).
+## a tiny size), on two pytest-xdist workers (tests sharing one Redis database stay on one worker).
 test: install chromium audio-tools
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/pytest -m "not gpu" -p no:cacheprovider
+	$(BIN)/pytest -m "not gpu" -p no:cacheprovider -n 2 --dist loadgroup
 
 ## The fast suite: no servers (no moto, PostgreSQL, Redis), no slow trainings; local store in tmp folders
 ## (the tabular engine end to end included: tests/unit/tabular).

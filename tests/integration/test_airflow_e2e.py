@@ -29,7 +29,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "airflow"))
 from tiny import write_tabular, write_tabular_raw, write_tiny, write_tiny_raw  # noqa: E402
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# one worker under pytest-xdist: the Celery tests share one Redis database (REDIS_DB)
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.xdist_group("redis")]
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 REDIS_DB = 11  # a Redis database number nobody else here uses
