@@ -393,6 +393,8 @@ def fit_class(rows: pd.DataFrame, cls: Any, plans: dict[str, ColumnPlan], constr
     if constraints:
         synth.add_constraints(sdv_constraints(sdv_enforced(constraints)))
     data = encode(rows, plans, ctx.rng(method, "encode", str(cls)))
+    if method == "gaussian_copula":
+        _order_categories(synth, data, plans)
     if watch is not None and watch.validation is not None:
         watch.validation = encode(watch.validation, plans, ctx.rng(method, "encode-validation", str(cls)))
     with warnings.catch_warnings():
@@ -413,6 +415,21 @@ def fit_class(rows: pd.DataFrame, cls: Any, plans: dict[str, ColumnPlan], constr
     if save:
         save_synthesizer(synth, ctx, cls)
     return synth
+
+
+def _order_categories(synth: Any, data: pd.DataFrame, plans: dict[str, ColumnPlan]) -> None:
+    """The copula's numeric categorical columns encoded in value order (`sdv_columns.ordered_encoders`)."""
+    import warnings
+
+    from augment_jobs.tabular.sdv_columns import ordered_encoders
+
+    encoders = ordered_encoders(plans, data)
+    if not encoders:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        synth.auto_assign_transformers({TABLE: data})
+        synth.update_transformers(encoders)
 
 
 def draw_class(synth: Any, n: int, seed: int, plans: dict[str, ColumnPlan], rows: pd.DataFrame) -> pd.DataFrame:

@@ -29,7 +29,7 @@ def test_the_seven_of_the_contract_are_registered():
 
 
 @pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=pytest.mark.slow) if n in {"ctgan", "tvae"} else n for n in TABULAR]
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n in {"ctgan", "tvae", "auto"} else n for n in TABULAR]
 )
 def test_method_contract(name, make_frame, make_ctx, constraints):
     spec = methods("tabular")[name]
