@@ -115,9 +115,13 @@ def _auto(train: pd.DataFrame, label: str, cls: Any, n: int, params: dict[str, A
     t0 = time.perf_counter()
     out = run_frame(train.reset_index(drop=True), cfg, DS, ctx=ctx)
     seconds = time.perf_counter() - t0
-    chosen = next((k.rsplit(".", 1)[1] for k in ctx.metrics if ".chosen." in k), "?")
-    fit = sum(v for k, v in ctx.metrics.items() if k.startswith("auto.") and k.endswith(".fit_seconds"))
-    chosen += f" (candidates fit {fit:.1f} s)"
+    picked = ctx.quality[str(cls)]
+    parts = []
+    for c in picked["candidates"]:  # held-out score inside auto, fit seconds, epochs and how training ended
+        how = f", {c['epochs']} ep" + (f" {c['stopped']}" if c.get("stopped") else "") if "epochs" in c else ""
+        parts.append(f"{c['method']} {c['score']} ({c['fit_seconds']:.0f} s{how})" if c.get("score") is not None
+                     else f"{c['method']} failed")
+    chosen = f"**{picked['chosen']}**: " + "; ".join(parts)
     syn = out[out["_synthetic"]].drop(columns=[c for c in out.columns if c.startswith("_")]).reset_index(drop=True)
     return syn.drop(columns=[label]), seconds, chosen
 
@@ -208,7 +212,7 @@ def _report(results: list[dict[str, Any]], argn: bool, args: argparse.Namespace)
           f"candidates={args.candidates or 'default'}; bare TVAE {args.tvae_epochs} epochs; {args.draw} rows drawn; "
           f"TabularARGN {'run' if argn else 'not installed'}\n")
     head = " | ".join(f"{m} quality | {m} worst column | {m} missing gap (pts) | {m} s" for m in methods)
-    print(f"| table | class | rows | auto chose | {head} |")
+    print(f"| table | class | rows | auto: choice; candidates (held-out score, fit s, epochs) | {head} |")
     print("|---|---|---:|---|" + "---:|---|---:|---:|" * len(methods))
     for r in results:
         cells = " | ".join(f"{r[m]['quality']} | {r[m]['worst']} | {r[m]['missing_gap']} | {r[m]['seconds']}"

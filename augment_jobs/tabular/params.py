@@ -95,6 +95,8 @@ class AutoParams(SdvParams):
     max_fit_seconds: float = Field(60.0, gt=0)
     # share of a class's rows held out to score the candidates (never fitted on)
     holdout: float = Field(0.25, gt=0, lt=1)
+    # fit the winner again on all of the class's rows (outside max_fit_seconds)
+    refit: bool = True
     # the neural candidates' epochs (None: from the class size, with early stopping)
     epochs: int | None = Field(None, ge=1)
     # the copula candidate's marginals

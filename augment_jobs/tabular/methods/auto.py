@@ -6,10 +6,12 @@ early stopping on a validation slice) is fitted on the other rows, in order, wit
 `max_fit_seconds` for all of them; each one's draw is scored against the held-out rows with
 SDMetrics quality. The class's rows are drawn from the best one.
 
-The winner is published as it was fitted, not refitted on all of the class's rows: the score the
-gate, the manifest and the report show is then the score of the very model that drew the rows, on
-rows it never saw, and the run costs no extra fit. The price is the held-out share of rows, which
-the model does not learn from.
+With `refit` (the default) the winner is then fitted again on all of the class's rows, as
+scikit-learn's searches refit their best estimator (a neural winner for the epochs early stopping
+kept), and the class's rows are drawn from that fit; the held-out score stays the class's recorded
+quality (a conservative figure for the refit, which learns from more rows). With `refit: false` the winner draws
+as it was fitted: the recorded score is then of the very model that drew the rows, and no second fit
+is paid for, at the price of the held-out share of rows.
 
 Deterministic for a seed as long as the budget does not bind: a neural candidate stopped by
 `max_fit_seconds` (or a candidate left unfitted when the budget is spent) depends on the machine's
@@ -108,7 +110,7 @@ class Auto(SdvMethod):
         encode_datetimes(held)  # compared as the models see them: datetimes as float nanoseconds
         start = time.monotonic()
         results: list[dict[str, Any]] = []
-        best: tuple[float, Fitted, dict[str, Any]] | None = None
+        best: tuple[float, str, Fitted, dict[str, Any]] | None = None
         for j, name in enumerate(params.candidates):
             left = params.max_fit_seconds - (time.monotonic() - start)
             if left <= 0:
@@ -135,15 +137,29 @@ class Auto(SdvMethod):
             results.append(entry)
             score = q["score"] if q["score"] is not None else -1.0
             if best is None or score > best[0]:  # ties go to the earlier candidate
-                best = (score, fitted, q)
+                best = (score, name, fitted, q)
         if best is None:
             why = "; ".join(f"{r['method']}: {r['error']}" for r in results)
             raise InputError(f"auto: no candidate could fit class {show(cls)} of column {step.label!r} "
                              f"({n} rows): {why}")
-        score, fitted, q = best
-        chosen = next(r["method"] for r in results if r.get("score") == q["score"] and "error" not in r)
+        score, chosen, fitted, q = best
+        if params.refit:
+            fitted = self._refit(step, rows, cls, chosen, fitted)
         self._record(step, cls, chosen, results, q, n, k)
         return fitted, score
+
+    @staticmethod
+    def _refit(step: Step, rows: pd.DataFrame, cls: Any, name: str, candidate: Fitted) -> Fitted:
+        """The winner fitted again on all of the class's rows, as sklearn's search refits its best
+        estimator; a neural winner for the epochs early stopping kept, without a validation slice,
+        so the refit is as deterministic as the contest."""
+        cp = candidate_params(name, step.params)
+        if candidate.watch is not None and candidate.watch.best_epoch:
+            cp = cp.model_copy(update={"epochs": candidate.watch.best_epoch, "early_stopping": False})
+        fitted = fit_candidate(step, rows, cls, name, cp, save=False)
+        step.ctx.notes.append(f"auto: class {show(cls)}: {name} refitted on all {len(rows)} rows "
+                              f"({fitted.seconds:.1f} s; params.refit)")
+        return fitted
 
     def _too_small(self, step: Step, rows: pd.DataFrame, cls: Any) -> tuple[Fitted, float]:
         """A class too small to hold rows out: the first candidate that fits, on all its rows, scored
@@ -196,5 +212,5 @@ class Auto(SdvMethod):
         if any(r.get("stopped") == "budget" or "max_fit_seconds" in r.get("error", "") for r in results):
             ctx.notes.append(f"auto: class {show(cls)}: params.max_fit_seconds bound the fit, so the rows depend on "
                              "the machine's speed: raise it for byte-identical reruns")
-        record_quality({**q, "method": chosen, "chosen": chosen, "holdout_rows": k, "candidates": results},
+        record_quality({**q, "chosen": chosen, "holdout_rows": k, "candidates": results},
                        cls, ctx, f"auto ({chosen}, on held-out rows)")
