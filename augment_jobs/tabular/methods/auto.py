@@ -124,8 +124,9 @@ class Auto(SdvMethod):
                                        save=False)
                 draw = draw_class(fitted.synth, DRAW_ROWS, ctx.seed32(method, "candidate-draw", name, str(cls)),
                                   fitted.plans, fitted.rows)
-                q = quality_score(held, draw, quality_metadata(fitted.plans),
-                                  seed=ctx.seed32(method, "quality", str(cls)))
+                # sdtypes from the source's types, not the candidate's treatment: a numeric column a
+                # small class has few values of is still judged as numbers (as SDMetrics users see it)
+                q = quality_score(held, draw, seed=ctx.seed32(method, "quality", str(cls)))
             except Exception as e:  # noqa: BLE001  (a candidate that cannot fit is recorded; the others go on)
                 results.append({"method": name, "score": None, "fit_seconds": round(time.monotonic() - start, 3),
                                 "error": f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"})
