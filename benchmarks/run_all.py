@@ -30,6 +30,7 @@ FULL = [
     ["bench_tabular_scale.py"],
     ["bench_tabular_engine.py"],
     ["bench_dp.py"],
+    ["bench_synthesis.py"],
 ]
 QUICK = [
     ["bench_tabular.py", "--rows", "200000"],
@@ -44,6 +45,7 @@ QUICK = [
     ["bench_tabular_scale.py", "--sizes", "1000000", "--smotenc-rows", "0"],
     ["bench_dp.py", "--eps", "10"],
     ["bench_tabular_engine.py", "--repeat", "1"],
+    ["bench_synthesis.py", "--tables", "penguins", "wine", "diabetes", "--budget", "20"],
 ]
 #: every benchmark at a tiny size (seconds each): the smoke run of `make test`
 SMOKE = [
@@ -62,6 +64,7 @@ SMOKE = [
     ["bench_audio.py", "--clips", "8", "--repeat", "1"],
     ["bench_image_gpu.py", "--batch", "8", "--batches", "1", "--sizes", "64"],
     ["bench_image_targets.py", "--images", "8", "--copies", "1"],
+    ["bench_synthesis.py", "--tables", "wine", "--candidates", "gaussian_copula", "--tvae-epochs", "1", "--draw", "100"],
 ]
 
 

@@ -49,7 +49,7 @@ class GateInput:
     @cached_property
     def quality(self) -> dict[str, Any]:
         """SDMetrics quality of SDV methods' output: `{score (worst class), worst_columns, by_class}`,
-        or {} when no method reported one (docs/gate.md)."""
+        plus `candidates` per class after `method: auto`; {} when no method reported one (docs/gate.md)."""
         by_class: dict[str, dict[str, Any]] = {}
         for s in self.shards:
             by_class.update(s.extra.get("quality", {}))
@@ -59,9 +59,15 @@ class GateInput:
         worst_cls = min(scored, key=lambda c: scored[c]["score"])
         columns = sorted(((col, s, c) for c, q in scored.items() for col, s in q.get("worst_columns", [])),
                          key=lambda t: t[1])[:3]
-        return {"score": scored[worst_cls]["score"], "worst_class": worst_cls,
-                "worst_columns": [{"column": col, "score": s, "class": c} for col, s, c in columns],
-                "by_class": dict(sorted(by_class.items()))}
+        out = {"score": scored[worst_cls]["score"], "worst_class": worst_cls,
+               "worst_columns": [{"column": col, "score": s, "class": c} for col, s, c in columns],
+               "by_class": dict(sorted(by_class.items()))}
+        # `method: auto`: per class, the candidate chosen and every candidate's score and fit seconds
+        candidates = {c: {"chosen": q["chosen"], "holdout_rows": q.get("holdout_rows"), "candidates": q["candidates"]}
+                      for c, q in sorted(by_class.items()) if q.get("candidates")}
+        if candidates:
+            out["candidates"] = candidates
+        return out
 
     @cached_property
     def sides(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:

@@ -15,5 +15,7 @@ def quality_score(g: GateInput) -> list[CheckResult]:
     worst = ", ".join(f"{w['column']} {w['score']:.2f} ({w['class']})" for w in q["worst_columns"])
     bound = f"; min {limit}" if limit is not None else " (not gated: set quality.min_score)"
     detail = f"SDMetrics quality {q['score']:.3f} in class {q['worst_class']!r}{bound}; worst columns: {worst}"
+    if q.get("candidates"):  # method: auto
+        detail += "; auto chose " + ", ".join(f"{c['chosen']} ({cls})" for cls, c in q["candidates"].items())
     passed = limit is None or q["score"] >= limit
     return [CheckResult("quality_score", passed, detail, {"score": q["score"], "worst_columns": q["worst_columns"]})]

@@ -110,6 +110,8 @@ class ReportInput:
     limitations: Sequence[str] = ()
     #: the bias audit per group column (evaluation.fairness.fairness)
     fairness: dict[str, Any] | None = None
+    #: the gate report's SDMetrics `quality` ({score, worst_class, by_class, candidates}); None if none
+    quality: dict[str, Any] | None = None
     max_columns: int = 12
     max_classes: int = 4
     plot_rows: int = 5000
@@ -244,6 +246,27 @@ def _counts(ctx: ReportInput) -> str:
     label = f" ({_e(ctx.label)})" if ctx.label else ""
     return (f"<h2>Rows per class{label}</h2><table><tr><th>class</th><th class=num>before</th>"
             f"<th class=num>added</th><th class=num>after</th><th></th></tr>{''.join(rows)}</table>{legend}")
+
+
+def _candidates(quality: dict[str, Any] | None) -> str:
+    """`method: auto`: per class, every candidate's SDMetrics quality on held-out rows and fit seconds."""
+    by_class = (quality or {}).get("candidates") or {}
+    if not by_class:
+        return ""
+    rows = []
+    for cls, c in by_class.items():
+        for r in c["candidates"]:
+            chosen = r["method"] == c["chosen"]
+            score = _fmt(r["score"]) if r.get("score") is not None else _e(r.get("error", ""))
+            how = f"{r['epochs']} epochs" + (f", stopped {r['stopped']}" if r.get("stopped") else "") \
+                if "epochs" in r else ""
+            rows.append(f"<tr><td>{_e(cls)}</td><td>{'<b>' if chosen else ''}{_e(r['method'])}"
+                        f"{' (chosen)</b>' if chosen else ''}</td><td class=num>{score}</td>"
+                        f"<td class=num>{_fmt(r['fit_seconds'], 1)}</td><td>{_e(how)}</td></tr>")
+    return ("<h2>Synthesizer candidates (method: auto)</h2><p class=muted>SDMetrics quality of each candidate's draw "
+            "on real rows of the class held out of its fit; the class's rows come from the chosen one.</p>"
+            "<table><tr><th>class</th><th>candidate</th><th class=num>quality</th><th class=num>fit s</th>"
+            f"<th>training</th></tr>{''.join(rows)}</table>")
 
 
 def _skips_notes(ctx: ReportInput) -> str:
@@ -666,6 +689,7 @@ def render_report(ctx: ReportInput) -> str:
         _verdict(ctx),
         _checks(ctx),
         _counts(ctx),
+        _candidates(ctx.quality),
         _governance(ctx),
         "<h2>Efficacy and privacy</h2>",
         f'<div class="cards">{_efficacy(ctx.efficacy)}{_privacy(ctx.privacy, ctx.checks)}</div>',

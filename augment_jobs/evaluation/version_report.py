@@ -30,7 +30,7 @@ def render(g: GateInput, report: GateReport) -> str:
         counts_before={k: c.before for k, c in report.counts.items()},
         counts_after={k: c.after for k, c in report.counts.items()},
         efficacy=report.efficacy or None, privacy=report.privacy or None, skipped=report.skipped,
-        notes=[n for s in g.shards for n in s.notes], fairness=report.fairness or None,
+        notes=[n for s in g.shards for n in s.notes], fairness=report.fairness or None, quality=report.quality or None,
         policy=g.plan.config_sha256, approval=approval, approval_required=governance.approval_required(g.cfg),
         limitations=list(g.cfg.limitations), **parts,
     ))

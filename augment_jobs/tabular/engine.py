@@ -289,7 +289,7 @@ def run_frame(df: pd.DataFrame, cfg: DatasetConfig, ds: str, *, ctx: AugmentCont
               tasks: int = 1) -> pd.DataFrame:
     """A frame's source columns through the engine, in a temporary local store: the output rows as
     a frame (real rows first). What a tabular method does when called on a frame (the method-contract
-    tests); `ctx` gets the step's notes, skips and metrics; `tasks` > 1 cuts the source into that
+    tests); `ctx` gets the step's notes, skips, metrics and quality; `tasks` > 1 cuts the source into that
     many parts and tasks."""
     import tempfile
 
@@ -325,7 +325,9 @@ def run_frame(df: pd.DataFrame, cfg: DatasetConfig, ds: str, *, ctx: AugmentCont
                 for name in sorted(os.listdir(os.path.join(staging, "artifacts"))):
                     with open(os.path.join(staging, "artifacts", name), "rb") as f:
                         ctx.save_artifact(name, f.read())
-            report = load_state(plan).steps[0]["report"]  # type: ignore[union-attr]
+            state = load_state(plan)
+            report = state.steps[0]["report"]  # type: ignore[union-attr]
+            ctx.quality.update(state.quality)  # type: ignore[union-attr]
             ctx.notes += report["notes"]
             ctx.metrics.update(report["metrics"])
             for reason, n in report["skipped"].items():

@@ -59,14 +59,45 @@ class GaussianCopulaParams(SdvParams):
     default_distribution: Literal["auto", "norm", "beta", "truncnorm", "gamma", "uniform", "gaussian_kde"] = "auto"
 
 
-class CtganParams(SdvParams):
-    epochs: int = Field(50, ge=1)
-    batch_size: int = Field(500, ge=10)
+class NeuralParams(SdvParams):
+    """CTGAN and TVAE: unset `epochs` / `batch_size` come from the class size, and early stopping
+    on a validation slice is on unless `epochs` is set (augment_jobs/tabular/sdv_training.py)."""
+
+    epochs: int | None = Field(None, ge=1)
+    batch_size: int | None = Field(None, ge=2)
+    # None: on when epochs is unset (epochs then the most it trains), off when it is set
+    early_stopping: bool | None = None
+    embedding_dim: int = Field(128, ge=1)
+
+    def stops_early(self) -> bool:
+        return self.epochs is None if self.early_stopping is None else self.early_stopping
+
+
+class CtganParams(NeuralParams):
+    batch_size: int | None = Field(None, ge=10)
     pac: int = Field(10, ge=1)
-    embedding_dim: int = Field(128, ge=1)
 
 
-class TvaeParams(SdvParams):
-    epochs: int = Field(50, ge=1)
-    batch_size: int = Field(500, ge=2)
-    embedding_dim: int = Field(128, ge=1)
+class TvaeParams(NeuralParams):
+    pass
+
+
+#: the candidates `method: auto` may fit (tabular_argn is not offered: docs/config.md)
+AUTO_CANDIDATES = ("gaussian_copula", "tvae", "ctgan")
+
+
+class AutoParams(SdvParams):
+    """`method: auto`: per class, the candidate with the best SDMetrics quality on held-out rows."""
+
+    candidates: list[Literal["gaussian_copula", "tvae", "ctgan"]] = Field(
+        default_factory=lambda: list(AUTO_CANDIDATES), min_length=1)
+    # per class, for all candidates together; a neural candidate stops training when its share runs out
+    max_fit_seconds: float = Field(60.0, gt=0)
+    # share of a class's rows held out to score the candidates (never fitted on)
+    holdout: float = Field(0.25, gt=0, lt=1)
+    # fit the winner again on all of the class's rows (outside max_fit_seconds)
+    refit: bool = True
+    # the neural candidates' epochs (None: from the class size, with early stopping)
+    epochs: int | None = Field(None, ge=1)
+    # the copula candidate's marginals
+    default_distribution: Literal["auto", "norm", "beta", "truncnorm", "gamma", "uniform", "gaussian_kde"] = "auto"

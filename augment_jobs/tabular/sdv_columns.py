@@ -314,3 +314,25 @@ def distributions(plans: dict[str, ColumnPlan]) -> dict[str, str]:
         if plan.treatment == "mass+continuous":
             out[plan.mass_column] = "uniform"
     return out
+
+
+def ordered_encoders(plans: dict[str, ColumnPlan], data: pd.DataFrame) -> dict[str, Any]:
+    """RDT `OrderedUniformEncoder`s for the Gaussian copula's numeric categorical columns (integer
+    codes, ratings, small counts), their categories in value order. SDV's default `UniformEncoder`
+    orders categories by frequency, so the copula's correlations between such columns come out
+    scrambled (SDMetrics pair trends 0.65 vs 0.91 on statsmodels' `fair`, religious = 4)."""
+    import numpy as np
+    import pandas as pd
+    from rdt.transformers import OrderedUniformEncoder
+
+    out: dict[str, Any] = {}
+    for plan in plans.values():
+        col = data.get(plan.column)
+        if plan.treatment != "categorical" or col is None or not pd.api.types.is_numeric_dtype(col) \
+                or pd.api.types.is_bool_dtype(col):
+            continue
+        order: list[Any] = sorted(col.dropna().unique().tolist())
+        if col.isna().any():
+            order.append(np.nan)
+        out[plan.column] = OrderedUniformEncoder(order=order)
+    return out

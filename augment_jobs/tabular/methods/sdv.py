@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from augment_jobs.errors import InputError
@@ -34,8 +35,11 @@ if TYPE_CHECKING:
     from augment_jobs.config import DatasetConfig
     from augment_jobs.registry import AugmentContext
     from augment_jobs.tabular.plan import Step
+    from augment_jobs.tabular.sdv_training import Watch
 
 TABLE = "data"
+#: the methods trained by epochs (batch size, epochs and early stopping from `sdv_training`)
+NEURAL = ("ctgan", "tvae")
 
 
 class SdvMethod(TabularMethod):
@@ -70,36 +74,22 @@ class SdvMethod(TabularMethod):
         return rows
 
     def fit(self, step: Step, learn: pa.Table, targets: dict[Any, int]) -> dict[Any, int]:
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        from augment_jobs.frames import encode_datetimes
-
-        method, params, ctx, cfg = step.method, step.params, step.ctx, step.cfg
-        features = list(step.features)
-        make = maker(method, params)
+        method, params, ctx = step.method, step.params, step.ctx
         scores: list[float] = []
         kinds: list[str] = []
-        label_type = learn.schema.field(step.label).type
         for i, c in enumerate(step.classes):
             c["slot"] = i
-            mine = pc.equal(learn.column(step.label), pa.scalar(c["value"]).cast(label_type))
-            rows = _holding(learn.filter(mine).select(features).to_pandas(date_as_object=False), step, c["value"])
-            encoded = encode_datetimes(rows)  # the model sees datetimes as float nanoseconds
-            plans = _column_plans(rows, features, params, cfg, method)
-            if params.column_treatment == "auto":
-                ctx.notes.append(f"{method}: class {show(c['value'])} columns: " + ", ".join(p.describe() for p in plans.values()))
-            kinds += [p.treatment for p in plans.values()]
-            synth = fit_class(rows, c["value"], plans, cfg.constraints, make, ctx, method)
+            rows = class_rows(step, learn, c["value"])
+            fitted = fit_candidate(step, rows, c["value"], method, params)
+            kinds += [p.treatment for p in fitted.plans.values()]
             # the drawer decodes its draws against the fitted rows (bounded by max_fit_rows)
-            step.save_object(f"synthesizer-{i}.pkl", (synth, plans, rows, encoded))
+            step.save_object(f"synthesizer-{i}.pkl", fitted.staged())
             c["learn"] = len(rows)
             if params.quality_rows:  # scored on a draw of its own (the output is drawn block by block)
-                q_rows = draw_class(synth, min(params.quality_rows, c["synthetic"]),
-                                    ctx.seed32(method, "quality-draw", str(c["value"])), plans, rows)
-                scores.append(_score(rows, q_rows, plans, c["value"], ctx, method, params.quality_rows))
-        for kind in sorted(set(kinds)):
-            ctx.metrics[f"columns.{kind}"] = float(kinds.count(kind))
+                q_rows = draw_class(fitted.synth, min(params.quality_rows, c["synthetic"]),
+                                    ctx.seed32(method, "quality-draw", str(c["value"])), fitted.plans, fitted.rows)
+                scores.append(_score(fitted.rows, q_rows, fitted.plans, c["value"], ctx, method, params.quality_rows))
+        record_kinds(ctx, kinds)
         if scores:
             ctx.metrics["quality.score"] = min(scores)  # the weakest class: what a min_score gate needs
         return dict(targets)
@@ -175,6 +165,71 @@ def model_targets(step: Step) -> dict[Any, int]:
                           lambda y: _plan(y, step.params, step.ctx, step.method))
 
 
+def class_rows(step: Step, learn: pa.Table, cls: Any) -> pd.DataFrame:
+    """One class's feature rows a synthesizer may fit on (`_holding`), datetimes as pandas datetimes."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    mine = pc.equal(learn.column(step.label), pa.scalar(cls).cast(learn.schema.field(step.label).type))
+    return _holding(learn.filter(mine).select(list(step.features)).to_pandas(date_as_object=False), step, cls)
+
+
+def record_kinds(ctx: AugmentContext, kinds: list[str]) -> None:
+    """`columns.<treatment>` metrics: how many class columns got each treatment."""
+    for kind in sorted(set(kinds)):
+        ctx.metrics[f"columns.{kind}"] = float(kinds.count(kind))
+
+
+@dataclass
+class Fitted:
+    """One class's fitted synthesizer with what drawing from it needs."""
+
+    synth: Any
+    plans: dict[str, ColumnPlan]
+    rows: pd.DataFrame  # the class's rows it was planned on, datetimes as float ns (decoding reads them)
+    encoded: dict[str, Any]  # datetime columns encoded for the model (`frames.encode_datetimes`)
+    watch: Watch | None = None
+    seconds: float = 0.0
+
+    def staged(self) -> tuple[Any, dict[str, ColumnPlan], pd.DataFrame, dict[str, Any]]:
+        """What `SdvDrawer` loads: (synthesizer, plans, rows, encoded datetimes)."""
+        return self.synth, self.plans, self.rows, self.encoded
+
+
+def fit_candidate(step: Step, rows: pd.DataFrame, cls: Any, method: str, params: SdvParams, *,
+                  deadline: float | None = None, save: bool = True) -> Fitted:
+    """Plan the class's columns and fit `method` on `rows`; CTGAN and TVAE train on a seeded slice
+    of them and stop early on the rest (`sdv_training`), or by `deadline` (time.monotonic)."""
+    import time
+
+    from augment_jobs.frames import encode_datetimes
+    from augment_jobs.tabular.sdv_training import Watch, validation_split
+
+    ctx = step.ctx
+    t0 = time.perf_counter()
+    rows = rows.copy()
+    encoded = encode_datetimes(rows)  # the model sees datetimes as float nanoseconds
+    features = list(step.features)
+    plans = _column_plans(rows, features, params, step.cfg, method)
+    if params.column_treatment == "auto":
+        ctx.notes.append(f"{method}: class {show(cls)} columns: " + ", ".join(p.describe() for p in plans.values()))
+    watch, train = None, rows
+    if method in NEURAL:
+        split = validation_split(len(rows), ctx.rng(method, "validation", str(cls))) if params.stops_early() else None
+        validation = None
+        if split is not None:
+            train, validation = rows.iloc[split[0]].reset_index(drop=True), rows.iloc[split[1]].reset_index(drop=True)
+        batch, epochs = schedule(method, params, len(train))
+        if validation is not None or deadline is not None:
+            watch = Watch(epochs, validation=validation, deadline=deadline)
+    synth = fit_class(train, cls, plans, step.cfg.constraints, maker(method, params), ctx, method, watch=watch,
+                      save=save)
+    if method in NEURAL:
+        how = watch.describe() if watch is not None else f"{epochs} epochs"
+        ctx.notes.append(f"{method}: class {show(cls)} trained on {len(train)} rows in batches of {batch}: {how}")
+    return Fitted(synth, plans, rows, encoded, watch, round(time.perf_counter() - t0, 3))
+
+
 def _holding(rows: pd.DataFrame, step: Step, cls: Any) -> pd.DataFrame:
     """The rows a synthesizer may fit on: those holding the constraints SDV enforces (SDV refuses to
     fit on rows breaking them); the others are left out of the fit, with a note."""
@@ -205,15 +260,12 @@ def maker(method: str, params: Any) -> Any:
             default = "truncnorm" if params.default_distribution == "auto" else params.default_distribution
             return GaussianCopulaSynthesizer(metadata, **common, default_distribution=default,
                                              numerical_distributions=distributions(plans) or None)
+        batch, epochs = schedule(method, params, n_rows)
         if method == "ctgan":
-            return CTGANSynthesizer(
-                metadata, **common, epochs=params.epochs, batch_size=_batch_size(params.batch_size, n_rows, params.pac),
-                pac=params.pac, embedding_dim=params.embedding_dim, verbose=False, enable_gpu=_gpu(),
-            )
-        return TVAESynthesizer(
-            metadata, **common, epochs=params.epochs, batch_size=_batch_size(params.batch_size, n_rows, 2),
-            embedding_dim=params.embedding_dim, verbose=False, enable_gpu=_gpu(),
-        )
+            return CTGANSynthesizer(metadata, **common, epochs=epochs, batch_size=batch, pac=params.pac,
+                                    embedding_dim=params.embedding_dim, verbose=False, enable_gpu=_gpu())
+        return TVAESynthesizer(metadata, **common, epochs=epochs, batch_size=batch,
+                               embedding_dim=params.embedding_dim, verbose=False, enable_gpu=_gpu())
 
     return make
 
@@ -226,10 +278,12 @@ def _gpu() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def _batch_size(wanted: int, n_rows: int, multiple: int) -> int:
-    """CTGAN needs batch_size % pac == 0 (TVAE an even one); small classes get smaller batches."""
-    size = min(wanted, max(n_rows, multiple))
-    return max(multiple, size - size % multiple)
+def schedule(method: str, params: Any, n_rows: int) -> tuple[int, int]:
+    """(batch size, epochs) of a CTGAN or TVAE fit on `n_rows`: the params', or from the class size."""
+    from augment_jobs.tabular.sdv_training import batch_size, epochs_for
+
+    batch = batch_size(params.batch_size, n_rows, params.pac if method == "ctgan" else 2)
+    return batch, params.epochs or epochs_for(n_rows, batch)
 
 
 def _column_plans(rows: pd.DataFrame, features: list[str], params: SdvParams, cfg: DatasetConfig,
@@ -265,10 +319,19 @@ def _score(rows: pd.DataFrame, sample: pd.DataFrame, plans: dict[str, ColumnPlan
     """SDMetrics quality of one class's sample into metrics (`quality.<class>.*`) and notes."""
     from augment_jobs.tabular.quality_score import quality_score
 
-    meta = {"columns": {c: {"sdtype": "categorical" if p.treatment == "categorical" else p.sdtype}
+    q = quality_score(rows, sample, quality_metadata(plans), max_rows=max_rows, seed=ctx.seed32(method, "quality", str(cls)))
+    return record_quality(q, cls, ctx, method)
+
+
+def quality_metadata(plans: dict[str, ColumnPlan]) -> dict[str, Any]:
+    """SDMetrics' single-table metadata for a class's modelled columns."""
+    return {"columns": {c: {"sdtype": "categorical" if p.treatment == "categorical" else p.sdtype}
                         for c, p in plans.items()}}
-    q = quality_score(rows, sample, meta, max_rows=max_rows, seed=ctx.seed32(method, "quality", str(cls)))
-    key = _metric_part(cls)
+
+
+def record_quality(q: dict[str, Any], cls: Any, ctx: AugmentContext, method: str) -> float:
+    """A class's quality report into metrics (`quality.<class>.*`), `ctx.quality` and a note; its score."""
+    key = metric_part(cls)
     for part in ("score", "column_shapes", "column_pair_trends"):
         if q[part] is not None:
             ctx.metrics[f"quality.{key}.{part}"] = q[part]
@@ -279,7 +342,7 @@ def _score(rows: pd.DataFrame, sample: pd.DataFrame, plans: dict[str, ColumnPlan
     return float(q["score"]) if q["score"] is not None else 0.0
 
 
-def _metric_part(value: Any) -> str:
+def metric_part(value: Any) -> str:
     """A class value as a metric-name part (MLflow allows letters, digits, _ - . / and space)."""
     import re
 
@@ -312,8 +375,9 @@ def _metadata(plans: dict[str, ColumnPlan]) -> Any:
 
 
 def fit_class(rows: pd.DataFrame, cls: Any, plans: dict[str, ColumnPlan], constraints: list[Any], make: Any,
-              ctx: AugmentContext, method: str) -> Any:
-    """One synthesizer fitted on a class's encoded rows, seeded from (seed, ds, step, class), staged for MLflow."""
+              ctx: AugmentContext, method: str, *, watch: Watch | None = None, save: bool = True) -> Any:
+    """One synthesizer fitted on a class's encoded rows, seeded from (seed, ds, step, class), staged
+    for MLflow unless `save` is off; `watch` stops a CTGAN/TVAE fit early (`sdv_training`)."""
     import random
     import warnings
 
@@ -322,21 +386,50 @@ def fit_class(rows: pd.DataFrame, cls: Any, plans: dict[str, ColumnPlan], constr
 
     from augment_jobs.tabular.constraints import sdv_constraints, sdv_enforced
     from augment_jobs.tabular.sdv_columns import encode
+    from augment_jobs.tabular.sdv_training import watching
 
     seed = ctx.seed32(method, str(cls))
     synth = make(_metadata(plans), len(rows), plans)
     if constraints:
         synth.add_constraints(sdv_constraints(sdv_enforced(constraints)))
     data = encode(rows, plans, ctx.rng(method, "encode", str(cls)))
+    if method == "gaussian_copula":
+        _order_categories(synth, data, plans)
+    if watch is not None and watch.validation is not None:
+        watch.validation = encode(watch.validation, plans, ctx.rng(method, "encode-validation", str(cls)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # column-order and sdtype notices, not actionable here
         # CTGAN/TVAE and RDT read global generators: seed them right before use.
         random.seed(seed)
         np.random.seed(seed)
         torch.manual_seed(seed)
-        synth.fit({TABLE: data})
-    _save(synth, ctx, f"synthesizer-{ctx.step}-{cls}.pkl")
+        # One thread: these small networks gain little from more on a shared CPU, and the sums then
+        # add up in the same order on every machine.
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with watching(watch, synth):
+                synth.fit({TABLE: data})
+        finally:
+            torch.set_num_threads(threads)
+    if save:
+        save_synthesizer(synth, ctx, cls)
     return synth
+
+
+def _order_categories(synth: Any, data: pd.DataFrame, plans: dict[str, ColumnPlan]) -> None:
+    """The copula's numeric categorical columns encoded in value order (`sdv_columns.ordered_encoders`)."""
+    import warnings
+
+    from augment_jobs.tabular.sdv_columns import ordered_encoders
+
+    encoders = ordered_encoders(plans, data)
+    if not encoders:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        synth.auto_assign_transformers({TABLE: data})
+        synth.update_transformers(encoders)
 
 
 def draw_class(synth: Any, n: int, seed: int, plans: dict[str, ColumnPlan], rows: pd.DataFrame) -> pd.DataFrame:
@@ -358,10 +451,11 @@ def draw_class(synth: Any, n: int, seed: int, plans: dict[str, ColumnPlan], rows
     return decode(sample.reset_index(drop=True), plans, rows)
 
 
-def _save(synth: Any, ctx: AugmentContext, name: str) -> None:
-    """Stage the fitted synthesizer for MLflow (skipped when the run stages no artifacts)."""
+def save_synthesizer(synth: Any, ctx: AugmentContext, cls: Any) -> None:
+    """Stage a class's fitted synthesizer for MLflow (skipped when the run stages no artifacts)."""
     if ctx.artifact_uri is None:
         return
+    name = f"synthesizer-{ctx.step}-{cls}.pkl"
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -19,7 +19,7 @@ from augment_jobs.tabular.engine import run_frame
 from augment_jobs.tabular.method import tabular_method
 
 TABULAR = sorted(methods("tabular").values(), key=lambda m: m.name)
-SLOW = {"ctgan", "tvae"}  # neural fits: a few seconds each even at 2 epochs
+SLOW = {"ctgan", "tvae", "auto"}  # neural fits (auto: its TVAE candidate): a few seconds each even at 2 epochs
 DS = "2026-03-01"
 
 

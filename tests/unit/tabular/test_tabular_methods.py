@@ -10,12 +10,14 @@ import pytest
 
 from augment_jobs.registry import methods
 from augment_jobs.tabular.constraints import violations
+from augment_jobs.tabular.method import tabular_method
 
 NUMERIC_ONLY = {"smote", "borderline_smote", "adasyn"}
 PARAMS = {
     "smotenc": {"sampling_strategy": 0.5, "categorical_features": ["country", "currency"]},
     "ctgan": {"sampling_strategy": 0.5, "epochs": 1},
     "tvae": {"sampling_strategy": 0.5, "epochs": 1},
+    "auto": {"sampling_strategy": 0.5, "candidates": ["gaussian_copula", "tvae"], "epochs": 1},
 }
 #: the reproducible methods (dp_synth's fresh noise per fit has its cases in test_engine_contract.py)
 TABULAR = sorted(n for n, m in methods("tabular").items() if m.reproducible)
@@ -27,7 +29,7 @@ def test_the_seven_of_the_contract_are_registered():
 
 
 @pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=pytest.mark.slow) if n in {"ctgan", "tvae"} else n for n in TABULAR]
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n in {"ctgan", "tvae", "auto"} else n for n in TABULAR]
 )
 def test_method_contract(name, make_frame, make_ctx, constraints):
     spec = methods("tabular")[name]
@@ -54,11 +56,11 @@ def test_method_contract(name, make_frame, make_ctx, constraints):
     real_ids = set(df["_id"])
     for sources in syn["_source_ids"]:
         assert isinstance(sources, list)
-        if name in {"gaussian_copula", "ctgan", "tvae"}:
+        if not tabular_method(name).lineage:  # drawn from a fitted model
             assert sources == []
         else:
             assert len(sources) == 2 and set(sources) <= real_ids
-    if name not in {"gaussian_copula", "ctgan", "tvae"}:
+    if tabular_method(name).lineage:
         steps = [json.loads(p)["step"] for p in syn["_params"]]
         assert all(-1e-6 <= s <= 1 + 1e-6 for s in steps)
     for col in df.columns:
