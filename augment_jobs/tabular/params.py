@@ -91,8 +91,9 @@ class AutoParams(SdvParams):
 
     candidates: list[Literal["gaussian_copula", "tvae", "ctgan"]] = Field(
         default_factory=lambda: list(AUTO_CANDIDATES), min_length=1)
-    # per class, for all candidates together; a neural candidate stops training when its share runs out
-    max_fit_seconds: float = Field(60.0, gt=0)
+    # per class, for all candidates together; a neural candidate stops training when its share runs
+    # out. None (the default): no clock bound, so reruns are byte-identical on any machine
+    max_fit_seconds: float | None = Field(None, gt=0)
     # share of a class's rows held out to score the candidates (never fitted on)
     holdout: float = Field(0.25, gt=0, lt=1)
     # fit the winner again on all of the class's rows (outside max_fit_seconds)

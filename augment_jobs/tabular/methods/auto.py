@@ -2,8 +2,8 @@
 
 Per class with new rows: a seeded `holdout` share of its real rows is set aside; each candidate
 (the platform's tuned `gaussian_copula`, `tvae` and `ctgan` with epochs from the class size and
-early stopping on a validation slice) is fitted on the other rows, in order, within
-`max_fit_seconds` for all of them; each one's draw is scored against the held-out rows with
+early stopping on a validation slice) is fitted on the other rows, in order (within
+`max_fit_seconds` for all of them when that is set); each one's draw is scored against the held-out rows with
 SDMetrics quality. The class's rows are drawn from the best one.
 
 With `refit` (the default) the winner is then fitted again on all of the class's rows, as
@@ -13,9 +13,9 @@ quality (a conservative figure for the refit, which learns from more rows). With
 as it was fitted: the recorded score is then of the very model that drew the rows, and no second fit
 is paid for, at the price of the held-out share of rows.
 
-Deterministic for a seed as long as the budget does not bind: a neural candidate stopped by
-`max_fit_seconds` (or a candidate left unfitted when the budget is spent) depends on the machine's
-speed, and a note says so. TabularARGN is not a candidate: see docs/config.md.
+Deterministic for a seed by default: no clock bounds the fit (each neural candidate trains its
+schedule from the class size, with early stopping). A `max_fit_seconds` budget is opt-in: a
+candidate it stops (or leaves unfitted) depends on the machine's speed, and a note says so. TabularARGN is not a candidate: see docs/config.md.
 """
 
 from __future__ import annotations
@@ -112,13 +112,15 @@ class Auto(SdvMethod):
         results: list[dict[str, Any]] = []
         best: tuple[float, str, Fitted, dict[str, Any]] | None = None
         for j, name in enumerate(params.candidates):
-            left = params.max_fit_seconds - (time.monotonic() - start)
-            if left <= 0:
-                results.append({"method": name, "score": None, "fit_seconds": 0.0,
-                                "error": "not fitted: max_fit_seconds spent by the candidates before it"})
-                continue
-            # the candidates not fitted yet share what is left of the budget
-            deadline = time.monotonic() + left / (len(params.candidates) - j)
+            deadline = None  # no clock budget (the default): every candidate runs its own schedule
+            if params.max_fit_seconds is not None:
+                left = params.max_fit_seconds - (time.monotonic() - start)
+                if left <= 0:
+                    results.append({"method": name, "score": None, "fit_seconds": 0.0,
+                                    "error": "not fitted: max_fit_seconds spent by the candidates before it"})
+                    continue
+                # the candidates not fitted yet share what is left of the budget
+                deadline = time.monotonic() + left / (len(params.candidates) - j)
             try:
                 fitted = fit_candidate(step, fit_rows, cls, name, candidate_params(name, params), deadline=deadline,
                                        save=False)
