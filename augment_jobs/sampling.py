@@ -44,12 +44,27 @@ class PerClass(MethodParams):
 Copies = Annotated[int, Field(ge=0, le=1000)] | PerClass
 
 
+def class_text(value: Any) -> str:
+    """A class value as text for matching config keys to label values: `4`, `4.0` and `"4.0"` name
+    the same class of a float label (YAML keys arrive as text or numbers; pydantic may turn 4.0 into 4)."""
+    value = value.item() if hasattr(value, "item") else value
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        return str(int(number)) if number.is_integer() else value
+    return str(value)
+
+
 def copies_for(copies: Copies, label: Any) -> int:
     """Copies of one item of class `label`."""
     if isinstance(copies, int):
         return copies
-    by_text = {str(k): v for k, v in copies.per_class.items()}
-    return by_text.get(str(label), copies.default)
+    by_text = {class_text(k): v for k, v in copies.per_class.items()}
+    return by_text.get(class_text(label), copies.default)
 
 
 def class_targets(strategy: Any, y: Sequence[Any] | np.ndarray, *, method: str, label: str | None) -> dict[Any, int]:
@@ -65,14 +80,14 @@ def class_targets(strategy: Any, y: Sequence[Any] | np.ndarray, *, method: str, 
     classes = list(pd.unique(y))
     if isinstance(strategy, dict):
         # Config keys arrive as strings (YAML/JSON) or ints; match them to the label values by text.
-        by_text = {str(c): c for c in classes}
-        unknown = [k for k in strategy if str(k) not in by_text]
+        by_text = {class_text(c): c for c in classes}
+        unknown = [k for k in strategy if class_text(k) not in by_text]
         if unknown:
             raise InputError(
                 f"{method}: sampling_strategy names class {unknown[0]!r}, which column {label!r} does not have; "
                 f"classes: {', '.join(sorted(by_text))}"
             )
-        strategy = {by_text[str(k)]: int(v) for k, v in strategy.items()}
+        strategy = {by_text[class_text(k)]: int(v) for k, v in strategy.items()}
         counts = pd.Series(y).value_counts()
         for cls, target in strategy.items():
             if target < counts[cls]:
@@ -100,11 +115,11 @@ def spread(extra: dict[Any, int], labels: Sequence[Any], usable: Sequence[bool],
     Returns (copies per item, classes that had a target but no usable item)."""
     out = [0] * len(labels)
     starved = []
-    by_text = {str(k): v for k, v in extra.items()}
+    by_text = {class_text(k): v for k, v in extra.items()}
     members: dict[str, list[int]] = {}
     for i, (lab, ok) in enumerate(zip(labels, usable, strict=True)):
         if ok:
-            members.setdefault(str(lab), []).append(i)
+            members.setdefault(class_text(lab), []).append(i)
     for cls, need in by_text.items():
         rows = members.get(cls, [])
         if need <= 0:

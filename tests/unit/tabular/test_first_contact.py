@@ -101,3 +101,24 @@ def test_smotenc_keeps_a_missing_category_as_its_own_value(store: Path) -> None:
     assert set(syn["sex"].dropna()) <= {"male", "female"}
     skipped = open_dataset(str(store / "published" / "t")).manifest.get("skipped", {})
     assert not any("sex" in k for k in skipped), (skipped, notes)  # no row left out for a missing sex
+
+
+def test_a_float_label_is_named_in_sampling_strategy_as_written(store: Path) -> None:
+    """statsmodels' fair: `religious` is 1.0-4.0 in the file; `{4: n}` and `{"2.0": n}` name its
+    classes (pydantic had turned 4.0 into 4, which then matched no class)."""
+    import pyarrow.parquet as pq
+    import statsmodels.api as sm
+
+    from augment_jobs.reader import open_dataset
+
+    fair = sm.datasets.fair.load_pandas().data.sample(600, random_state=0).reset_index(drop=True)
+    counts = fair["religious"].value_counts()
+    assert fair["religious"].dtype == "float64"
+    cfg = _write(store, fair, label="religious",
+                 augment=[{"method": "smote", "params": {"sampling_strategy": {4.0: int(counts[4.0]) + 30,
+                                                                               "2.0": int(counts[2.0]) + 20}}}])
+    run(str(cfg), DS)
+    files = open_dataset(str(store / "published" / "t")).files
+    out = pq.read_table(files[0]).to_pandas()
+    syn = out[out["_synthetic"]]
+    assert syn["religious"].value_counts().to_dict() == {4.0: 30, 2.0: 20}
