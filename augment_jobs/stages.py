@@ -243,6 +243,7 @@ def gate(run_uri: str) -> str:
             checks=checks, summary=summarize(checks),
             dataset=plan.dataset, version=plan.version, logical_date=plan.ds, counts=counts, skipped=g.skipped,
             quality=g.quality, efficacy=g.efficacy, privacy=g.privacy, fairness=g.fairness,
+            recall=g.recall,
         )
         store = store_for(report_uri)
         store.write_bytes(report_uri, report.to_bytes())
@@ -342,6 +343,7 @@ def publish(run_uri: str) -> dict[str, Any]:
             format=cfg.publish.format, source_uri=plan.source_uri, source=plan.source,
             files=files, rows=sum(f["rows"] for f in files), counts=merge_counts(shards), skipped=report.skipped,
             quality=report.quality, efficacy=report.efficacy, privacy=report.privacy, fairness=report.fairness,
+            recall=report.recall,
             policy=plan.config_sha256, approval=approval, limitations=list(cfg.limitations), report_uri=html_uri,
             steps=[s.model_dump(mode="json") for s in cfg.augment],
             notes=[n for s in shards for n in s.notes],

@@ -328,6 +328,7 @@ def run_frame(df: pd.DataFrame, cfg: DatasetConfig, ds: str, *, ctx: AugmentCont
             report = load_state(plan).steps[0]["report"]  # type: ignore[union-attr]
             ctx.notes += report["notes"]
             ctx.metrics.update(report["metrics"])
+            ctx.recall += report.get("recall", [])
             for reason, n in report["skipped"].items():
                 ctx.skip(reason, n)
         files = [os.path.join(plan.data_uri, f["path"]) for r in results for f in r.files]

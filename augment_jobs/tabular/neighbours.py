@@ -4,11 +4,18 @@ imbalanced-learn searches the whole table once per oversampled class: `Borderlin
 rows are "in danger"), borderline-2's `nn_k_` (partners of any class) and `ADASYN.nn_` (the density
 ratios). Here only the learning rows (the oversampled classes) are in memory; the whole table is
 streamed in chunks of `NN_CHUNK_ROWS` rows and `nearest_rows` keeps each learning row's nearest rows
-seen so far. The same-class neighbours are found as on the SMOTE path (`plan._fit_smote`).
+seen so far. The same-class neighbours are found by `same_class`.
+
+With `neighbours: approximate` both searches run in faiss, float32: `same_class` on an HNSW graph of
+the class's rows, `all_class_rows` on an IVF index of the streamed table. Each search measures its
+recall@k against the exact search on a seeded sample of its query rows (`_record_recall`). faiss
+runs single-threaded here, and rows are added in source order, so the result is the same on every
+run and worker.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +32,132 @@ if TYPE_CHECKING:
 NN_CHUNK_ROWS = 65_536
 #: query rows x chunk rows whose distances are computed at once (bounds the tile's memory: 8 bytes each)
 TILE = 1 << 21
+#: query rows per approximate search whose neighbours are checked against the exact search
+RECALL_SAMPLE = 1000
+#: HNSW graph degree and build effort (fixed: the graph, hence the neighbours, must not vary)
+HNSW_M, HNSW_EF_CONSTRUCTION = 32, 80
+#: relative slack when comparing an approximate float32 distance with the exact k-th distance
+RECALL_TOL = 1e-5
+
+Chunks = Iterable[tuple["np.ndarray", "np.ndarray", "np.ndarray"]]
+
+
+def same_class(step: Step, X: np.ndarray, k: int, queries: np.ndarray | None = None, *,
+               cls: str = "") -> np.ndarray:
+    """Positions in `X` of the k nearest rows of X to each query row (rows `queries` of X, or all),
+    the row itself left out: `NearestNeighbors(k + 1).fit(X).kneighbors` (exact), or faiss HNSW
+    (`neighbours: approximate`, its recall recorded under `cls`)."""
+    import numpy as np
+    from sklearn.neighbors import NearestNeighbors
+
+    q = X if queries is None else X[queries]
+    if step.params.neighbours == "exact":
+        return NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(q, return_distance=False)[:, 1:]
+    with _faiss() as faiss:
+        index = faiss.IndexHNSWFlat(X.shape[1], HNSW_M)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index.add(np.ascontiguousarray(X, dtype=np.float32))
+        index.hnsw.efSearch = max(step.params.ef_search, k + 1)
+        d, nns = index.search(np.ascontiguousarray(q, dtype=np.float32), k + 1)
+    lost = np.flatnonzero((nns < 0).any(axis=1))
+    if len(lost):  # a query the graph walk left short: its exact neighbours
+        nns[lost] = NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(q[lost], return_distance=False)
+        d[lost] = 0.0
+    sample = _recall_sample(step, len(q), "same-class", cls)
+    exact = NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(q[sample])[0][:, k] ** 2
+    _record_recall(step, "same-class", cls, k, d[sample], exact, "hnsw")
+    return nns[:, 1:].astype(np.int64)
+
+
+def all_class_rows(step: Step, queries: np.ndarray, chunks: Callable[[], Chunks], n: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """`(pos, tag)` of each query row's n nearest rows of the table, as `nearest_rows` returns
+    them (exact), or from a faiss IVF index of every streamed row (`neighbours: approximate`,
+    its recall recorded). `chunks()` streams the table afresh (the approximate search reads it
+    twice, and a third time for the recall sample)."""
+    if step.params.neighbours == "exact":
+        _, pos, tag = nearest_rows(queries, chunks(), n)
+        return pos, tag
+    import numpy as np
+
+    # About sqrt(rows) lists, trained on a seeded sample of 40 rows per list (what faiss asks for).
+    nlist = max(1, min(4096, int(np.sqrt(step.n_real))))
+    rng = _rng(step, "ivf-train")
+    train_pos = np.sort(rng.choice(step.n_real, size=min(step.n_real, 40 * nlist), replace=False))
+    train = [x[np.isin(p, train_pos)] for x, p, _ in chunks()]
+    train_x = np.concatenate(train).astype(np.float32) if train else np.empty((0, queries.shape[1]), np.float32)
+    nlist = max(1, min(nlist, len(train_x) // 40))
+    with _faiss() as faiss:
+        quantizer = faiss.IndexFlatL2(queries.shape[1])
+        index = faiss.IndexIVFFlat(quantizer, queries.shape[1], nlist)
+        index.cp.niter = 10
+        index.train(train_x)
+        del train, train_x
+        all_pos, all_tag = [], []
+        for x, p, t in chunks():
+            index.add(np.ascontiguousarray(x, dtype=np.float32))
+            all_pos.append(p)
+            all_tag.append(t)
+        index.nprobe = min(step.params.nprobe, nlist)
+        d, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), n)
+    all_pos_a, all_tag_a = np.concatenate(all_pos), np.concatenate(all_tag)
+    found = ids >= 0
+    pos = np.where(found, all_pos_a[np.maximum(ids, 0)], -1)
+    tag = np.where(found, all_tag_a[np.maximum(ids, 0)], -1)
+    lost = np.flatnonzero((~found).any(axis=1))
+    if len(lost):  # the lists probed held fewer than n rows: those queries' exact neighbours
+        exact_d, pos[lost], tag[lost] = nearest_rows(queries[lost], chunks(), n)
+        d[lost] = exact_d
+    sample = _recall_sample(step, len(queries), "all-class", "")
+    exact = nearest_rows(queries[sample], chunks(), n)[0][:, n - 1]
+    _record_recall(step, "all-class", "", n - 1, d[sample], exact, "ivf")
+    return pos, tag
+
+
+@contextlib.contextmanager
+def _faiss() -> Iterator[Any]:
+    """faiss on one thread (a fixed order of float32 sums and of graph insertions), then as before."""
+    import faiss
+
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield faiss
+    finally:
+        faiss.omp_set_num_threads(before)
+
+
+def _rng(step: Step, *keys: object) -> np.random.Generator:
+    from augment_jobs.rng import rng_for
+
+    return rng_for(step.cfg.seed, step.plan.ds, step.index, step.method, "neighbours", *keys)
+
+
+def _recall_sample(step: Step, n: int, search: str, cls: str) -> np.ndarray:
+    """Sorted positions of at most `RECALL_SAMPLE` of n query rows, drawn from (seed, date, step, search, class)."""
+    import numpy as np
+
+    return np.sort(_rng(step, "recall", search, cls).choice(n, size=min(n, RECALL_SAMPLE), replace=False))
+
+
+def _record_recall(step: Step, search: str, cls: str, k: int, approx: np.ndarray, exact_kth: np.ndarray,
+                   index: str) -> None:
+    """recall@k of one approximate search: the share of its k neighbours (squared float32 distances
+    `approx`, the row itself in column 0) no farther than the exact k-th neighbour (`exact_kth`,
+    squared), so that rows tied at that distance count as found. Kept in the step's metrics and
+    in `ctx.recall` (the gate report and the manifest's `recall`)."""
+    import numpy as np
+
+    if not len(exact_kth) or k == 0:
+        return
+    hits = approx[:, 1:k + 1] <= exact_kth[:, None] * (1 + RECALL_TOL) + RECALL_TOL
+    recall = float(np.mean(hits))
+    params, ctx = step.params, step.ctx
+    ctx.recall.append({"step": step.index, "method": step.method, "search": search, "class": cls or None,
+                       "index": index, "k": k, "sample": len(exact_kth), "recall": round(recall, 6),
+                       "min_recall": params.min_recall})
+    key = f"{step.method}_recall"
+    ctx.metrics[key] = min(ctx.metrics.get(key, 1.0), round(recall, 6))
 
 
 def nearest_rows(queries: np.ndarray, chunks: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]],
@@ -176,7 +309,6 @@ def fit_all_class(step: Step, table: pa.Table, X: np.ndarray, numeric: list[str]
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
-    from sklearn.neighbors import NearestNeighbors
 
     from augment_jobs.tabular.plan import gather, select_positions
 
@@ -197,7 +329,12 @@ def fit_all_class(step: Step, table: pa.Table, X: np.ndarray, numeric: list[str]
         from augment_jobs.tabular.split import held_rows
 
         held, extra = partial(held_rows, cfg, step.state.split), [c for c in [cfg.source.id_column] if c]
-    _, pos, code = nearest_rows(X, source_chunks(parts, numeric, label, keys, seen, held=held, extra=extra), n)
+
+    def chunks() -> Chunks:
+        seen[0] = 0  # rows searched, counted afresh on every pass
+        return source_chunks(parts, numeric, label, keys, seen, held=held, extra=extra)
+
+    pos, code = all_class_rows(step, X, chunks, n)
     if borderline and m + 1 > seen[0]:
         m = seen[0] - 1
         ctx.notes.append(f"{method}: m_neighbors lowered to {m} (only {seen[0]} rows)")
@@ -223,8 +360,7 @@ def fit_all_class(step: Step, table: pa.Table, X: np.ndarray, numeric: list[str]
                 partners[i] = pos[rows[danger], 1:k + 1]
                 arrays[f"cross_{i}"] = code[rows[danger], 1:k + 1] != me
             else:
-                nns = NearestNeighbors(n_neighbors=k + 1).fit(Xc).kneighbors(Xc[danger], return_distance=False)
-                arrays[f"nns_{i}"] = rows[nns[:, 1:]]
+                arrays[f"nns_{i}"] = rows[same_class(step, Xc, k, np.flatnonzero(danger), cls=c["key"])]
         else:
             ratio = np.sum(code[rows, 1:k + 1] != me, axis=1) / k
             if not np.sum(ratio):
@@ -233,9 +369,8 @@ def fit_all_class(step: Step, table: pa.Table, X: np.ndarray, numeric: list[str]
                     "ratio is undefined; use smote for this data"
                 )
             ratio /= np.sum(ratio)
-            nns = NearestNeighbors(n_neighbors=k + 1).fit(Xc).kneighbors(Xc, return_distance=False)
             arrays[f"base_{i}"] = rows
-            arrays[f"nns_{i}"] = rows[nns[:, 1:]]
+            arrays[f"nns_{i}"] = rows[same_class(step, Xc, k, cls=c["key"])]
             arrays[f"cum_{i}"] = np.cumsum(apportion(ratio, c["synthetic"]))
     if not partners:
         return arrays, None, short

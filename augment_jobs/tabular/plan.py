@@ -172,7 +172,8 @@ def prepare(cfg: DatasetConfig, plan: RunPlan, parts: list[Part], schema: pa.Sch
             state.skipped[key] = state.skipped.get(key, 0) + n
         state.metrics.update({f"step{i}_{k}": v for k, v in ctx.metrics.items()})
         state.quality.update({k: {**q, "method": conf.method} for k, q in ctx.quality.items()})
-        state.steps[i]["report"] = {"notes": ctx.notes, "skipped": ctx.skipped, "metrics": ctx.metrics, "dp": ctx.dp}
+        state.steps[i]["report"] = {"notes": ctx.notes, "skipped": ctx.skipped, "metrics": ctx.metrics, "dp": ctx.dp,
+                                 "recall": ctx.recall}
     from augment_jobs.tabular.write import dictionary_columns
 
     state.dictionary = dictionary_columns(cfg, state)
