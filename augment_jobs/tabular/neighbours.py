@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from augment_jobs.errors import InputError
@@ -42,48 +43,137 @@ RECALL_TOL = 1e-5
 Chunks = Iterable[tuple["np.ndarray", "np.ndarray", "np.ndarray"]]
 
 
+@dataclass
+class Search:
+    """One neighbour search of a step: `same-class` (the n nearest rows of `X`, a class's rows, to
+    its rows `queries`) or `all-class` (the n nearest rows of the streamed table, its `numeric`
+    features, to the query rows `queries`). Each query row's answer depends on that row alone, so
+    the fit stage answers it in blocks of query rows (`augment_jobs.tabular.fit`)."""
+
+    kind: str
+    cls: str
+    n: int
+    queries: np.ndarray
+    X: np.ndarray | None = None
+    numeric: list[str] = field(default_factory=list)
+
+    def key(self, step: Step) -> str:
+        """What the answer depends on, hashed: the same key in every process."""
+        import hashlib
+
+        import numpy as np
+
+        p = step.params
+        h = hashlib.sha256(repr((self.kind, step.index, step.method, self.cls, self.n, self.numeric, p.neighbours,
+                                 p.ef_search, p.nprobe)).encode())
+        for a in (self.queries, self.X):
+            if a is not None:
+                h.update(repr((a.dtype.str, a.shape)).encode())
+                h.update(memoryview(np.ascontiguousarray(a)).cast("B"))
+        return h.hexdigest()[:24]
+
+    def answer(self, step: Step, lo: int = 0, hi: int | None = None) -> dict[str, np.ndarray]:
+        """The answer for query rows [lo, hi): `nns` (same-class, positions in X, the row itself
+        included) or `pos`, `tag` and `seen` (all-class); approximate: also `d`, squared float32
+        distances."""
+        hi = len(self.queries) if hi is None else hi
+        if self.kind == "same-class":
+            assert self.X is not None
+            return _same_class_answer(step, self.X, self.n, self.queries[lo:hi])
+        return _all_class_answer(step, self.queries[lo:hi], table_chunks(step, self.numeric), self.n)
+
+
 def same_class(step: Step, X: np.ndarray, k: int, queries: np.ndarray | None = None, *,
                cls: str = "") -> np.ndarray:
     """Positions in `X` of the k nearest rows of X to each query row (rows `queries` of X, or all),
     the row itself left out: `NearestNeighbors(k + 1).fit(X).kneighbors` (exact), or faiss HNSW
-    (`neighbours: approximate`, its recall recorded under `cls`)."""
+    (`neighbours: approximate`, its recall recorded under `cls`). Answered by the fit stage's
+    blocks where it planned this search (`step.searcher`)."""
     import numpy as np
     from sklearn.neighbors import NearestNeighbors
 
-    q = X if queries is None else X[queries]
+    q = np.arange(len(X)) if queries is None else np.asarray(queries, dtype=np.int64)
+    got = _answer(step, Search("same-class", cls, k + 1, q, X=X))
+    nns = got["nns"]
+    if "d" in got and len(q):
+        sample = _recall_sample(step, len(q), "same-class", cls)
+        exact = NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(X[q[sample]])[0][:, k] ** 2
+        _record_recall(step, "same-class", cls, k, got["d"][sample], exact, "hnsw")
+    return nns[:, 1:].astype(np.int64)
+
+
+def all_class_rows(step: Step, queries: np.ndarray, numeric: list[str], n: int
+                   ) -> tuple[np.ndarray, np.ndarray, int]:
+    """`(pos, tag, rows searched)`: each query row's n nearest rows of the table (its `numeric`
+    features), as `nearest_rows` returns them (exact), or from a faiss IVF index of every streamed
+    row (`neighbours: approximate`, its recall recorded)."""
+    got = _answer(step, Search("all-class", "", n, queries, numeric=list(numeric)))
+    if "d" in got and len(queries):
+        sample = _recall_sample(step, len(queries), "all-class", "")
+        exact = nearest_rows(queries[sample], table_chunks(step, numeric)(), n)[0][:, n - 1]
+        _record_recall(step, "all-class", "", n - 1, got["d"][sample], exact, "ivf")
+    return got["pos"], got["tag"], int(got["seen"][0])
+
+
+def _answer(step: Step, search: Search) -> dict[str, np.ndarray]:
+    """The search answered by the step's searcher (`fit.Searcher`), or here, in one piece."""
+    return search.answer(step) if step.searcher is None else step.searcher.answer(step, search)
+
+
+def table_chunks(step: Step, numeric: list[str]) -> Callable[[], Chunks]:
+    """A function streaming the rows the all-class search covers afresh (`source_chunks`: every
+    class, the train rows only with a split), each call counting them in its `seen`."""
+    import pyarrow as pa
+
+    label = step.label
+    keys = pa.array([c["value"] for c in step.state.classes]).cast(step.schema.field(label).type)
+    held, extra = None, []
+    if step.state.split:  # the search covers the train rows only
+        from functools import partial
+
+        from augment_jobs.tabular.split import held_rows
+
+        held, extra = partial(held_rows, step.cfg, step.state.split), [c for c in [step.cfg.source.id_column] if c]
+
+    def chunks(seen: list[int] | None = None) -> Chunks:
+        return source_chunks(step.parts, numeric, label, keys, [0] if seen is None else seen, held=held, extra=extra)
+
+    return chunks
+
+
+def _same_class_answer(step: Step, X: np.ndarray, n: int, q: np.ndarray) -> dict[str, np.ndarray]:
+    import numpy as np
+    from sklearn.neighbors import NearestNeighbors
+
+    if not len(q):  # an empty query block (a late one)
+        empty = {"nns": np.zeros((0, n), dtype=np.int64)}
+        return empty if step.params.neighbours == "exact" else {**empty, "d": np.zeros((0, n), dtype=np.float32)}
     if step.params.neighbours == "exact":
-        return NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(q, return_distance=False)[:, 1:]
+        return {"nns": NearestNeighbors(n_neighbors=n).fit(X).kneighbors(X[q], return_distance=False)}
     with _faiss() as faiss:
         index = faiss.IndexHNSWFlat(X.shape[1], HNSW_M)
         index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
         index.add(np.ascontiguousarray(X, dtype=np.float32))
-        index.hnsw.efSearch = max(step.params.ef_search, k + 1)
-        d, nns = index.search(np.ascontiguousarray(q, dtype=np.float32), k + 1)
+        index.hnsw.efSearch = max(step.params.ef_search, n)
+        d, nns = index.search(np.ascontiguousarray(X[q], dtype=np.float32), n)
     lost = np.flatnonzero((nns < 0).any(axis=1))
     if len(lost):  # a query the graph walk left short: its exact neighbours
-        nns[lost] = NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(q[lost], return_distance=False)
-        d[lost] = 0.0
-    sample = _recall_sample(step, len(q), "same-class", cls)
-    exact = NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(q[sample])[0][:, k] ** 2
-    _record_recall(step, "same-class", cls, k, d[sample], exact, "hnsw")
-    return nns[:, 1:].astype(np.int64)
+        dist, nns[lost] = NearestNeighbors(n_neighbors=n).fit(X).kneighbors(X[q[lost]])
+        d[lost] = dist**2
+    return {"nns": nns.astype(np.int64), "d": d}
 
 
-def all_class_rows(step: Step, queries: np.ndarray, chunks: Callable[[], Chunks], n: int
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """`(pos, tag)` of each query row's n nearest rows of the table, as `nearest_rows` returns
-    them (exact), or from a faiss IVF index of every streamed row (`neighbours: approximate`,
-    its recall recorded). `chunks()` streams the table afresh (the approximate search reads it
-    twice, and a third time for the recall sample)."""
-    if step.params.neighbours == "exact":
-        _, pos, tag = nearest_rows(queries, chunks(), n)
-        return pos, tag
+def _all_class_answer(step: Step, queries: np.ndarray, chunks: Callable[..., Chunks], n: int) -> dict[str, np.ndarray]:
     import numpy as np
 
+    seen = [0]
+    if step.params.neighbours == "exact" or not len(queries):  # (an empty block: no index to build)
+        _, pos, tag = nearest_rows(queries, chunks(seen), n)
+        out = {"pos": pos, "tag": tag, "seen": np.array([seen[0]])}
+        return out if step.params.neighbours == "exact" else {**out, "d": np.zeros((0, n), dtype=np.float32)}
     # About sqrt(rows) lists, trained on a seeded sample of 40 rows per list (what faiss asks for).
     nlist = max(1, min(4096, int(np.sqrt(step.n_real))))
-    rng = _rng(step, "ivf-train")
-    train_pos = np.sort(rng.choice(step.n_real, size=min(step.n_real, 40 * nlist), replace=False))
+    train_pos = np.sort(_rng(step, "ivf-train").choice(step.n_real, size=min(step.n_real, 40 * nlist), replace=False))
     train = [x[np.isin(p, train_pos)] for x, p, _ in chunks()]
     train_x = np.concatenate(train).astype(np.float32) if train else np.empty((0, queries.shape[1]), np.float32)
     nlist = max(1, min(nlist, len(train_x) // 40))
@@ -94,7 +184,7 @@ def all_class_rows(step: Step, queries: np.ndarray, chunks: Callable[[], Chunks]
         index.train(train_x)
         del train, train_x
         all_pos, all_tag = [], []
-        for x, p, t in chunks():
+        for x, p, t in chunks(seen):
             index.add(np.ascontiguousarray(x, dtype=np.float32))
             all_pos.append(p)
             all_tag.append(t)
@@ -106,12 +196,8 @@ def all_class_rows(step: Step, queries: np.ndarray, chunks: Callable[[], Chunks]
     tag = np.where(found, all_tag_a[np.maximum(ids, 0)], -1)
     lost = np.flatnonzero((~found).any(axis=1))
     if len(lost):  # the lists probed held fewer than n rows: those queries' exact neighbours
-        exact_d, pos[lost], tag[lost] = nearest_rows(queries[lost], chunks(), n)
-        d[lost] = exact_d
-    sample = _recall_sample(step, len(queries), "all-class", "")
-    exact = nearest_rows(queries[sample], chunks(), n)[0][:, n - 1]
-    _record_recall(step, "all-class", "", n - 1, d[sample], exact, "ivf")
-    return pos, tag
+        d[lost], pos[lost], tag[lost] = nearest_rows(queries[lost], chunks(), n)
+    return {"pos": pos, "tag": tag, "seen": np.array([seen[0]]), "d": d}
 
 
 @contextlib.contextmanager
@@ -119,12 +205,16 @@ def _faiss() -> Iterator[Any]:
     """faiss on one thread (a fixed order of float32 sums and of graph insertions), then as before."""
     import faiss
 
-    before = faiss.omp_get_max_threads()
+    before, blas = faiss.omp_get_max_threads(), faiss.cvar.distance_compute_blas_threshold
     faiss.omp_set_num_threads(1)
+    # Distances one query at a time, never by a matrix product over the batch (whose rounding
+    # depends on the batch's shape): a query's neighbours must not depend on its query block.
+    faiss.cvar.distance_compute_blas_threshold = 2**31 - 1
     try:
         yield faiss
     finally:
         faiss.omp_set_num_threads(before)
+        faiss.cvar.distance_compute_blas_threshold = blas
 
 
 def _rng(step: Step, *keys: object) -> np.random.Generator:
@@ -320,24 +410,11 @@ def fit_all_class(step: Step, table: pa.Table, X: np.ndarray, numeric: list[str]
     borderline = method == "borderline_smote"
     two = borderline and params.kind == "borderline-2"
     m = params.m_neighbors if borderline else k
-    seen = [0]
     n = min(max(m, k if two else 0) + 1, step.n_real)
-    held, extra = None, []
-    if step.state.split:  # the search covers the train rows only
-        from functools import partial
-
-        from augment_jobs.tabular.split import held_rows
-
-        held, extra = partial(held_rows, cfg, step.state.split), [c for c in [cfg.source.id_column] if c]
-
-    def chunks() -> Chunks:
-        seen[0] = 0  # rows searched, counted afresh on every pass
-        return source_chunks(parts, numeric, label, keys, seen, held=held, extra=extra)
-
-    pos, code = all_class_rows(step, X, chunks, n)
-    if borderline and m + 1 > seen[0]:
-        m = seen[0] - 1
-        ctx.notes.append(f"{method}: m_neighbors lowered to {m} (only {seen[0]} rows)")
+    pos, code, seen = all_class_rows(step, X, numeric, n)
+    if borderline and m + 1 > seen:
+        m = seen - 1
+        ctx.notes.append(f"{method}: m_neighbors lowered to {m} (only {seen} rows)")
     arrays: dict[str, np.ndarray] = {}
     partners: dict[int, np.ndarray] = {}
     short: dict[Any, int] = {}

@@ -33,6 +33,7 @@ class SmoteFamily(TabularMethod):
 
     #: whether neighbourhoods span every class (Borderline-SMOTE, ADASYN: the whole table is searched)
     all_class: ClassVar[bool] = False
+    searches = True
 
     def k(self, params: Any) -> int:
         return params.k_neighbors
