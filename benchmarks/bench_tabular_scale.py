@@ -152,7 +152,7 @@ def measure(rows: int, method: str, bare_max_rows: int, categorical: int = 0,
             out = {**base, "neighbours": nb}
             wall, rss, err = _child([sys.executable, "-m", "augment_jobs", "run", str(cfg), "--date", DS], env)
             stages: dict[str, float] = {}
-            for name, sec in re.findall(r"(?:\[\d/5\]|^ +)(\w+) .*?\(([\d.]+)s\)", err, flags=re.M):
+            for name, sec in re.findall(r"(?:\[\d/5\] |^ +)(\w+) .*?\(([\d.]+)s\)", err, flags=re.M):
                 stages[name] = round(stages.get(name, 0) + float(sec), 1)
             out["augment"] = {"wall_s": round(wall, 1), "peak_rss_mib": rss, "stage_s": stages}
             if "bare" in out:
