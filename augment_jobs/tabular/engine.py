@@ -4,9 +4,11 @@
 - snapshot (`TabularHandler.prepare_run`, once): row counts and the schema from the Parquet footers
   (a CSV or JSONL source: from a first read of every part, then each part converted to a staged
   Parquet file, `sources`); the label column of every part (per-class counts, hence the targets);
-  with `split`, the holdout rule (`split`); then per augment step its method's hooks
-  (`augment_jobs.tabular.method`): the rows it learns from, the fit, and with constraints the
-  exact size of every block of draws (`plan`). All of it is staged under `_staging/<version>/tabular/`.
+  with `split`, the holdout rule (`split`); and the plan of the fit stage's neighbour searches
+  (`fit.plan_fits`). All of it is staged under `_staging/<version>/tabular/`.
+- fit (mapped over query blocks, then `fit_merge` once; `fit`): per augment step its method's hooks
+  (`augment_jobs.tabular.method`): the rows it learns from, the fit (its planned searches answered
+  block by block), and with constraints the exact size of every block of draws (`plan.run_steps`).
 - augment (mapped over `plan.shards`, `write`): task i writes a fixed range of output files. Output
   file j holds rows [j·R, (j+1)·R) of "real rows in source order, then each step's synthetic rows by
   class" (R = `publish.rows_per_file`); the draws of block b of a class depend only on (seed, date,

@@ -4,8 +4,9 @@ The neighbour searches of the SMOTE family are the heavy part of a fit, and each
 answer depends on that row alone (`neighbours.Search`). So the fit runs in three parts:
 
 - `plan_fits` (snapshot, after pass 1): the steps run in planning mode, up to the first step that
-  searches. A search is staged as a request (its inputs, under `tabular/fit/`) and answered with a
-  placeholder; what the steps make of placeholders is thrown away.
+  searches. A search is staged as a request (its inputs, under `tabular/fit/`; an approximate
+  same-class search also its HNSW graph, built once) and answered with a placeholder; what the
+  steps make of placeholders is thrown away.
 - `fit_block(b)` (one mapped task each): the answer for query block b of every request.
 - `finish` (one task): the steps run for real. A search that was requested is answered by its
   blocks, concatenated in order (the same arrays as one process computes); any other search (one
@@ -49,6 +50,10 @@ class Searcher:
         key = search.key(step)
         if self.planning:
             self.requests[key] = {"step": step.index, "kind": search.kind, "queries": len(search.queries)}
+            if search.kind == "same-class" and step.params.neighbours == "approximate":
+                from augment_jobs.tabular.neighbours import hnsw_graph
+
+                search.index = hnsw_graph(step, search.X)  # built once here, not once per block
             _save(self.plan, f"fit/{key}-search.npz", _search_arrays(search))
             nq, n = len(search.queries), search.n
             if search.kind == "same-class":  # placeholder: no neighbour search, so nothing depends on it
@@ -110,7 +115,7 @@ def fit_block(cfg: DatasetConfig, plan: RunPlan, state: State, block: int) -> No
     for key, req in _store(plan).read_json(_uri(plan, REQUESTS)).items():
         arrays = _load(plan, f"fit/{key}-search.npz")
         search = Search(req["kind"], str(arrays["cls"]), int(arrays["n"]), arrays["queries"],
-                        X=arrays.get("X"), numeric=[str(c) for c in arrays["numeric"]])
+                        X=arrays.get("X"), numeric=[str(c) for c in arrays["numeric"]], index=arrays.get("index"))
         step = _step(cfg, plan, state, req["step"])
         lo, hi = block_range(len(search.queries), req["blocks"], block)
         _save(plan, f"fit/{key}-block-{block:05d}.npz", search.answer(step, lo, hi))
@@ -142,8 +147,9 @@ def _search_arrays(search: Search) -> dict[str, np.ndarray]:
 
     out = {"queries": search.queries, "n": np.array(search.n), "cls": np.array(search.cls),
            "numeric": np.array(search.numeric, dtype=str)}
-    if search.X is not None:
-        out["X"] = search.X
+    for name in ("X", "index"):
+        if getattr(search, name) is not None:
+            out[name] = getattr(search, name)
     return out
 
 

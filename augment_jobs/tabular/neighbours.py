@@ -56,6 +56,8 @@ class Search:
     queries: np.ndarray
     X: np.ndarray | None = None
     numeric: list[str] = field(default_factory=list)
+    #: approximate same-class: the HNSW graph of X, serialized (built once, read by every block)
+    index: np.ndarray | None = None
 
     def key(self, step: Step) -> str:
         """What the answer depends on, hashed: the same key in every process."""
@@ -79,7 +81,7 @@ class Search:
         hi = len(self.queries) if hi is None else hi
         if self.kind == "same-class":
             assert self.X is not None
-            return _same_class_answer(step, self.X, self.n, self.queries[lo:hi])
+            return _same_class_answer(step, self.X, self.n, self.queries[lo:hi], self.index)
         return _all_class_answer(step, self.queries[lo:hi], table_chunks(step, self.numeric), self.n)
 
 
@@ -141,7 +143,20 @@ def table_chunks(step: Step, numeric: list[str]) -> Callable[[], Chunks]:
     return chunks
 
 
-def _same_class_answer(step: Step, X: np.ndarray, n: int, q: np.ndarray) -> dict[str, np.ndarray]:
+def hnsw_graph(step: Step, X: np.ndarray) -> np.ndarray:
+    """The HNSW graph of X (float32), serialized: built on one thread, rows in order, so the same
+    graph in every process."""
+    import numpy as np
+
+    with _faiss() as faiss:
+        index = faiss.IndexHNSWFlat(X.shape[1], HNSW_M)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index.add(np.ascontiguousarray(X, dtype=np.float32))
+        return faiss.serialize_index(index)
+
+
+def _same_class_answer(step: Step, X: np.ndarray, n: int, q: np.ndarray,
+                       graph: np.ndarray | None = None) -> dict[str, np.ndarray]:
     import numpy as np
     from sklearn.neighbors import NearestNeighbors
 
@@ -150,10 +165,9 @@ def _same_class_answer(step: Step, X: np.ndarray, n: int, q: np.ndarray) -> dict
         return empty if step.params.neighbours == "exact" else {**empty, "d": np.zeros((0, n), dtype=np.float32)}
     if step.params.neighbours == "exact":
         return {"nns": NearestNeighbors(n_neighbors=n).fit(X).kneighbors(X[q], return_distance=False)}
+    graph = hnsw_graph(step, X) if graph is None else graph
     with _faiss() as faiss:
-        index = faiss.IndexHNSWFlat(X.shape[1], HNSW_M)
-        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        index.add(np.ascontiguousarray(X, dtype=np.float32))
+        index = faiss.deserialize_index(graph)
         index.hnsw.efSearch = max(step.params.ef_search, n)
         d, nns = index.search(np.ascontiguousarray(X[q], dtype=np.float32), n)
     lost = np.flatnonzero((nns < 0).any(axis=1))
