@@ -122,7 +122,11 @@ def main() -> None:
     ap.add_argument("--neighbours", choices=["exact", "approximate"], default="exact")
     ap.add_argument("--stage", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--make-table", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.make_table:
+        make_table(Path(args.make_table[0]), int(args.make_table[1]))
+        return
     if args.stage:
         _child_stage(*args.stage)
         return
@@ -132,7 +136,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as t:
         tmp = Path(t)
         raw_root = tmp / "raw"
-        make_table(raw_root / DS, args.rows)
+        # in a child: Linux starts a child's peak RSS at its parent's, so the parent stays small
+        subprocess.run([sys.executable, __file__, "--make-table", str(raw_root / DS), str(args.rows)], check=True)
         results = [run(tmp, raw_root, args.rows, w, args.neighbours) for w in args.workers]
     for r in results:
         print(f"{r['rows']:,} rows, {r['workers']} worker(s), {r['neighbours']}: total {r['total_s']} s; "
