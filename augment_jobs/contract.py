@@ -162,6 +162,8 @@ class GateReport(_Model):
     privacy: dict[str, Any] = Field(default_factory=dict)
     #: bias audit per group column: {column: {disparity_before, disparity_after, change, groups}}; {} if not asked
     fairness: dict[str, Any] = Field(default_factory=dict)
+    #: approximate neighbours' recall@k: {recall (worst search), min_recall, searches}; {} when exact
+    recall: dict[str, Any] = Field(default_factory=dict)
     checks: list[CheckResult] = Field(default_factory=list)
 
     @classmethod
@@ -192,6 +194,8 @@ class Manifest(_Model):
     efficacy: dict[str, Any] = Field(default_factory=dict)
     privacy: dict[str, Any] = Field(default_factory=dict)
     fairness: dict[str, Any] = Field(default_factory=dict)
+    #: approximate neighbours' recall (as in the gate report); {} when every search was exact
+    recall: dict[str, Any] = Field(default_factory=dict)
     #: governance (docs/governance.md): the policy fingerprint (config_sha256), its newest approval
     #: {policy, by, note, at, entry, hash} or None, and the config's limitations
     policy: str = ""

@@ -67,6 +67,9 @@ class AugmentContext:
     #: differential privacy: one record per DP fit (`record_dp`); the engine copies them into
     #: `ShardResult.extra["dp"]`, which the gate composes into the manifest's `privacy.epsilon`
     dp: list[dict[str, Any]] = field(default_factory=list)
+    #: approximate neighbours: one record per search ({step, method, search, k, recall, min_recall, ...});
+    #: the engine copies them into `ShardResult.extra["recall"]`, the gate into the manifest's `recall`
+    recall: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def seed(self) -> int:

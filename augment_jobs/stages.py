@@ -1,4 +1,5 @@
-"""The stages of a run: snapshot → augment → gate → publish → lineage.
+"""The stages of a run: snapshot → fit (mapped over query blocks) → fit_merge → augment (mapped
+over shards) → gate → publish → lineage.
 
 `augment run` and the Airflow tasks call exactly these functions. Each stage reads its inputs from
 the store and writes its outputs under `<publish.uri>/_staging/<version>/`, returns URIs (never
@@ -161,14 +162,49 @@ def snapshot(config_path: str, ds: str, *, force: bool = False) -> dict[str, Any
     with _run_lock(publish_uri, ds):
         # written even for a committed version, so every later stage finds its plan (and no-ops)
         store_for(run_uri).write_json(run_uri, plan.to_dict())
-        prepare = getattr(handler, "prepare_run", None)  # e.g. tabular at scale: pass 1 and the fit, once
+        prepare = getattr(handler, "prepare_run", None)  # e.g. tabular: pass 1 and the fit's plan, once
+        blocks = 1
         if prepare is not None and (not published or force):
             prepare(cfg, plan)
+            blocks = handler.fit_blocks(plan) if hasattr(handler, "fit_blocks") else 1
         _timed(plan, "snapshot", time.perf_counter() - t0, started_at=started_at)
     return {
         "run_uri": run_uri, "version": version, "published": published and not force,
-        "shards": list(range(len(plan.shards))), "publish_uri": publish_uri,
+        "shards": list(range(len(plan.shards))), "publish_uri": publish_uri, "fit_blocks": list(range(blocks)),
     }
+
+
+# --- fit -----------------------------------------------------------------------------------------
+def fit(run_uri: str, block: int = 0) -> str:
+    """One query block of the run's planned neighbour searches (mapped; a no-op for a modality
+    without them); returns the run URI."""
+    plan = load_plan(run_uri)
+    if _done(plan):
+        return run_uri
+    cfg = _config_for(plan)
+    handler = handler_for(cfg.modality)
+    if hasattr(handler, "fit_block"):
+        with _run_lock(plan.publish_uri, plan.ds, part=f".fit-{block:05d}"):
+            handler.fit_block(cfg, plan, block)
+    return run_uri
+
+
+def fit_merge(run_uri: str) -> dict[str, Any]:
+    """The fits, with the fit blocks' answers merged, staged for the augment tasks; returns the
+    shards to augment."""
+    plan = load_plan(run_uri)
+    out = {"run_uri": run_uri, "shards": list(range(len(plan.shards)))}
+    if _done(plan):
+        return out
+    cfg = _config_for(plan)
+    handler = handler_for(cfg.modality)
+    t0 = time.perf_counter()
+    if hasattr(handler, "finish_fit"):
+        with _run_lock(plan.publish_uri, plan.ds):
+            handler.finish_fit(cfg, plan)
+            _timed(plan, "fit", time.perf_counter() - t0)
+    _release_memory()
+    return out
 
 
 # --- augment -------------------------------------------------------------------------------------
@@ -243,6 +279,7 @@ def gate(run_uri: str) -> str:
             checks=checks, summary=summarize(checks),
             dataset=plan.dataset, version=plan.version, logical_date=plan.ds, counts=counts, skipped=g.skipped,
             quality=g.quality, efficacy=g.efficacy, privacy=g.privacy, fairness=g.fairness,
+            recall=g.recall,
         )
         store = store_for(report_uri)
         store.write_bytes(report_uri, report.to_bytes())
@@ -342,6 +379,7 @@ def publish(run_uri: str) -> dict[str, Any]:
             format=cfg.publish.format, source_uri=plan.source_uri, source=plan.source,
             files=files, rows=sum(f["rows"] for f in files), counts=merge_counts(shards), skipped=report.skipped,
             quality=report.quality, efficacy=report.efficacy, privacy=report.privacy, fairness=report.fairness,
+            recall=report.recall,
             policy=plan.config_sha256, approval=approval, limitations=list(cfg.limitations), report_uri=html_uri,
             steps=[s.model_dump(mode="json") for s in cfg.augment],
             notes=[n for s in shards for n in s.notes],
@@ -421,7 +459,7 @@ def _metrics(plan: RunPlan, shards: list[ShardResult], counts: dict[str, dict[st
 
     store = store_for(plan.staging_uri)
     timings: dict[str, float] = {}
-    for stage in ("snapshot", "gate", "publish"):
+    for stage in ("snapshot", "fit", "gate", "publish"):
         with contextlib.suppress(FileNotFoundError):
             timings[stage] = store.read_json(join(plan.staging_uri, "timings", f"{stage}.json"))["seconds"]
     if started := _started_at(plan):
@@ -503,6 +541,11 @@ def _run_stages(cfg: DatasetConfig, config_path: str, ds: str, *, force: bool,
             result = publish(snap["run_uri"])
             result["mlflow_run_id"] = lineage(snap["run_uri"])
             return result
+        t = time.perf_counter()
+        for block in snap["fit_blocks"]:
+            fit(snap["run_uri"], block)
+        fit_merge(snap["run_uri"])
+        say(f"      fit       {len(snap['fit_blocks'])} block(s) ({time.perf_counter() - t:.1f}s)")
         for shard in snap["shards"]:
             t = time.perf_counter()
             augment(snap["run_uri"], shard)

@@ -3,6 +3,11 @@
     .venv/bin/python benchmarks/bench_tabular_scale.py                       # 1M, 5M, 20M smote + 1M smotenc
     .venv/bin/python benchmarks/bench_tabular_scale.py --sizes 1000000       # one size
     .venv/bin/python benchmarks/bench_tabular_scale.py --bare-max-rows 0     # platform side only
+    .venv/bin/python benchmarks/bench_tabular_scale.py --sizes 5000000 --smotenc-rows 0   # the 5M goals
+
+Each smote size runs the platform twice, `neighbours: exact` and `neighbours: approximate` (faiss
+HNSW; `--neighbours exact` for one), against one bare run, with the approximate run's measured
+recall (the manifest's `recall`) beside its wall: the figures of the issue 25 goals in one run.
 
 Tables: `features` float columns (three of them categorical strings for smotenc), a binary
 `is_fraud` with a 2% minority, written in part files of 2M rows, 1M rows at a time (a 20M table
@@ -112,12 +117,14 @@ def _config(tmp: Path, method: str, params: dict) -> Path:
         "label": "is_fraud", "augment": [{"method": method, "params": params}],
         "limits": {"max_synthetic_ratio": 0.5},
         "quality": {"suite": "expectations/bench.json", "similarity": {"max_ks": 0.5, "max_tvd": 0.5}},
-        "publish": {"uri": "{store}/published/bench", "format": "parquet"},
+        "publish": {"uri": f"{{store}}/published/bench-{tmp.name}", "format": "parquet"},
     }))
     return cfg
 
 
-def measure(rows: int, method: str, bare_max_rows: int, categorical: int = 0) -> dict:
+def measure(rows: int, method: str, bare_max_rows: int, categorical: int = 0,
+            neighbours: tuple[str, ...] = ("exact",)) -> list[dict]:
+    """One table: the bare side once, then the platform once per `neighbours` setting."""
     params: dict = {"sampling_strategy": 0.25, "k_neighbors": 5}
     if method == "smotenc":
         params["categorical_features"] = [f"c{i:02d}" for i in range(categorical)]
@@ -125,27 +132,35 @@ def measure(rows: int, method: str, bare_max_rows: int, categorical: int = 0) ->
         tmp = Path(t)
         raw = tmp / "store" / "raw" / "bench" / DS
         make_table(raw, rows, categorical=categorical)
-        cfg = _config(tmp, method, params)
         env = {**os.environ, "AUGMENT_STORE": str(tmp / "store"), "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}"}
         # a platform's tracking store exists already: create the MLflow schema outside the timing
         subprocess.run([sys.executable, "-c", "import mlflow; mlflow.MlflowClient("
                         f"{env['MLFLOW_TRACKING_URI']!r}).search_experiments()"], check=True, capture_output=True)
-        out: dict = {"rows": rows, "method": method}
+        base: dict = {"rows": rows, "method": method}
         if rows <= bare_max_rows:
             wall, rss, _ = _child([sys.executable, __file__, "--bare", method, str(raw), str(tmp / "bare.parquet")])
-            out["bare"] = {"wall_s": round(wall, 1), "peak_rss_mib": rss}
+            base["bare"] = {"wall_s": round(wall, 1), "peak_rss_mib": rss}
             (tmp / "bare.parquet").unlink(missing_ok=True)
             if method == "smote":
                 wall, _, _ = _child([sys.executable, __file__, "--search-only", str(raw)])
-                out["search_only_s"] = round(wall, 1)
-        wall, rss, err = _child([sys.executable, "-m", "augment_jobs", "run", str(cfg), "--date", DS], env)
-        stages: dict[str, float] = {}
-        for name, sec in re.findall(r"\[\d/5\] (\w+) .*?\(([\d.]+)s\)", err):
-            stages[name] = round(stages.get(name, 0) + float(sec), 1)
-        out["augment"] = {"wall_s": round(wall, 1), "peak_rss_mib": rss, "stage_s": stages}
-        if "bare" in out:
-            out["wall_ratio"] = round(wall / out["bare"]["wall_s"], 2)
-        return out
+                base["search_only_s"] = round(wall, 1)
+        results = []
+        for nb in neighbours:
+            run = tmp / nb
+            run.mkdir()
+            cfg = _config(run, method, {**params, "neighbours": nb})
+            out = {**base, "neighbours": nb}
+            wall, rss, err = _child([sys.executable, "-m", "augment_jobs", "run", str(cfg), "--date", DS], env)
+            stages: dict[str, float] = {}
+            for name, sec in re.findall(r"(?:\[\d/5\] |^ +)(\w+) .*?\(([\d.]+)s\)", err, flags=re.M):
+                stages[name] = round(stages.get(name, 0) + float(sec), 1)
+            out["augment"] = {"wall_s": round(wall, 1), "peak_rss_mib": rss, "stage_s": stages}
+            if "bare" in out:
+                out["wall_ratio"] = round(wall / out["bare"]["wall_s"], 2)
+            manifest = json.loads(next((tmp / "store" / "published" / f"bench-{nb}").glob("versions/*/_manifest.json")).read_text())
+            out["recall"] = manifest.get("recall", {}).get("recall")
+            results.append(out)
+        return results
 
 
 def main() -> None:
@@ -153,6 +168,8 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="*", default=[1_000_000, 5_000_000, 20_000_000])
     ap.add_argument("--smotenc-rows", type=int, default=1_000_000, help="0: skip the smotenc case")
     ap.add_argument("--bare-max-rows", type=int, default=5_000_000, help="largest table the bare side is run on")
+    ap.add_argument("--neighbours", nargs="+", default=["exact", "approximate"], choices=["exact", "approximate"],
+                    help="smote's neighbour searches to run the platform with (each a run of its own)")
     ap.add_argument("--bare", nargs=3, metavar=("METHOD", "SRC", "OUT"), help=argparse.SUPPRESS)
     ap.add_argument("--search-only", metavar="SRC", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -162,16 +179,18 @@ def main() -> None:
     if args.search_only:
         search_only(args.search_only)
         return
-    results = [measure(n, "smote", args.bare_max_rows) for n in args.sizes]
+    results = [r for n in args.sizes for r in measure(n, "smote", args.bare_max_rows, neighbours=tuple(args.neighbours))]
     if args.smotenc_rows:
-        results.append(measure(args.smotenc_rows, "smotenc", args.bare_max_rows, categorical=3))
-    print(f"{'method':<8} {'rows':>10} | {'bare s':>7} {'bare MiB':>8} | {'augment s':>9} {'augment MiB':>11} | "
-          f"ratio | {'search alone s':>14}")
+        results += measure(args.smotenc_rows, "smotenc", args.bare_max_rows, categorical=3)
+    print(f"{'method':<8} {'neighbours':<11} {'rows':>10} | {'bare s':>7} {'bare MiB':>8} | {'augment s':>9} "
+          f"{'augment MiB':>11} | ratio | recall | {'search alone s':>14} | stages s")
     for r in results:
         b = r.get("bare", {})
-        print(f"{r['method']:<8} {r['rows']:>10,} | {b.get('wall_s', '-'):>7} {b.get('peak_rss_mib', '-'):>8} | "
-              f"{r['augment']['wall_s']:>9} {r['augment']['peak_rss_mib']:>11} | {r.get('wall_ratio', '-'):>5} | "
-              f"{r.get('search_only_s', '-'):>14}")
+        recall = f"{r['recall']:.4f}" if r.get("recall") is not None else "-"
+        print(f"{r['method']:<8} {r['neighbours']:<11} {r['rows']:>10,} | {b.get('wall_s', '-'):>7} "
+              f"{b.get('peak_rss_mib', '-'):>8} | {r['augment']['wall_s']:>9} {r['augment']['peak_rss_mib']:>11} | "
+              f"{r.get('wall_ratio', '-'):>5} | {recall:>6} | {r.get('search_only_s', '-'):>14} | "
+              f"{r['augment']['stage_s']}")
     print(json.dumps(results, indent=2))
 
 

@@ -3,7 +3,8 @@
 Wiring only. Every task calls one function of `augment_jobs.stages` (the same code path as
 `augment run`) and passes URIs through XCom, never data:
 
-    snapshot -> augment (mapped over the source shards) -> gate -> publish (Asset event) -> lineage
+    snapshot -> fit (mapped over query blocks) -> fit_merge -> augment (mapped over the source shards)
+    -> gate -> publish (Asset event) -> lineage
 
 The publish task's Asset event carries the logical date as its partition key (Airflow 3.2+,
 AIP-76), so consumers schedule on "the partition for date D" (`dags/train_on_published.py`). With
@@ -181,7 +182,7 @@ def build_dag(cfg: DatasetConfig, config_path: str) -> Any:
 
         @task
         def snapshot(**context: Any) -> list[int]:
-            """Returns the shard list (mapped over); run_uri etc. go to their own XCom keys."""
+            """Returns the fit's query blocks (mapped over); run_uri etc. go to their own XCom keys."""
             check_conf(context["dag_run"].conf)
             from augment_jobs import stages
 
@@ -199,7 +200,20 @@ def build_dag(cfg: DatasetConfig, config_path: str) -> Any:
             from augment_jobs.openlineage_events import annotate_task, source_dataset
 
             annotate_task(context["task"], lambda: ([source_dataset(cfg.source_uri(ds))], []))
-            return list(snap["shards"])
+            return list(snap["fit_blocks"])
+
+        @task(**mapped_opts)
+        def fit(run_uri: str, block: int, **context: Any) -> str:
+            from augment_jobs import stages
+
+            return stage(stages.fit, run_uri, block, ds=logical_ds(context))
+
+        @task
+        def fit_merge(run_uri: str, fitted: list[str], **context: Any) -> list[int]:
+            """Returns the shard list (mapped over by augment)."""
+            from augment_jobs import stages
+
+            return list(stage(stages.fit_merge, run_uri, ds=logical_ds(context))["shards"])
 
         @task(**mapped_opts)
         def augment(run_uri: str, shard: int, **context: Any) -> str:
@@ -252,8 +266,9 @@ def build_dag(cfg: DatasetConfig, config_path: str) -> Any:
 
             return stage(stages.lineage, run_uri, ds=logical_ds(context))
 
-        shards = snapshot()
-        run_uri = shards["run_uri"]  # the XCom key pushed by snapshot; Airflow maps only over return values
+        blocks = snapshot()
+        run_uri = blocks["run_uri"]  # the XCom key pushed by snapshot; Airflow maps only over return values
+        shards = fit_merge(run_uri, fit.partial(run_uri=run_uri).expand(block=blocks))
         staged = augment.partial(run_uri=run_uri).expand(shard=shards)
         report = gate(run_uri, staged)
         lineage(run_uri, publish(run_uri, report))

@@ -120,6 +120,16 @@ class GateInput:
         return epsilon_spent(records) if records else {}
 
     @cached_property
+    def recall(self) -> dict[str, Any]:
+        """Approximate neighbours' recall@k ({} when every search was exact): `{recall (the worst
+        search's), min_recall (its gate), searches}` from the shards' records (`ctx.recall`)."""
+        searches = [r for s in self.shards for r in s.extra.get("recall", [])]
+        if not searches:
+            return {}
+        worst = min(searches, key=lambda r: (r["recall"] - r["min_recall"], r["recall"]))
+        return {"recall": worst["recall"], "min_recall": worst["min_recall"], "searches": searches}
+
+    @cached_property
     def privacy(self) -> dict[str, Any]:
         """Distance to closest record of synthetic rows vs the holdout's, and exact copies ({} if none:
         no synthetic rows, or not a table of rows, as an image run's metadata); with a differentially

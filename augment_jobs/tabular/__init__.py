@@ -7,13 +7,13 @@ Importing registers the modality and its methods; heavy libraries load inside th
 from augment_jobs.frames import frame_modality
 from augment_jobs.modality import FrameHooks
 from augment_jobs.registry import register_modality
-from augment_jobs.tabular.checks import constraints_held, derived_held, identifier_columns
+from augment_jobs.tabular.checks import constraints_held, derived_held, identifier_columns, neighbour_recall
 from augment_jobs.tabular.columns import validate_config
 
 register_modality(frame_modality(
     "tabular",
     requires=("label", "tabular configs need label (the class column)"),
-    checks=(constraints_held, derived_held, identifier_columns),
+    checks=(constraints_held, derived_held, identifier_columns, neighbour_recall),
     hooks=FrameHooks(gate_reads_lineage=False),
     demo_writers={
         "credit_default": "augment_jobs.tabular.demo:write_credit",

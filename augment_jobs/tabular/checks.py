@@ -57,3 +57,22 @@ def identifier_columns(g: GateInput) -> list[CheckResult]:
         f"column {name!r} is modelled but looks like an identifier ({why}): set columns: {{{name}: {{role: id}}}} "
         f"to exempt it" for name, why in found.items())
     return [CheckResult("identifier_columns", True, detail, sorted(found))]
+
+
+def neighbour_recall(g: GateInput) -> list[CheckResult]:
+    """With `neighbours: approximate`, every search's measured recall@k is at least its step's
+    `min_recall` (docs/gate.md); nothing to check when every search was exact."""
+    r = g.recall
+    if not r:
+        return []
+    low = [s for s in r["searches"] if s["recall"] < s["min_recall"]]
+    worst = min(r["searches"], key=lambda s: s["recall"])
+    if low:
+        s = min(low, key=lambda s: s["recall"])
+        where = f"augment[{s['step']}] {s['method']} {s['search']}" + (f" class {s['class']}" if s["class"] else "")
+        detail = (f"approximate neighbours' recall {s['recall']:.4f} < min_recall {s['min_recall']} ({where}, "
+                  f"recall@{s['k']} on {s['sample']} rows): raise ef_search / nprobe, or set neighbours: exact")
+    else:
+        detail = (f"approximate neighbours' recall {worst['recall']:.4f} >= min_recall {worst['min_recall']} "
+                  f"over {len(r['searches'])} searches")
+    return [CheckResult("neighbour_recall", not low, detail, {"recall": worst["recall"], "searches": len(r["searches"])})]

@@ -4,9 +4,11 @@
 - snapshot (`TabularHandler.prepare_run`, once): row counts and the schema from the Parquet footers
   (a CSV or JSONL source: from a first read of every part, then each part converted to a staged
   Parquet file, `sources`); the label column of every part (per-class counts, hence the targets);
-  with `split`, the holdout rule (`split`); then per augment step its method's hooks
-  (`augment_jobs.tabular.method`): the rows it learns from, the fit, and with constraints the
-  exact size of every block of draws (`plan`). All of it is staged under `_staging/<version>/tabular/`.
+  with `split`, the holdout rule (`split`); and the plan of the fit stage's neighbour searches
+  (`fit.plan_fits`). All of it is staged under `_staging/<version>/tabular/`.
+- fit (mapped over query blocks, then `fit_merge` once; `fit`): per augment step its method's hooks
+  (`augment_jobs.tabular.method`): the rows it learns from, the fit (its planned searches answered
+  block by block), and with constraints the exact size of every block of draws (`plan.run_steps`).
 - augment (mapped over `plan.shards`, `write`): task i writes a fixed range of output files. Output
   file j holds rows [j·R, (j+1)·R) of "real rows in source order, then each step's synthetic rows by
   class" (R = `publish.rows_per_file`); the draws of block b of a class depend only on (seed, date,
@@ -258,12 +260,28 @@ class TabularHandler(FrameHandler):
             stage(cfg, parts, plan.staging_uri)
         pass1.prepare(cfg, plan, parts, schema)
 
+    def fit_blocks(self, plan: RunPlan) -> int:
+        """Query blocks of the fit stage (one mapped fit task each)."""
+        return _pass1(plan).fit_blocks
+
+    def fit_block(self, cfg: DatasetConfig, plan: RunPlan, block: int) -> None:
+        """The fit stage, one query block of the planned neighbour searches (`fit.fit_block`)."""
+        from augment_jobs.tabular import fit
+
+        fit.fit_block(cfg, plan, _pass1(plan), block)
+
+    def finish_fit(self, cfg: DatasetConfig, plan: RunPlan) -> None:
+        """The fits, the blocks' answers merged, staged as the state the augment tasks read."""
+        from augment_jobs.tabular import fit
+
+        save_state(plan, fit.finish(cfg, plan, _pass1(plan)))
+
     def augment_shard(self, cfg: DatasetConfig, plan: RunPlan, shard: int) -> ShardResult:
         from augment_jobs.tabular import write
 
         state = load_state(plan)
         if state is None:
-            raise RuntimeError(f"{plan.staging_uri}: no staged tabular state; rerun the snapshot stage")
+            raise RuntimeError(f"{plan.staging_uri}: no staged tabular state; rerun the snapshot and fit stages")
         return write.augment_task(cfg, plan, state, shard)
 
     def gate_frame(self, cfg: DatasetConfig, plan: RunPlan, shards: list[ShardResult]) -> pd.DataFrame:
@@ -283,6 +301,15 @@ class TabularHandler(FrameHandler):
         if not tables:
             return state.arrow_schema().empty_table().drop_columns(["_source_ids"]).to_pandas()
         return pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
+
+
+def _pass1(plan: RunPlan) -> State:
+    from augment_jobs.tabular.plan import PASS1
+
+    state = load_state(plan, PASS1)
+    if state is None:
+        raise RuntimeError(f"{plan.staging_uri}: no staged tabular pass 1; rerun the snapshot stage")
+    return state
 
 
 def run_frame(df: pd.DataFrame, cfg: DatasetConfig, ds: str, *, ctx: AugmentContext | None = None,
@@ -319,6 +346,9 @@ def run_frame(df: pd.DataFrame, cfg: DatasetConfig, ds: str, *, ctx: AugmentCont
                        publish_uri=os.path.join(tmp, "out"), staging_uri=staging)
         plan.shards = handler.shard_sources(run_cfg, objects, staging)
         handler.prepare_run(run_cfg, plan)
+        for block in range(handler.fit_blocks(plan)):
+            handler.fit_block(run_cfg, plan, block)
+        handler.finish_fit(run_cfg, plan)
         results = [handler.augment_shard(run_cfg, plan, i) for i in range(len(plan.shards))]
         if ctx is not None:
             if ctx.artifact_uri is not None and os.path.isdir(os.path.join(staging, "artifacts")):
@@ -330,6 +360,7 @@ def run_frame(df: pd.DataFrame, cfg: DatasetConfig, ds: str, *, ctx: AugmentCont
             ctx.quality.update(state.quality)  # type: ignore[union-attr]
             ctx.notes += report["notes"]
             ctx.metrics.update(report["metrics"])
+            ctx.recall += report.get("recall", [])
             for reason, n in report["skipped"].items():
                 ctx.skip(reason, n)
         files = [os.path.join(plan.data_uri, f["path"]) for r in results for f in r.files]
@@ -372,6 +403,8 @@ class State:
     fresh: dict[str, Any] = field(default_factory=dict)
     #: float features whose real values are all whole numbers (integers read as float for their NaNs)
     whole: list[str] = field(default_factory=list)
+    source_schema: str = ""  # the source's schema, Arrow IPC, base64 (what the methods' hooks see)
+    fit_blocks: int = 1  # query blocks of the fit stage's searches (`fit.block_range`)
 
     @property
     def n_syn(self) -> int:
@@ -414,22 +447,23 @@ def state_uri(plan: RunPlan, name: str = "state.json") -> str:
     return join(plan.staging_uri, STATE, name)
 
 
-def load_state(plan: RunPlan) -> State | None:
+def load_state(plan: RunPlan, name: str = "state.json") -> State | None:
+    """The staged state (`name`: pass 1's, `plan.PASS1`, before the fit stage), or None."""
     from augment_jobs.store import store_for
 
-    uri = state_uri(plan)
+    uri = state_uri(plan, name)
     try:
         return State(**store_for(uri).read_json(uri))
     except FileNotFoundError:
         return None
 
 
-def save_state(plan: RunPlan, state: State) -> None:
+def save_state(plan: RunPlan, state: State, name: str = "state.json") -> None:
     from dataclasses import asdict
 
     from augment_jobs.store import store_for
 
-    uri = state_uri(plan)
+    uri = state_uri(plan, name)
     store_for(uri).write_json(uri, asdict(state))
 
 

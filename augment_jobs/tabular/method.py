@@ -67,6 +67,9 @@ class TabularMethod(ABC):
     #: whether the same config, date and source give the same rows (False: a differentially private
     #: fit, whose noise must not follow a public seed)
     reproducible: ClassVar[bool] = True
+    #: whether `fit` runs neighbour searches (`neighbours.same_class`, `all_class_rows`), which the
+    #: fit stage maps over query blocks (`augment_jobs.tabular.fit`)
+    searches: ClassVar[bool] = False
 
     @abstractmethod
     def targets(self, step: Step) -> dict[Any, int]:

@@ -4,12 +4,20 @@ imbalanced-learn searches the whole table once per oversampled class: `Borderlin
 rows are "in danger"), borderline-2's `nn_k_` (partners of any class) and `ADASYN.nn_` (the density
 ratios). Here only the learning rows (the oversampled classes) are in memory; the whole table is
 streamed in chunks of `NN_CHUNK_ROWS` rows and `nearest_rows` keeps each learning row's nearest rows
-seen so far. The same-class neighbours are found as on the SMOTE path (`plan._fit_smote`).
+seen so far. The same-class neighbours are found by `same_class`.
+
+With `neighbours: approximate` both searches run in faiss, float32: `same_class` on an HNSW graph of
+the class's rows, `all_class_rows` on an IVF index of the streamed table. Each search measures its
+recall@k against the exact search on a seeded sample of its query rows (`_record_recall`). faiss
+runs single-threaded here, and rows are added in source order, so the result is the same on every
+run and worker.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from augment_jobs.errors import InputError
@@ -25,6 +33,235 @@ if TYPE_CHECKING:
 NN_CHUNK_ROWS = 65_536
 #: query rows x chunk rows whose distances are computed at once (bounds the tile's memory: 8 bytes each)
 TILE = 1 << 21
+#: query rows per approximate search whose neighbours are checked against the exact search
+RECALL_SAMPLE = 1000
+#: HNSW graph degree and build effort (fixed: the graph, hence the neighbours, must not vary)
+HNSW_M, HNSW_EF_CONSTRUCTION = 32, 80
+#: relative slack when comparing an approximate float32 distance with the exact k-th distance
+RECALL_TOL = 1e-5
+
+Chunks = Iterable[tuple["np.ndarray", "np.ndarray", "np.ndarray"]]
+
+
+@dataclass
+class Search:
+    """One neighbour search of a step: `same-class` (the n nearest rows of `X`, a class's rows, to
+    its rows `queries`) or `all-class` (the n nearest rows of the streamed table, its `numeric`
+    features, to the query rows `queries`). Each query row's answer depends on that row alone, so
+    the fit stage answers it in blocks of query rows (`augment_jobs.tabular.fit`)."""
+
+    kind: str
+    cls: str
+    n: int
+    queries: np.ndarray
+    X: np.ndarray | None = None
+    numeric: list[str] = field(default_factory=list)
+    #: approximate same-class: the HNSW graph of X, serialized (built once, read by every block)
+    index: np.ndarray | None = None
+
+    def key(self, step: Step) -> str:
+        """What the answer depends on, hashed: the same key in every process."""
+        import hashlib
+
+        import numpy as np
+
+        p = step.params
+        h = hashlib.sha256(repr((self.kind, step.index, step.method, self.cls, self.n, self.numeric, p.neighbours,
+                                 p.ef_search, p.nprobe)).encode())
+        for a in (self.queries, self.X):
+            if a is not None:
+                h.update(repr((a.dtype.str, a.shape)).encode())
+                h.update(memoryview(np.ascontiguousarray(a)).cast("B"))
+        return h.hexdigest()[:24]
+
+    def answer(self, step: Step, lo: int = 0, hi: int | None = None) -> dict[str, np.ndarray]:
+        """The answer for query rows [lo, hi): `nns` (same-class, positions in X, the row itself
+        included) or `pos`, `tag` and `seen` (all-class); approximate: also `d`, squared float32
+        distances."""
+        hi = len(self.queries) if hi is None else hi
+        if self.kind == "same-class":
+            assert self.X is not None
+            return _same_class_answer(step, self.X, self.n, self.queries[lo:hi], self.index)
+        return _all_class_answer(step, self.queries[lo:hi], table_chunks(step, self.numeric), self.n)
+
+
+def same_class(step: Step, X: np.ndarray, k: int, queries: np.ndarray | None = None, *,
+               cls: str = "") -> np.ndarray:
+    """Positions in `X` of the k nearest rows of X to each query row (rows `queries` of X, or all),
+    the row itself left out: `NearestNeighbors(k + 1).fit(X).kneighbors` (exact), or faiss HNSW
+    (`neighbours: approximate`, its recall recorded under `cls`). Answered by the fit stage's
+    blocks where it planned this search (`step.searcher`)."""
+    import numpy as np
+    from sklearn.neighbors import NearestNeighbors
+
+    q = np.arange(len(X)) if queries is None else np.asarray(queries, dtype=np.int64)
+    got = _answer(step, Search("same-class", cls, k + 1, q, X=X))
+    nns = got["nns"]
+    if "d" in got and len(q):
+        sample = _recall_sample(step, len(q), "same-class", cls)
+        exact = NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(X[q[sample]])[0][:, k] ** 2
+        _record_recall(step, "same-class", cls, k, got["d"][sample], exact, "hnsw")
+    return nns[:, 1:].astype(np.int64)
+
+
+def all_class_rows(step: Step, queries: np.ndarray, numeric: list[str], n: int
+                   ) -> tuple[np.ndarray, np.ndarray, int]:
+    """`(pos, tag, rows searched)`: each query row's n nearest rows of the table (its `numeric`
+    features), as `nearest_rows` returns them (exact), or from a faiss IVF index of every streamed
+    row (`neighbours: approximate`, its recall recorded)."""
+    got = _answer(step, Search("all-class", "", n, queries, numeric=list(numeric)))
+    if "d" in got and len(queries):
+        sample = _recall_sample(step, len(queries), "all-class", "")
+        exact = nearest_rows(queries[sample], table_chunks(step, numeric)(), n)[0][:, n - 1]
+        _record_recall(step, "all-class", "", n - 1, got["d"][sample], exact, "ivf")
+    return got["pos"], got["tag"], int(got["seen"][0])
+
+
+def _answer(step: Step, search: Search) -> dict[str, np.ndarray]:
+    """The search answered by the step's searcher (`fit.Searcher`), or here, in one piece."""
+    return search.answer(step) if step.searcher is None else step.searcher.answer(step, search)
+
+
+def table_chunks(step: Step, numeric: list[str]) -> Callable[[], Chunks]:
+    """A function streaming the rows the all-class search covers afresh (`source_chunks`: every
+    class, the train rows only with a split), each call counting them in its `seen`."""
+    import pyarrow as pa
+
+    label = step.label
+    keys = pa.array([c["value"] for c in step.state.classes]).cast(step.schema.field(label).type)
+    held, extra = None, []
+    if step.state.split:  # the search covers the train rows only
+        from functools import partial
+
+        from augment_jobs.tabular.split import held_rows
+
+        held, extra = partial(held_rows, step.cfg, step.state.split), [c for c in [step.cfg.source.id_column] if c]
+
+    def chunks(seen: list[int] | None = None) -> Chunks:
+        return source_chunks(step.parts, numeric, label, keys, [0] if seen is None else seen, held=held, extra=extra)
+
+    return chunks
+
+
+def hnsw_graph(step: Step, X: np.ndarray) -> np.ndarray:
+    """The HNSW graph of X (float32), serialized: built on one thread, rows in order, so the same
+    graph in every process."""
+    import numpy as np
+
+    with _faiss() as faiss:
+        index = faiss.IndexHNSWFlat(X.shape[1], HNSW_M)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index.add(np.ascontiguousarray(X, dtype=np.float32))
+        return faiss.serialize_index(index)
+
+
+def _same_class_answer(step: Step, X: np.ndarray, n: int, q: np.ndarray,
+                       graph: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    import numpy as np
+    from sklearn.neighbors import NearestNeighbors
+
+    if not len(q):  # an empty query block (a late one)
+        empty = {"nns": np.zeros((0, n), dtype=np.int64)}
+        return empty if step.params.neighbours == "exact" else {**empty, "d": np.zeros((0, n), dtype=np.float32)}
+    if step.params.neighbours == "exact":
+        return {"nns": NearestNeighbors(n_neighbors=n).fit(X).kneighbors(X[q], return_distance=False)}
+    graph = hnsw_graph(step, X) if graph is None else graph
+    with _faiss() as faiss:
+        index = faiss.deserialize_index(graph)
+        index.hnsw.efSearch = max(step.params.ef_search, n)
+        d, nns = index.search(np.ascontiguousarray(X[q], dtype=np.float32), n)
+    lost = np.flatnonzero((nns < 0).any(axis=1))
+    if len(lost):  # a query the graph walk left short: its exact neighbours
+        dist, nns[lost] = NearestNeighbors(n_neighbors=n).fit(X).kneighbors(X[q[lost]])
+        d[lost] = dist**2
+    return {"nns": nns.astype(np.int64), "d": d}
+
+
+def _all_class_answer(step: Step, queries: np.ndarray, chunks: Callable[..., Chunks], n: int) -> dict[str, np.ndarray]:
+    import numpy as np
+
+    seen = [0]
+    if step.params.neighbours == "exact" or not len(queries):  # (an empty block: no index to build)
+        _, pos, tag = nearest_rows(queries, chunks(seen), n)
+        out = {"pos": pos, "tag": tag, "seen": np.array([seen[0]])}
+        return out if step.params.neighbours == "exact" else {**out, "d": np.zeros((0, n), dtype=np.float32)}
+    # About sqrt(rows) lists, trained on a seeded sample of 40 rows per list (what faiss asks for).
+    nlist = max(1, min(4096, int(np.sqrt(step.n_real))))
+    train_pos = np.sort(_rng(step, "ivf-train").choice(step.n_real, size=min(step.n_real, 40 * nlist), replace=False))
+    train = [x[np.isin(p, train_pos)] for x, p, _ in chunks()]
+    train_x = np.concatenate(train).astype(np.float32) if train else np.empty((0, queries.shape[1]), np.float32)
+    nlist = max(1, min(nlist, len(train_x) // 40))
+    with _faiss() as faiss:
+        quantizer = faiss.IndexFlatL2(queries.shape[1])
+        index = faiss.IndexIVFFlat(quantizer, queries.shape[1], nlist)
+        index.cp.niter = 10
+        index.train(train_x)
+        del train, train_x
+        all_pos, all_tag = [], []
+        for x, p, t in chunks(seen):
+            index.add(np.ascontiguousarray(x, dtype=np.float32))
+            all_pos.append(p)
+            all_tag.append(t)
+        index.nprobe = min(step.params.nprobe, nlist)
+        d, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), n)
+    all_pos_a, all_tag_a = np.concatenate(all_pos), np.concatenate(all_tag)
+    found = ids >= 0
+    pos = np.where(found, all_pos_a[np.maximum(ids, 0)], -1)
+    tag = np.where(found, all_tag_a[np.maximum(ids, 0)], -1)
+    lost = np.flatnonzero((~found).any(axis=1))
+    if len(lost):  # the lists probed held fewer than n rows: those queries' exact neighbours
+        d[lost], pos[lost], tag[lost] = nearest_rows(queries[lost], chunks(), n)
+    return {"pos": pos, "tag": tag, "seen": np.array([seen[0]]), "d": d}
+
+
+@contextlib.contextmanager
+def _faiss() -> Iterator[Any]:
+    """faiss on one thread (a fixed order of float32 sums and of graph insertions), then as before."""
+    import faiss
+
+    before, blas = faiss.omp_get_max_threads(), faiss.cvar.distance_compute_blas_threshold
+    faiss.omp_set_num_threads(1)
+    # Distances one query at a time, never by a matrix product over the batch (whose rounding
+    # depends on the batch's shape): a query's neighbours must not depend on its query block.
+    faiss.cvar.distance_compute_blas_threshold = 2**31 - 1
+    try:
+        yield faiss
+    finally:
+        faiss.omp_set_num_threads(before)
+        faiss.cvar.distance_compute_blas_threshold = blas
+
+
+def _rng(step: Step, *keys: object) -> np.random.Generator:
+    from augment_jobs.rng import rng_for
+
+    return rng_for(step.cfg.seed, step.plan.ds, step.index, step.method, "neighbours", *keys)
+
+
+def _recall_sample(step: Step, n: int, search: str, cls: str) -> np.ndarray:
+    """Sorted positions of at most `RECALL_SAMPLE` of n query rows, drawn from (seed, date, step, search, class)."""
+    import numpy as np
+
+    return np.sort(_rng(step, "recall", search, cls).choice(n, size=min(n, RECALL_SAMPLE), replace=False))
+
+
+def _record_recall(step: Step, search: str, cls: str, k: int, approx: np.ndarray, exact_kth: np.ndarray,
+                   index: str) -> None:
+    """recall@k of one approximate search: the share of its k neighbours (squared float32 distances
+    `approx`, the row itself in column 0) no farther than the exact k-th neighbour (`exact_kth`,
+    squared), so that rows tied at that distance count as found. Kept in the step's metrics and
+    in `ctx.recall` (the gate report and the manifest's `recall`)."""
+    import numpy as np
+
+    if not len(exact_kth) or k == 0:
+        return
+    hits = approx[:, 1:k + 1] <= exact_kth[:, None] * (1 + RECALL_TOL) + RECALL_TOL
+    recall = float(np.mean(hits))
+    params, ctx = step.params, step.ctx
+    ctx.recall.append({"step": step.index, "method": step.method, "search": search, "class": cls or None,
+                       "index": index, "k": k, "sample": len(exact_kth), "recall": round(recall, 6),
+                       "min_recall": params.min_recall})
+    key = f"{step.method}_recall"
+    ctx.metrics[key] = min(ctx.metrics.get(key, 1.0), round(recall, 6))
 
 
 def nearest_rows(queries: np.ndarray, chunks: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]],
@@ -176,7 +413,6 @@ def fit_all_class(step: Step, table: pa.Table, X: np.ndarray, numeric: list[str]
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
-    from sklearn.neighbors import NearestNeighbors
 
     from augment_jobs.tabular.plan import gather, select_positions
 
@@ -188,19 +424,11 @@ def fit_all_class(step: Step, table: pa.Table, X: np.ndarray, numeric: list[str]
     borderline = method == "borderline_smote"
     two = borderline and params.kind == "borderline-2"
     m = params.m_neighbors if borderline else k
-    seen = [0]
     n = min(max(m, k if two else 0) + 1, step.n_real)
-    held, extra = None, []
-    if step.state.split:  # the search covers the train rows only
-        from functools import partial
-
-        from augment_jobs.tabular.split import held_rows
-
-        held, extra = partial(held_rows, cfg, step.state.split), [c for c in [cfg.source.id_column] if c]
-    _, pos, code = nearest_rows(X, source_chunks(parts, numeric, label, keys, seen, held=held, extra=extra), n)
-    if borderline and m + 1 > seen[0]:
-        m = seen[0] - 1
-        ctx.notes.append(f"{method}: m_neighbors lowered to {m} (only {seen[0]} rows)")
+    pos, code, seen = all_class_rows(step, X, numeric, n)
+    if borderline and m + 1 > seen:
+        m = seen - 1
+        ctx.notes.append(f"{method}: m_neighbors lowered to {m} (only {seen} rows)")
     arrays: dict[str, np.ndarray] = {}
     partners: dict[int, np.ndarray] = {}
     short: dict[Any, int] = {}
@@ -223,8 +451,7 @@ def fit_all_class(step: Step, table: pa.Table, X: np.ndarray, numeric: list[str]
                 partners[i] = pos[rows[danger], 1:k + 1]
                 arrays[f"cross_{i}"] = code[rows[danger], 1:k + 1] != me
             else:
-                nns = NearestNeighbors(n_neighbors=k + 1).fit(Xc).kneighbors(Xc[danger], return_distance=False)
-                arrays[f"nns_{i}"] = rows[nns[:, 1:]]
+                arrays[f"nns_{i}"] = rows[same_class(step, Xc, k, np.flatnonzero(danger), cls=c["key"])]
         else:
             ratio = np.sum(code[rows, 1:k + 1] != me, axis=1) / k
             if not np.sum(ratio):
@@ -233,9 +460,8 @@ def fit_all_class(step: Step, table: pa.Table, X: np.ndarray, numeric: list[str]
                     "ratio is undefined; use smote for this data"
                 )
             ratio /= np.sum(ratio)
-            nns = NearestNeighbors(n_neighbors=k + 1).fit(Xc).kneighbors(Xc, return_distance=False)
             arrays[f"base_{i}"] = rows
-            arrays[f"nns_{i}"] = rows[nns[:, 1:]]
+            arrays[f"nns_{i}"] = rows[same_class(step, Xc, k, cls=c["key"])]
             arrays[f"cum_{i}"] = np.cumsum(apportion(ratio, c["synthetic"]))
     if not partners:
         return arrays, None, short

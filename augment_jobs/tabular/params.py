@@ -10,7 +10,20 @@ from augment_jobs.registry import MethodParams
 from augment_jobs.sampling import SamplingStrategy
 
 
-class SmoteParams(MethodParams):
+class NeighbourParams(MethodParams):
+    """How the SMOTE family finds neighbours (docs/config.md, "Approximate neighbours")."""
+
+    # exact: the neighbours imbalanced-learn finds; approximate: faiss in float32 (HNSW for the
+    # same-class search, IVF for the all-class one), its recall@k measured on a sample every run
+    neighbours: Literal["exact", "approximate"] = "exact"
+    # the gate fails (exit 3) when an approximate search's measured recall is below this
+    min_recall: float = Field(0.95, gt=0, le=1, description="a share in (0, 1]")
+    # approximate only: HNSW candidates per query (same-class), IVF lists probed per query (all-class)
+    ef_search: int = Field(64, ge=1)
+    nprobe: int = Field(16, ge=1)
+
+
+class SmoteParams(NeighbourParams):
     sampling_strategy: SamplingStrategy = "auto"
     # rows with a missing feature value: left out of the interpolation (published as real, counted),
     # or filled with the column's median (most frequent value for a categorical) before interpolating
@@ -30,7 +43,7 @@ class BorderlineSmoteParams(SmoteParams):
     m_neighbors: int = Field(10, ge=1)
 
 
-class AdasynParams(MethodParams):
+class AdasynParams(NeighbourParams):
     sampling_strategy: SamplingStrategy = "auto"
     missing: Literal["skip", "impute_median"] = "skip"
     n_neighbors: int = Field(5, ge=1)

@@ -1,7 +1,8 @@
 """Pass 1 of the tabular engine (`augment_jobs.tabular.engine`), run once at snapshot.
 
-Reads only the label (and id) columns of every part for the counts, then per augment step the rows
-its method learns from, and stages the state, the learning rows and the fits. The method hooks
+Reads only the label (and id) columns of every part for the counts and stages that state; the fit
+stage (`augment_jobs.tabular.fit`) then runs the steps (`run_steps`): per augment step the rows its
+method learns from and its fit, staged for the augment tasks. The method hooks
 (`augment_jobs.tabular.method`) get a `Step`: the run's facts and a small staging API.
 """
 
@@ -27,6 +28,8 @@ from augment_jobs.tabular.engine import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import numpy as np
     import pyarrow as pa
 
@@ -50,6 +53,8 @@ class Step:
     counts: dict[Any, int]  # rows per class before this step (real train rows plus earlier steps' rows)
     #: the method's own small facts, kept in the state (features used, k, ...): read back by its drawer
     fit: dict[str, Any] = field(default_factory=dict)
+    #: answers the neighbour searches (`augment_jobs.tabular.fit.Searcher`); None: in process
+    searcher: Any = None
 
     @property
     def label(self) -> str:
@@ -111,13 +116,10 @@ class Step:
 
 
 def prepare(cfg: DatasetConfig, plan: RunPlan, parts: list[Part], schema: pa.Schema) -> None:
-    """Stage everything the augment tasks need (see the module docstring)."""
+    """Pass 1 (see the module docstring), then the fit stage's plan (`fit.plan_fits`)."""
     import math
 
-    from augment_jobs.registry import AugmentContext, get_method
-    from augment_jobs.store import join
     from augment_jobs.tabular.engine import check_source
-    from augment_jobs.tabular.method import tabular_method
 
     label = cfg.label
     where = cfg.config_path or cfg.dataset
@@ -154,16 +156,44 @@ def prepare(cfg: DatasetConfig, plan: RunPlan, parts: list[Part], schema: pa.Sch
         from augment_jobs.tabular.columns import role_notes
 
         state.notes += role_notes(cfg, schema, state.fresh)
-    sizes = dict(zip(values, counts, strict=True))
     if any(c.type == "fixed_combinations" for c in cfg.constraints):
         _stage_references(cfg, plan, parts)
+    from augment_jobs.tabular.engine import encode_schema
+    from augment_jobs.tabular.fit import plan_fits
+
+    state.source_schema = encode_schema(schema)
+    state.fit_blocks = state.tasks  # the fit is mapped as widely as the augment tasks
+    plan_fits(cfg, plan, state)
+    save_state(plan, state, PASS1)
+
+
+#: pass 1's state, before any fit: what the fit stage starts from (a retried fit starts afresh)
+PASS1 = "pass1.json"
+
+
+def run_steps(cfg: DatasetConfig, plan: RunPlan, state: State, searcher: Any,
+              stop: Callable[[int], bool] | None = None) -> None:
+    """Every augment step's targets, learning rows and fit, in order, on `state` (a step learns from
+    the earlier steps' rows); `searcher` answers the neighbour searches (`fit.Searcher`). Planning
+    (`stop`): ends before the first step i with `stop(i)` true."""
+    from augment_jobs.registry import AugmentContext, get_method
+    from augment_jobs.store import join
+    from augment_jobs.tabular.engine import decode_schema
+    from augment_jobs.tabular.method import tabular_method
+
+    where = cfg.config_path or cfg.dataset
+    schema = decode_schema(state.source_schema)
+    values = [c["value"] for c in state.classes]
+    sizes = {c["value"]: c["count"] for c in state.classes}
     for i, conf in enumerate(cfg.augment):
+        if stop is not None and stop(i):
+            return
         method = tabular_method(conf.method)
         params = get_method(conf.method).parse_params(conf.params, where=f"{where}: augment[{i}].params")
         ctx = AugmentContext(cfg=cfg, ds=plan.ds, step=i, artifact_uri=join(plan.staging_uri, "artifacts"))
-        step = Step(cfg, plan, i, conf.method, params, ctx, state, schema, dict(sizes))
+        step = Step(cfg, plan, i, conf.method, params, ctx, state, schema, dict(sizes), searcher=searcher)
         state.steps.append({"method": conf.method, "classes": [], "fit": step.fit, "report": {}})
-        _run_step(step, method, values, null_label)
+        _run_step(step, method, values, state.null_label, planning=stop is not None)
         for c in step.classes:
             sizes[_value_of(values, c["key"])] += c["synthetic"]
         state.notes += [f"augment[{i}] {conf.method}: {n}" for n in ctx.notes]
@@ -172,20 +202,21 @@ def prepare(cfg: DatasetConfig, plan: RunPlan, parts: list[Part], schema: pa.Sch
             state.skipped[key] = state.skipped.get(key, 0) + n
         state.metrics.update({f"step{i}_{k}": v for k, v in ctx.metrics.items()})
         state.quality.update({k: {**q, "method": conf.method} for k, q in ctx.quality.items()})
-        state.steps[i]["report"] = {"notes": ctx.notes, "skipped": ctx.skipped, "metrics": ctx.metrics, "dp": ctx.dp}
+        state.steps[i]["report"] = {"notes": ctx.notes, "skipped": ctx.skipped, "metrics": ctx.metrics, "dp": ctx.dp,
+                                 "recall": ctx.recall}
     from augment_jobs.tabular.write import dictionary_columns
 
     state.dictionary = dictionary_columns(cfg, state)
     state.metrics["stream_tasks"] = float(state.tasks)
-    save_state(plan, state)
+    state.metrics["fit_blocks"] = float(state.fit_blocks)
 
 
 def _value_of(values: list[Any], key: str) -> Any:
     return next(v for v in values if class_key(v) == key)
 
 
-def _run_step(step: Step, method: Any, values: list[Any], null_label: int) -> None:
-    """Targets, learning rows, fit and (with constraints) the block sizes of one step."""
+def _run_step(step: Step, method: Any, values: list[Any], null_label: int, planning: bool = False) -> None:
+    """Targets, learning rows, fit and (with constraints, unless planning) the block sizes of one step."""
     import numpy as np
 
     from augment_jobs.tabular.values import show
@@ -210,7 +241,7 @@ def _run_step(step: Step, method: Any, values: list[Any], null_label: int) -> No
     for c in step.classes:
         c["synthetic"] = int(final.get(_value_of(values, c["key"]), 0))
     step.state.steps[step.index]["classes"] = [c for c in step.classes if c["synthetic"] > 0]
-    if step.cfg.constraints and step.classes:
+    if step.cfg.constraints and step.classes and not planning:
         from augment_jobs.tabular.write import Generator
 
         gen = Generator(step.cfg, step.plan, step.state, step.state.arrow_schema())

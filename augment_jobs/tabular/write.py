@@ -405,6 +405,9 @@ def augment_task(cfg: DatasetConfig, plan: RunPlan, state: State, shard: int) ->
         dp = [r for step in state.steps for r in step["report"].get("dp", [])]
         if dp:  # the budget differentially private fits spent, composed by the gate
             result.extra["dp"] = dp
+        recall = [r for step in state.steps for r in step["report"].get("recall", [])]
+        if recall:  # approximate neighbours' measured recall, gated and recorded by the gate
+            result.extra["recall"] = recall
     result.metrics["write_seconds"] = round(time.perf_counter() - t0, 3)
     return result
 

@@ -54,8 +54,12 @@ def test_dagbag_has_one_dag_per_config_and_no_import_errors(monkeypatch: pytest.
     assert {d for d in bag.dag_ids if d.startswith("augment__")} == {f"augment__{c.dataset}" for c in configs}
     for cfg in configs:
         dag = bag.dags[f"augment__{cfg.dataset}"]
-        assert {t.task_id for t in dag.tasks} == {"snapshot", "augment", "gate", "publish", "lineage"}
-        assert dag.get_task("augment").is_mapped
+        assert {t.task_id for t in dag.tasks} == {"snapshot", "fit", "fit_merge", "augment", "gate", "publish",
+                                                  "lineage"}
+        assert dag.get_task("fit").is_mapped and dag.get_task("augment").is_mapped
+        assert dag.get_task("fit").upstream_task_ids == {"snapshot"}
+        assert dag.get_task("fit_merge").upstream_task_ids == {"fit", "snapshot"}
+        assert dag.get_task("augment").upstream_task_ids == {"fit_merge", "snapshot"}
         assert dag.get_task("gate").upstream_task_ids == {"augment", "snapshot"}
         outlets = dag.get_task("publish").outlets
         assert [o.uri for o in outlets] == [cfg.asset_uri()]
@@ -86,8 +90,9 @@ def test_dag_settings_come_from_the_config(tmp_path: Path, monkeypatch: pytest.M
     assert dag.timetable.expression == "0 3 * * *"
     assert {"augment", "text", "nightly"} <= set(dag.tags)
     assert dag.start_date.isoformat().startswith("2025-06-01")
-    aug = dag.get_task("augment")
-    assert (aug.queue, aug.pool) == ("gpu", "big")
+    for mapped in ("fit", "augment"):  # the mapped stages run on the config's workers
+        aug = dag.get_task(mapped)
+        assert (aug.queue, aug.pool) == ("gpu", "big")
     assert dag.get_task("gate").queue == "default"
     snap = dag.get_task("snapshot")
     assert (

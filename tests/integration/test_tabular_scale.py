@@ -213,6 +213,9 @@ def test_synthetic_rows_do_not_depend_on_how_they_are_cut(store: Path, tmp_path:
     params = {"sampling_strategy": 0.25, **({"categorical_features": ["region"]} if method == "smotenc" else {})}
     path = config(tmp_path, method=method, params=params, rows_per_task=400)
     snap = stages.snapshot(str(path), D1)
+    for block in snap["fit_blocks"]:
+        stages.fit(snap["run_uri"], block)
+    stages.fit_merge(snap["run_uri"])
     plan = stages.load_plan(snap["run_uri"])
     state = load_state(plan)
     assert state is not None and state.n_syn > 150
@@ -310,7 +313,11 @@ def test_all_class_neighbourhoods_equal_imblearn_on_the_whole_table(store: Path,
         sides, _ = assign_split(pd.Series(ids), src["label"], holdout, seed=3)
         train = np.flatnonzero(sides == "train")
         assert 0 < len(train) < len(src)
-    plan = stages.load_plan(stages.snapshot(str(path), D1)["run_uri"])
+    snap = stages.snapshot(str(path), D1)
+    for block in snap["fit_blocks"]:
+        stages.fit(snap["run_uri"], block)
+    stages.fit_merge(snap["run_uri"])
+    plan = stages.load_plan(snap["run_uri"])
     state, arrays = load_state(plan), load_arrays(plan, f"step0-{NEIGHBOURS}")
     uri = state_uri(plan, f"step0-{LEARN}")
     learn = pq.read_table(pa.BufferReader(store_for(uri).read_bytes(uri)))

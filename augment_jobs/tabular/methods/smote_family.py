@@ -33,6 +33,7 @@ class SmoteFamily(TabularMethod):
 
     #: whether neighbourhoods span every class (Borderline-SMOTE, ADASYN: the whole table is searched)
     all_class: ClassVar[bool] = False
+    searches = True
 
     def k(self, params: Any) -> int:
         return params.k_neighbors
@@ -55,8 +56,8 @@ class SmoteFamily(TabularMethod):
     def fit(self, step: Step, learn: pa.Table, targets: dict[Any, int]) -> dict[Any, int]:
         import numpy as np
         import pyarrow as pa
-        from sklearn.neighbors import NearestNeighbors
 
+        from augment_jobs.tabular.neighbours import same_class
         from augment_jobs.tabular.values import as_numbers, whole_days
 
         method, label, params, ctx = step.method, step.label, step.params, step.ctx
@@ -116,12 +117,11 @@ class SmoteFamily(TabularMethod):
                                          return_inverse=True)
                     onehot.append(np.eye(codes.max() + 1)[codes] * scale)
                 Xc = np.hstack([Xc, *onehot])
-            nn = NearestNeighbors(n_neighbors=k + 1).fit(Xc)
             # learning positions of the rows samples start from and of their k partners
             arrays[f"base_{i}"] = rows.astype(np.int64)
-            arrays[f"nns_{i}"] = rows[nn.kneighbors(Xc, return_distance=False)[:, 1:]].astype(np.int64)
+            arrays[f"nns_{i}"] = rows[same_class(step, Xc, k, cls=c["key"])].astype(np.int64)
             c["learn"] = len(rows)
-            del Xc, nn
+            del Xc
         step.save_arrays(NEIGHBOURS, arrays)
         return final
 
