@@ -68,7 +68,7 @@ def main() -> None:
     t_draw = time.process_time() - t0
 
     # Best of a few repeats: a shared 2-core machine is noisy.
-    t_fast, fast = best_cpu(lambda: apply(x, params.ops, drawn, std), a.repeat)
+    t_fast, fast = best_cpu(lambda: apply(x, params.ops, drawn, std)[0], a.repeat)
     t_slow, slow = best_cpu(lambda: naive(x, drawn, std), a.repeat)
     err = float(np.abs(fast - slow).max())
 
