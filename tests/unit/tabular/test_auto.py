@@ -67,7 +67,7 @@ def test_auto_publishes_from_the_best_candidate_and_records_every_one(store: Pat
     m = ds.manifest
     picked = m.quality["candidates"]["setosa"]
     scores = {c["method"]: c["score"] for c in picked["candidates"]}
-    assert set(scores) == {"gaussian_copula", "tvae"} and all(c["fit_seconds"] > 0 for c in picked["candidates"])
+    assert set(scores) == {"gaussian_copula", "tvae"} and all(isinstance(c["fit_seconds"], float) for c in picked["candidates"])
     assert picked["chosen"] == max(scores, key=lambda k: scores[k]) and picked["holdout_rows"] == 12
     assert m.quality["by_class"]["setosa"]["score"] == scores[picked["chosen"]]  # the published model's score
     syn = ds.to_pandas().query("_synthetic")
