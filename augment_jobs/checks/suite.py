@@ -61,18 +61,28 @@ def load_suite(path: Path) -> Any:
 
 
 def check_suite(cfg: DatasetConfig) -> None:
-    """Fail fast on a malformed or missing suite (used by `augment check` and the snapshot stage)."""
+    """Fail fast on a malformed or missing suite (used by `augment check` and the snapshot stage).
+    A suite made only of expectations the platform evaluates itself is checked without GX
+    (`augment_jobs.checks.suite_native`: well-formed, or it goes to GX, which says what is wrong)."""
+    from augment_jobs.checks import suite_native
+    from augment_jobs.checks.suite_parts import id_columns
+
     if cfg.quality.suite:
-        load_suite(cfg.resolve_path(cfg.quality.suite))
+        path = cfg.resolve_path(cfg.quality.suite)
+        specs = suite_native.read_specs(path)
+        if specs is None or not all(suite_native.native_kind(s, id_columns(cfg)) for s in specs):
+            load_suite(path)
 
 
 def check_columns(path: Path, suite: Any, columns: list[str]) -> None:
-    """ConfigError when an expectation names a column the output does not have."""
-    for exp in suite.expectations:
-        column = exp.configuration.kwargs.get("column")
-        if column is not None and column not in columns:
+    """ConfigError when an expectation (of a GX suite, or `suite_native.Spec`s) names a column the
+    output does not have."""
+    from augment_jobs.checks.suite_native import spec_of
+
+    for spec in suite if isinstance(suite, list) else map(spec_of, suite.expectations):
+        if spec.column is not None and spec.column not in columns:
             raise ConfigError(
-                f"{path}: {exp.expectation_type} names column {column!r}, which the output does not have; "
+                f"{path}: {spec.type} names column {spec.column!r}, which the output does not have; "
                 f"columns: {', '.join(map(str, columns))}"
             )
 
@@ -87,11 +97,11 @@ def run_suite(g: GateInput) -> list[CheckResult]:
     if not cfg.quality.suite:
         return []
     path = cfg.resolve_path(cfg.quality.suite)
-    suite = load_suite(path)
     if any("suite" in s.extra for s in g.shards):
         from augment_jobs.checks.suite_parts import merged_checks
 
-        return merged_checks(g, path, suite)
+        return merged_checks(g, path)
+    suite = load_suite(path)
     check_columns(path, suite, list(frame.columns))
     return [check_result(r) for r in validate(suite, suite_view(suite.expectations, frame)).results]
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from augment_jobs.checks import CheckResult
+from augment_jobs.checks import suite_native as native
 from augment_jobs.checks.suite import (
     check_columns,
     check_result,
@@ -41,6 +42,7 @@ from augment_jobs.checks.suite import (
     suite_view,
     validate,
 )
+from augment_jobs.checks.suite_native import Spec, spec_of
 from augment_jobs.errors import AugmentError
 
 if TYPE_CHECKING:
@@ -135,38 +137,54 @@ class PartSuite:
     """The suite's mergeable expectations, validated part by part in an augment task: `add` each row
     group written, `file_records` at the end of each file. A part is a run of a file's row groups
     (at most `PART_ROWS` rows / `PART_BYTES`), so the parts, and the records, do not depend on the
-    number of tasks. Row counts without a `row_condition` are counted, not validated, so they do not
-    make GX read every column."""
+    number of tasks. Row counts without a `row_condition` are counted, and the common expectations
+    computed on Arrow (`augment_jobs.checks.suite_native`), so GX validates only the rest, if any."""
 
-    suite: Any  # what GX validates per part: expectation i of the dataset's suite has id str(i)
+    suite: Any  # what GX validates per part (expectation i of the dataset's suite has id str(i)), or None
     kinds: list[str]
     counted: list[int]  # row-count expectations counted directly
-    columns: list[str] | None  # what `suite` reads; None: every column (a table-level expectation)
+    columns: list[str] | None  # what a part's view holds; None: every column (a table-level expectation)
     types: list[str]  # the dataset suite's expectation types, in order (the gate checks they still match)
+    native: dict[int, Spec] = field(default_factory=dict)  # evaluated on Arrow, by expectation index
     _pending: list[pa.Table] = field(default_factory=list)
     _rows: int = 0
     _parts: list[list[dict[str, Any] | None]] = field(default_factory=list)
 
     @classmethod
     def for_run(cls, cfg: DatasetConfig, schema: pa.Schema) -> PartSuite | None:
-        """None when the config has no suite; ConfigError when it names a column the output lacks."""
+        """None when the config has no suite; ConfigError when it names a column the output lacks.
+        GX is imported only when an expectation needs it."""
         if not cfg.quality.suite:
             return None
         path = cfg.resolve_path(cfg.quality.suite)
+        ids = id_columns(cfg)
+        specs = native.read_specs(path)
+        if specs is not None and all(native.native_kind(s, ids) for s in specs):
+            check_columns(path, specs, schema.names)
+            if all(native.evaluable(s, schema) for s in specs):
+                return cls.of(specs, ids, schema)
         full = load_suite(path)
         check_columns(path, full, schema.names)
-        return cls.of(full, id_columns(cfg))
+        return cls.of(full, ids, schema)
 
     @classmethod
-    def of(cls, full: Any, ids: tuple[str, ...] = ("_id",)) -> PartSuite:
-        """The per-part suite of a loaded suite (`ids`: the columns unique by construction)."""
-        exps = full.expectations
-        kinds = [kind_of(e, ids) for e in exps]
-        counted = [i for i, kind in enumerate(kinds) if kind == "count" and not exps[i].configuration.kwargs.get(
-            "row_condition")]
+    def of(cls, full: Any, ids: tuple[str, ...] = ("_id",), schema: pa.Schema | None = None) -> PartSuite:
+        """The per-part suite of a loaded GX suite, or of a list of `Spec`s that `suite_native`
+        evaluates on their own (`ids`: the columns unique by construction). With `schema`, what
+        `suite_native` can evaluate on it is computed on Arrow; without, GX validates everything."""
+        specs = [s if isinstance(s, Spec) else spec_of(s) for s in (full if isinstance(full, list) else
+                                                                    full.expectations)]
+        kinds = kinds_of(full, ids)
+        counted = [i for i, kind in enumerate(kinds) if kind == "count" and not specs[i].kwargs.get("row_condition")]
         keep = [i for i, kind in enumerate(kinds) if kind != "sample" and i not in counted]
-        return cls(subsuite(full, keep), kinds, counted, suite_columns([exps[i] for i in keep]),
-                   [e.expectation_type for e in exps])
+        on_arrow = {i: specs[i] for i in keep if schema is not None and native.native_kind(specs[i], ids)
+                    and native.evaluable(specs[i], schema)}
+        by_gx = [i for i in keep if i not in on_arrow]
+        gx_columns = suite_columns([full.expectations[i] for i in by_gx]) if by_gx else []
+        columns = None if gx_columns is None else list(dict.fromkeys(
+            [*gx_columns, *(s.column for s in on_arrow.values() if s.column)]))
+        return cls(subsuite(full, by_gx) if by_gx else None, kinds, counted, columns, [s.type for s in specs],
+                   on_arrow)
 
     def add(self, table: pa.Table) -> None:
         """Rows just written; validated once enough of them are gathered."""
@@ -196,7 +214,9 @@ class PartSuite:
         records: list[dict[str, Any] | None] = [None] * len(self.kinds)
         for i in self.counted:
             records[i] = {"parts": 1, "value": view.num_rows if rows is None else rows}
-        if self.suite.expectations:
+        for i, spec in self.native.items():
+            records[i] = native.record(spec, self.kinds[i], view)
+        if self.suite is not None and self.suite.expectations:
             frame = view.to_pandas()
             for r in validate(self.suite, frame).results:
                 i = int(r.expectation_config.id)
@@ -206,6 +226,13 @@ class PartSuite:
     def fold(self, parts: list[list[dict[str, Any] | None]]) -> list[dict[str, Any] | None]:
         """Fold parts' records, in order, into one record per expectation."""
         return fold_parts(self.kinds, parts)
+
+
+def kinds_of(suite: Any, ids: tuple[str, ...]) -> list[str]:
+    """Each expectation's merge kind: known without GX for `suite_native`'s, else GX's (`kind_of`)."""
+    if isinstance(suite, list):
+        return [native.native_kind(s, ids) or "sample" for s in suite]
+    return [native.native_kind(spec_of(e), ids) or kind_of(e, ids) for e in suite.expectations]
 
 
 def subsuite(suite: Any, indices: list[int]) -> Any:
@@ -317,61 +344,65 @@ def _share_ok(record: dict[str, Any], mostly: float) -> bool:
 
 
 def merged_check(exp: Any, kind: str, record: dict[str, Any] | None) -> CheckResult:
-    """One `suite:<type>` check from an expectation's record folded over every part."""
-    conf = exp.configuration
+    """One `suite:<type>` check from an expectation's record folded over every part; `exp` is a GX
+    expectation or a `Spec` (whose aggregates `suite_native.judge` judges, as GX would)."""
+    spec = exp if isinstance(exp, Spec) else spec_of(exp)
     record = record or fold(kind, [])
     n = record["parts"]
     basis = {"ids": f"checked within each of {n} parts; platform ids are unique across parts by construction",
              "schema": f"the same in each of {n} parts"}.get(kind, f"merged over {n} parts")
     if "error" in record:
-        return describe(conf.type, conf.kwargs, False, {}, record["error"], basis)
+        return describe(spec.type, spec.kwargs, False, {}, record["error"], basis)
     if "ok" in record:
         res = {} if record["observed"] is None else {"observed_value": record["observed"]}
-        return describe(conf.type, conf.kwargs, record["ok"], res, None, basis)
+        return describe(spec.type, spec.kwargs, record["ok"], res, None, basis)
     if kind in ("rows", "ids"):
         considered = record["n"] - record["missing"]
-        mostly = conf.kwargs.get("mostly")
+        mostly = spec.kwargs.get("mostly")
         success = _share_ok(record, 1.0 if mostly is None else float(mostly))
         res = {"unexpected_count": record["unexpected"],
                "unexpected_percent": 100 * record["unexpected"] / considered if considered else 0.0,
                "partial_unexpected_list": record["values"]}
-        return describe(conf.type, conf.kwargs, success, res, None, basis)
+        return describe(spec.type, spec.kwargs, success, res, None, basis)
     if kind == "mean":
         value = record["mean"] if record["n"] else None
     elif kind == "stdev":
         value = math.sqrt(record["m2"] / (record["n"] - 1)) if record["n"] > 1 else None
     else:
         value = record["value"]
-    try:
-        verdict = exp._validate(metrics={METRIC[kind]: value})  # the expectation's own judgement of the value
+    try:  # the expectation's own judgement of the value
+        verdict = native.judge(spec, value) if exp is spec else exp._validate(metrics={METRIC[kind]: value})
     except Exception as e:  # noqa: BLE001  (e.g. a row count compared with another table: not available)
-        return describe(conf.type, conf.kwargs, False, {"observed_value": value}, f"{type(e).__name__}: {e}", basis)
-    return describe(conf.type, conf.kwargs, bool(verdict["success"]), dict(verdict.get("result") or {}), None, basis)
+        return describe(spec.type, spec.kwargs, False, {"observed_value": value}, f"{type(e).__name__}: {e}", basis)
+    return describe(spec.type, spec.kwargs, bool(verdict["success"]), dict(verdict.get("result") or {}), None, basis)
 
 
 # --- the gate ---------------------------------------------------------------------------------------
-def merged_checks(g: GateInput, path: Path, suite: Any) -> list[CheckResult]:
+def merged_checks(g: GateInput, path: Path) -> list[CheckResult]:
     """The suite's checks of a tabular run, in suite order: merged from the tasks' per-file records,
-    or run on the gate's bounded sample for expectations that do not merge."""
-    kinds = [kind_of(e, id_columns(g.cfg)) for e in suite.expectations]
+    or run on the gate's bounded sample for expectations that do not merge. GX is imported only
+    when an expectation is not `suite_native`'s."""
+    ids = id_columns(g.cfg)
+    specs = native.read_specs(path)
+    suite: Any = specs if specs is not None and all(native.native_kind(s, ids) for s in specs) else load_suite(path)
+    exps = suite if isinstance(suite, list) else suite.expectations
+    kinds = kinds_of(suite, ids)
     files = sorted((f for s in g.shards for f in s.extra.get("suite", [])), key=lambda f: f["file"])
-    types = [e.expectation_type for e in suite.expectations]
+    types = [e.type if isinstance(e, Spec) else e.expectation_type for e in exps]
     if any(f["expectations"] != types for f in files):
         raise AugmentError(f"{path}: the suite changed after the augment tasks validated the output against it; "
                            "run it again (the changed suite gives a new version)")
     totals = fold_parts(kinds, [f["results"] for f in files])
     checks: list[CheckResult | None] = [
         None if kind == "sample" else merged_check(e, kind, totals[i])
-        for i, (e, kind) in enumerate(zip(suite.expectations, kinds, strict=True))
+        for i, (e, kind) in enumerate(zip(exps, kinds, strict=True))
     ]
     sampled = [i for i, kind in enumerate(kinds) if kind == "sample"]
     if sampled:
-        exps = [suite.expectations[i] for i in sampled]
         sub = subsuite(suite, sampled)
         check_columns(path, sub, list(g.frame.columns))
         rows = sum(c["after"] for c in g.counts.values())
         basis = f"on a sample of {len(g.frame):,} of {rows:,} rows: not mergeable across parts"
-        for r in validate(sub, suite_view(exps, g.frame)).results:
+        for r in validate(sub, suite_view([exps[i] for i in sampled], g.frame)).results:
             checks[int(r.expectation_config.id)] = check_result(r, basis)
     return [c for c in checks if c is not None]
-
