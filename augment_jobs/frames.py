@@ -363,7 +363,6 @@ class FrameHandler(Handler):
         from augment_jobs.store import join, store_for
 
         store = store_for(plan.data_uri)
-        fs, _ = store.arrow_fs()
         position = list(df.columns).index("_source_ids")
         plain = df.drop(columns=["_source_ids"])
         for col in id_columns(cfg):
@@ -380,16 +379,10 @@ class FrameHandler(Handler):
         step = cfg.publish.rows_per_file
         for n, start in enumerate(range(0, max(len(df), 1), step)):
             name = f"part-{shard:05d}-{n:05d}.parquet"
-            uri = join(plan.data_uri, name)
-            if store.local_path(uri):
-                import os
-
-                os.makedirs(os.path.dirname(store.local_path(uri)), exist_ok=True)
-            pq.write_table(
-                table.slice(start, step), store.arrow_path(uri), filesystem=fs,
-                row_group_size=128 * 1024, compression="zstd", write_statistics=True, use_dictionary=dictionary,
-            )
-            files.append({"path": name, "rows": min(step, len(df) - start)})
+            with store.open_digesting(join(plan.data_uri, name)) as out:  # hashed as written
+                pq.write_table(table.slice(start, step), out, row_group_size=128 * 1024, compression="zstd",
+                               write_statistics=True, use_dictionary=dictionary)
+            files.append({"path": name, "rows": min(step, len(df) - start), **out.digest()})
         return files
 
     def gate_frame(self, cfg: DatasetConfig, plan: RunPlan, shards: list[ShardResult]) -> pd.DataFrame:

@@ -22,10 +22,12 @@ the record.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import tempfile
+import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -128,8 +130,29 @@ def check_reachable() -> None:
         ) from None
 
 
+_warming: threading.Thread | None = None
+
+
+def warm_up() -> None:
+    """Import MLflow and open the tracking store in a background thread (about 8 s on SQLite), so
+    that the publish stage finds them ready: `augment run` starts it while the data is written, the
+    publish stage while it moves and checks the files. A failure here is left for the stage to meet."""
+    global _warming
+    if _warming is None:
+        _warming = threading.Thread(target=_quiet_client, name="mlflow-warm-up", daemon=True)
+        _warming.start()
+
+
+def _quiet_client() -> None:
+    with contextlib.suppress(Exception):  # the stage that needs the client reports it
+        _client()
+
+
 def _client() -> Any:
     from augment_jobs.logs import quiet_libraries
+
+    if _warming is not None and _warming is not threading.current_thread():
+        _warming.join()  # one thread opens the store: two at once would race on its schema check
 
     quiet_libraries()
     import mlflow

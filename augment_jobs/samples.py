@@ -116,13 +116,7 @@ class TarShardWriter:
     def _open(self) -> None:
         rel = f"{self.prefix}-{len(self.files):03d}.tar"
         uri = f"{self.data_uri}/{rel}"
-        local = self.store.local_path(uri)
-        if local is not None:
-            import os
-
-            os.makedirs(os.path.dirname(local), exist_ok=True)
-        fs, _ = self.store.arrow_fs()
-        self._stream = fs.open_output_stream(self.store.arrow_path(uri))
+        self._stream = self.store.open_digesting(uri)  # hashed as written
         self._tar = tarfile.open(fileobj=self._stream, mode="w|", format=tarfile.GNU_FORMAT)  # noqa: SIM115 (spans write calls)
         self.files.append({"path": rel, "rows": 0})
         self._rows = 0
@@ -148,6 +142,7 @@ class TarShardWriter:
         if self._tar is not None:
             self._tar.close()
             self._stream.close()
+            self.files[-1].update(self._stream.digest())
             self._tar = self._stream = None
 
     def close(self) -> list[dict[str, Any]]:

@@ -354,6 +354,9 @@ def publish(run_uri: str) -> dict[str, Any]:
         from augment_jobs import governance
 
         approval = governance.require_approval(cfg, plan.config_path)  # checked again: the DAG's publish task
+        from augment_jobs import lineage
+
+        lineage.warm_up()  # MLflow opens while the files move
         shards = _shard_results(plan)
         vuri = version_uri(plan.publish_uri, plan.version)
         committed = read_manifest(plan.publish_uri, plan.version) if is_committed(plan.publish_uri, plan.version) else None
@@ -369,8 +372,6 @@ def publish(run_uri: str) -> dict[str, Any]:
             store.move(join(plan.staging_uri, "report.html"), html_uri)
         elif not store.exists(html_uri):
             html_uri = None
-        from augment_jobs import lineage
-
         manifest = Manifest(
             dataset=plan.dataset, version=plan.version, logical_date=plan.ds,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -427,7 +428,8 @@ def _move_files(
                 store.move(src, dst)
         elif not store.exists(dst):
             raise AugmentError(f"{src}: staged file missing; rerun the augment stage")
-        digest, size = store.digest(dst)
+        # hashed while the augment task wrote it (a move keeps the bytes); read back only if not
+        digest, size = (f["sha256"], f["bytes"]) if "sha256" in f else store.digest(dst)
         files.append({"path": name, "sha256": digest, "bytes": size, "rows": f["rows"]})
         _fault("publish:mid_move")
     if committed is not None and [f["sha256"] for f in files] != [f.sha256 for f in committed.files]:
@@ -541,6 +543,9 @@ def _run_stages(cfg: DatasetConfig, config_path: str, ds: str, *, force: bool,
             result = publish(snap["run_uri"])
             result["mlflow_run_id"] = lineage(snap["run_uri"])
             return result
+        from augment_jobs.lineage import warm_up
+
+        warm_up()  # MLflow opens while the data is fitted and written
         t = time.perf_counter()
         for block in snap["fit_blocks"]:
             fit(snap["run_uri"], block)

@@ -138,6 +138,14 @@ class Store(ABC):
     def sha256(self, uri: str) -> str:
         return self.digest(uri)[0]
 
+    def open_digesting(self, uri: str) -> DigestingStream:
+        """An output stream to `uri` (parent folders made on a local store) that hashes what it
+        writes: a staged file's (sha256, size) known when it is closed, without reading it back."""
+        local = self.local_path(uri)
+        if local is not None:
+            os.makedirs(os.path.dirname(local), exist_ok=True)
+        return DigestingStream(self.arrow_fs()[0].open_output_stream(self.arrow_path(uri)))
+
     def digest(self, uri: str) -> tuple[str, int]:
         """(sha256 hex, size in bytes) of an object, in one streaming pass."""
         fs = self.arrow_fs()[0]
@@ -189,6 +197,43 @@ class Store(ABC):
             if current is not None and json.loads(current).get("owner") == me["owner"]:
                 with contextlib.suppress(AugmentError):
                     self.delete(uri)
+
+
+class DigestingStream:
+    """A writable stream (pyarrow's, or any with write/flush/close) that feeds sha256 on the way."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw, self.size, self.closed = raw, 0, False
+        self._hash = hashlib.sha256()
+
+    def write(self, data: Any) -> int:
+        self._hash.update(data)  # releases the GIL for large buffers
+        self.size += len(memoryview(data).cast("B"))
+        return self.raw.write(data)
+
+    def tell(self) -> int:
+        return self.size
+
+    def writable(self) -> bool:
+        return True
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.raw.close()
+            self.closed = True
+
+    def __enter__(self) -> DigestingStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def digest(self) -> dict[str, Any]:
+        """`{"sha256": hex, "bytes": size}` of what was written, as the manifest lists a file."""
+        return {"sha256": self._hash.hexdigest(), "bytes": self.size}
 
 
 def _lease_is_stale(body: bytes) -> bool:

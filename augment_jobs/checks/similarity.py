@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+
 #: a synthetic value repeated on at least this share of a class's rows ...
 COLLAPSE_SHARE = 0.05
 #: ... and this many times more often than in its real rows (or than once, when real rows never have it)
@@ -25,12 +26,22 @@ COLLAPSE_MIN_REAL, COLLAPSE_MIN_DISTINCT, COLLAPSE_MIN_REPEATS = 100, 20, 20
 def repeated_value(real: pd.Series, synthetic: pd.Series) -> str | None:
     """Mode collapse: the synthetic value repeated far more often than in the real rows, as a reason
     naming the value (None when there is none). KS can miss it when the value sits mid-distribution."""
-    counts = synthetic.astype(str).value_counts()
-    if counts.empty or len(real) < COLLAPSE_MIN_REAL or real.nunique() <= COLLAPSE_MIN_DISTINCT:
+    import pandas as pd
+
+    if synthetic.empty or len(real) < COLLAPSE_MIN_REAL or real.nunique() <= COLLAPSE_MIN_DISTINCT:
         return None
-    value, n = str(counts.index[0]), int(counts.iloc[0])
+    if synthetic.dtype.kind in "iufb" and real.dtype.kind in "iufb":
+        # numbers counted as numbers: formatting a million floats as text took seconds
+        counts = synthetic.value_counts(dropna=False)
+        top = counts.index[0]
+        real_n = int(real.isna().sum() if pd.isna(top) else (real == top).sum())
+        value = str(top)
+    else:
+        counts = synthetic.astype(str).value_counts()
+        value = str(counts.index[0])
+        real_n = int((real.astype(str) == value).sum())
+    n = int(counts.iloc[0])
     share = n / len(synthetic)
-    real_n = int((real.astype(str) == value).sum())
     real_share = max(real_n, 1) / len(real)
     if n >= COLLAPSE_MIN_REPEATS and share >= COLLAPSE_SHARE and share > COLLAPSE_RATIO * real_share:
         return (f"value {value} on {n} of {len(synthetic)} synthetic rows ({share:.1%}) vs {real_n} of {len(real)} "

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from augment_jobs.config import DatasetConfig
     from augment_jobs.registry import AugmentContext
-    from augment_jobs.store import ObjectInfo
+    from augment_jobs.store import DigestingStream, ObjectInfo
 
 #: source rows per augment task when `source.rows_per_task` is unset (only sets the parallelism)
 DEFAULT_ROWS_PER_TASK = 1_000_000
@@ -189,19 +189,22 @@ def open_parquet(uri: str) -> Any:
     return pq.ParquetFile(store.arrow_path(uri), filesystem=fs)
 
 
-def parquet_writer(uri: str, schema: pa.Schema, **options: Any) -> Any:
-    """A zstd Parquet writer at a store URI (a local store gets the parent folders made)."""
+def parquet_writer(where: str | DigestingStream, schema: pa.Schema, **options: Any) -> Any:
+    """A zstd Parquet writer at a store URI (a local store gets the parent folders made), or into an
+    open stream (`Store.open_digesting`, which the caller closes)."""
     import os
 
     import pyarrow.parquet as pq
 
     from augment_jobs.store import store_for
 
-    store = store_for(uri)
-    if store.local_path(uri):
-        os.makedirs(os.path.dirname(store.local_path(uri)), exist_ok=True)
+    if not isinstance(where, str):
+        return pq.ParquetWriter(where, schema, compression="zstd", **options)
+    store = store_for(where)
+    if store.local_path(where):
+        os.makedirs(os.path.dirname(store.local_path(where)), exist_ok=True)
     fs, _ = store.arrow_fs()
-    return pq.ParquetWriter(store.arrow_path(uri), schema, filesystem=fs, compression="zstd", **options)
+    return pq.ParquetWriter(store.arrow_path(where), schema, filesystem=fs, compression="zstd", **options)
 
 
 def rows_per_task(cfg: DatasetConfig) -> int:

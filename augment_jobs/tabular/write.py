@@ -339,7 +339,7 @@ def augment_task(cfg: DatasetConfig, plan: RunPlan, state: State, shard: int) ->
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from augment_jobs.store import join
+    from augment_jobs.store import join, store_for
 
     t0 = time.perf_counter()
     schema = state.arrow_schema()
@@ -366,8 +366,9 @@ def augment_task(cfg: DatasetConfig, plan: RunPlan, state: State, shard: int) ->
         name = f"part-{j:06d}.parquet"
         uri = join(plan.data_uri, name)
         # One row group at a time through one writer: the same bytes as writing the file's table
-        # with this row_group_size, with only one row group in memory.
-        with parquet_writer(uri, schema, write_statistics=True, use_dictionary=state.dictionary) as writer:
+        # with this row_group_size, with only one row group in memory; hashed as it is written.
+        with (store_for(uri).open_digesting(uri) as out,
+              parquet_writer(out, schema, write_statistics=True, use_dictionary=state.dictionary) as writer):
             for r0 in range(lo, hi, ROW_GROUP):
                 r1 = min(r0 + ROW_GROUP, hi)
                 table = _rows(cfg, state, schema, gen, r0, r1)
@@ -382,7 +383,7 @@ def augment_task(cfg: DatasetConfig, plan: RunPlan, state: State, shard: int) ->
                 if keep.any():
                     samples.append(table.drop_columns(["_source_ids"]).filter(pa.array(keep)))
                 del table
-        result.files.append({"path": name, "rows": hi - lo})
+        result.files.append({"path": name, "rows": hi - lo, **out.digest()})
         if suite is not None:
             suite_files.append({"file": j, "expectations": suite.types, "results": suite.file_records()})
     if suite is not None:

@@ -47,3 +47,4 @@ def test_demo_publishes_and_traces(store: Path, name: str, tmp_path: Path, monke
     again = open_dataset(cfg.publish_uri(), version=stages.run(str(path), DS)["version"])
     assert again.version == ds.version
     assert [f["sha256"] for f in again.manifest["files"]] == [f["sha256"] for f in ds.manifest["files"]]
+    assert ds.verify() and again.verify()  # the digests taken while writing are the files' own
