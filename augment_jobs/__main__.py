@@ -4,4 +4,5 @@ import sys
 
 from augment_jobs.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not again in `augment run --workers` processes, which import this module
+    sys.exit(main())

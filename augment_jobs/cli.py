@@ -46,7 +46,7 @@ def _dataset_uri(arg: str) -> str:
 def cmd_run(a: argparse.Namespace) -> int:
     from augment_jobs import stages
 
-    result = stages.run(a.config, a.date, force=a.force, progress=_progress)
+    result = stages.run(a.config, a.date, force=a.force, progress=_progress, workers=a.workers)
     print(f"version   {result['version']}  ({result.get('note') or 'published'})")
     print(f"manifest  {result['manifest_uri']}")
     print(f"latest    {result['latest']}")
@@ -322,6 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("config")
     r.add_argument("--date", required=True, help="logical date YYYY-MM-DD")
     r.add_argument("--force", action="store_true", help="recompute even if the version is already published")
+    r.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="processes for the mapped stages (fit blocks, augment shards); default 1: in turn")
     r.set_defaults(fn=cmd_run)
     v = sub.add_parser("versions", help="versions, newest first, latest marked")
     v.add_argument("dataset_uri")

@@ -510,17 +510,21 @@ def lineage(run_uri: str) -> str:
 
 
 # --- the whole run -------------------------------------------------------------------------------
-def run(config_path: str, ds: str, *, force: bool = False, progress: Progress | None = None) -> dict[str, Any]:
+def run(config_path: str, ds: str, *, force: bool = False, progress: Progress | None = None,
+        workers: int = 1) -> dict[str, Any]:
     """One full run for one logical date: exactly the stages the DAG runs, in order, reported as one
-    OpenLineage run (START, then COMPLETE or FAIL) when a lineage backend is configured."""
+    OpenLineage run (START, then COMPLETE or FAIL) when a lineage backend is configured. The mapped
+    stages (fit blocks, augment shards) run in turn, or on `workers` processes at once."""
     from augment_jobs.openlineage_events import RunEmitter
 
     cfg = load_config(config_path)
     _check_date(ds)
+    if workers < 1:
+        raise ConfigError(f"--workers {workers}: needs at least 1 process")
     lineage_events = RunEmitter(cfg.dataset, ds, cfg.source_uri(ds), cfg.publish_uri())
     lineage_events.start()
     try:
-        result = _run_stages(cfg, config_path, ds, force=force, progress=progress)
+        result = _run_stages(cfg, config_path, ds, force=force, progress=progress, workers=workers)
     except BaseException as e:
         lineage_events.fail(e)
         raise
@@ -529,7 +533,7 @@ def run(config_path: str, ds: str, *, force: bool = False, progress: Progress | 
 
 
 def _run_stages(cfg: DatasetConfig, config_path: str, ds: str, *, force: bool,
-                progress: Progress | None) -> dict[str, Any]:
+                progress: Progress | None, workers: int) -> dict[str, Any]:
     say = progress or (lambda _msg: None)
     t_all = time.perf_counter()
     check_writable(cfg.publish_uri())  # before taking the lock, which lives there too
@@ -547,14 +551,12 @@ def _run_stages(cfg: DatasetConfig, config_path: str, ds: str, *, force: bool,
 
         warm_up()  # MLflow opens while the data is fitted and written
         t = time.perf_counter()
-        for block in snap["fit_blocks"]:
-            fit(snap["run_uri"], block)
+        _mapped(fit, snap["run_uri"], snap["fit_blocks"], workers)
         fit_merge(snap["run_uri"])
         say(f"      fit       {len(snap['fit_blocks'])} block(s) ({time.perf_counter() - t:.1f}s)")
-        for shard in snap["shards"]:
-            t = time.perf_counter()
-            augment(snap["run_uri"], shard)
-            say(f"[2/5] augment   shard {shard + 1}/{len(snap['shards'])} ({time.perf_counter() - t:.1f}s)")
+        n = len(snap["shards"])
+        _mapped(augment, snap["run_uri"], snap["shards"], workers,
+                lambda shard, sec: say(f"[2/5] augment   shard {shard + 1}/{n} ({sec:.1f}s)"))
         t = time.perf_counter()
         gate(snap["run_uri"])
         say(f"[3/5] gate      passed ({time.perf_counter() - t:.1f}s)")
@@ -567,3 +569,40 @@ def _run_stages(cfg: DatasetConfig, config_path: str, ds: str, *, force: bool,
         say(f"[5/5] lineage   MLflow run {result.get('mlflow_run_id')} ({time.perf_counter() - t:.1f}s)")
     result["seconds"] = round(time.perf_counter() - t_all, 3)
     return result
+
+
+def _mapped(task: Callable[[str, int], Any], run_uri: str, items: list[int], workers: int,
+            done: Callable[[int, float], None] | None = None) -> None:
+    """A mapped stage's tasks `task(run_uri, i)`: in turn, or on up to `workers` fresh processes
+    with one compute thread each, as Airflow runs them on Celery workers of concurrency 1. Each task
+    writes only its own staged outputs, so the result is byte-identical either way."""
+    if workers <= 1 or len(items) <= 1:
+        for i in items:
+            t = time.perf_counter()
+            task(run_uri, i)
+            if done:
+                done(i, time.perf_counter() - t)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # spawned, not forked: a fork of a process whose OpenMP and Arrow threads are running can hang
+    with ProcessPoolExecutor(min(workers, len(items)), mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_one_thread) as pool:
+        futures = {pool.submit(_timed_task, task, run_uri, i): i for i in items}
+        for future in as_completed(futures):
+            seconds = future.result()  # a task's error is raised here, as the task raised it
+            if done:
+                done(futures[future], seconds)
+
+
+def _timed_task(task: Callable[[str, int], Any], run_uri: str, i: int) -> float:
+    t = time.perf_counter()
+    task(run_uri, i)
+    return time.perf_counter() - t
+
+
+def _one_thread() -> None:
+    """A worker process's BLAS, OpenMP and faiss pools at one thread (set before they load)."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"

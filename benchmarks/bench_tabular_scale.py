@@ -123,8 +123,9 @@ def _config(tmp: Path, method: str, params: dict) -> Path:
 
 
 def measure(rows: int, method: str, bare_max_rows: int, categorical: int = 0,
-            neighbours: tuple[str, ...] = ("exact",)) -> list[dict]:
-    """One table: the bare side once, then the platform once per `neighbours` setting."""
+            neighbours: tuple[str, ...] = ("exact",), workers: tuple[int, ...] = (1,)) -> list[dict]:
+    """One table: the bare side once, then the platform once per `neighbours` setting and worker count
+    (`augment run --workers`)."""
     params: dict = {"sampling_strategy": 0.25, "k_neighbors": 5}
     if method == "smotenc":
         params["categorical_features"] = [f"c{i:02d}" for i in range(categorical)]
@@ -145,19 +146,21 @@ def measure(rows: int, method: str, bare_max_rows: int, categorical: int = 0,
                 wall, _, _ = _child([sys.executable, __file__, "--search-only", str(raw)])
                 base["search_only_s"] = round(wall, 1)
         results = []
-        for nb in neighbours:
-            run = tmp / nb
+        for nb, w in [(nb, w) for nb in neighbours for w in workers]:
+            run = tmp / f"{nb}-{w}"
             run.mkdir()
             cfg = _config(run, method, {**params, "neighbours": nb})
-            out = {**base, "neighbours": nb}
-            wall, rss, err = _child([sys.executable, "-m", "augment_jobs", "run", str(cfg), "--date", DS], env)
+            out = {**base, "neighbours": nb, "workers": w}
+            wall, rss, err = _child([sys.executable, "-m", "augment_jobs", "run", str(cfg), "--date", DS,
+                                     "--workers", str(w)], env)
             stages: dict[str, float] = {}
             for name, sec in re.findall(r"(?:\[\d/5\] |^ +)(\w+) .*?\(([\d.]+)s\)", err, flags=re.M):
                 stages[name] = round(stages.get(name, 0) + float(sec), 1)
             out["augment"] = {"wall_s": round(wall, 1), "peak_rss_mib": rss, "stage_s": stages}
             if "bare" in out:
                 out["wall_ratio"] = round(wall / out["bare"]["wall_s"], 2)
-            manifest = json.loads(next((tmp / "store" / "published" / f"bench-{nb}").glob("versions/*/_manifest.json")).read_text())
+            manifest = json.loads(next((tmp / "store" / "published" / f"bench-{run.name}").glob(
+                "versions/*/_manifest.json")).read_text())
             out["recall"] = manifest.get("recall", {}).get("recall")
             results.append(out)
         return results
@@ -170,6 +173,8 @@ def main() -> None:
     ap.add_argument("--bare-max-rows", type=int, default=5_000_000, help="largest table the bare side is run on")
     ap.add_argument("--neighbours", nargs="+", default=["exact", "approximate"], choices=["exact", "approximate"],
                     help="smote's neighbour searches to run the platform with (each a run of its own)")
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2],
+                    help="`augment run --workers` counts to run the platform with (each a run of its own)")
     ap.add_argument("--bare", nargs=3, metavar=("METHOD", "SRC", "OUT"), help=argparse.SUPPRESS)
     ap.add_argument("--search-only", metavar="SRC", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -179,15 +184,16 @@ def main() -> None:
     if args.search_only:
         search_only(args.search_only)
         return
-    results = [r for n in args.sizes for r in measure(n, "smote", args.bare_max_rows, neighbours=tuple(args.neighbours))]
+    results = [r for n in args.sizes for r in measure(n, "smote", args.bare_max_rows, neighbours=tuple(args.neighbours),
+                                                     workers=tuple(args.workers))]
     if args.smotenc_rows:
         results += measure(args.smotenc_rows, "smotenc", args.bare_max_rows, categorical=3)
-    print(f"{'method':<8} {'neighbours':<11} {'rows':>10} | {'bare s':>7} {'bare MiB':>8} | {'augment s':>9} "
+    print(f"{'method':<8} {'neighbours':<11} {'w':>2} {'rows':>10} | {'bare s':>7} {'bare MiB':>8} | {'augment s':>9} "
           f"{'augment MiB':>11} | ratio | recall | {'search alone s':>14} | stages s")
     for r in results:
         b = r.get("bare", {})
         recall = f"{r['recall']:.4f}" if r.get("recall") is not None else "-"
-        print(f"{r['method']:<8} {r['neighbours']:<11} {r['rows']:>10,} | {b.get('wall_s', '-'):>7} "
+        print(f"{r['method']:<8} {r['neighbours']:<11} {r.get('workers', 1):>2} {r['rows']:>10,} | {b.get('wall_s', '-'):>7} "
               f"{b.get('peak_rss_mib', '-'):>8} | {r['augment']['wall_s']:>9} {r['augment']['peak_rss_mib']:>11} | "
               f"{r.get('wall_ratio', '-'):>5} | {recall:>6} | {r.get('search_only_s', '-'):>14} | "
               f"{r['augment']['stage_s']}")

@@ -96,3 +96,18 @@ def test_snapshot_plans_the_searches_and_the_cli_publishes_the_same_bytes_for_an
         m = open_dataset(str(store / "published" / f"mapped-b{blocks}")).manifest
         digests.append([(f["path"], f["sha256"]) for f in m["files"]])
     assert digests[0] == digests[1] and len(digests[0]) == 3
+
+
+def test_workers_run_the_mapped_stages_at_once_and_publish_the_same_bytes(store: Path, tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture) -> None:
+    write_source(store)
+    digests = []
+    for workers in (1, 2):
+        path = config(tmp_path / f"w{workers}", "adasyn", {}, CLI_ROWS // 3 + 1)  # 3 fit blocks, 3 shards
+        assert main(["run", str(path), "--date", DS, "--workers", str(workers)]) == 0
+        m = open_dataset(str(store / "published" / f"mapped-w{workers}")).manifest
+        digests.append([(f["path"], f["sha256"]) for f in m["files"]])
+    assert digests[0] == digests[1]
+    assert capsys.readouterr().err.count("[2/5] augment   shard") == 6  # 3 shards, each run reported
+    assert main(["run", str(path), "--date", DS, "--workers", "0"]) == 2
+    assert "--workers 0: needs at least 1 process" in capsys.readouterr().err
