@@ -578,10 +578,9 @@ def _mapped(task: Callable[[str, int], Any], run_uri: str, items: list[int], wor
     writes only its own staged outputs, so the result is byte-identical either way."""
     if workers <= 1 or len(items) <= 1:
         for i in items:
-            t = time.perf_counter()
-            task(run_uri, i)
+            seconds = _timed_task(task, run_uri, i)
             if done:
-                done(i, time.perf_counter() - t)
+                done(i, seconds)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed

@@ -208,7 +208,7 @@ class DigestingStream:
 
     def write(self, data: Any) -> int:
         self._hash.update(data)  # releases the GIL for large buffers
-        self.size += len(memoryview(data).cast("B"))
+        self.size += memoryview(data).nbytes
         return self.raw.write(data)
 
     def tell(self) -> int:

@@ -13,7 +13,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-
 #: a synthetic value repeated on at least this share of a class's rows ...
 COLLAPSE_SHARE = 0.05
 #: ... and this many times more often than in its real rows (or than once, when real rows never have it)
