@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     from augment_jobs.tabular.neighbours import Search
     from augment_jobs.tabular.plan import Step
 
-#: query blocks start at multiples of this many rows (scikit-learn's brute search works in chunks of
-#: 256 query rows: aligned blocks give it the same chunks, hence the same rounding, as one process)
+#: query blocks start at multiples of this many rows (round blocks; any alignment gives the same
+#: neighbours: each query row's answer depends on that row alone)
 BLOCK_ALIGN = 256
 REQUESTS = "fit/requests.json"
 

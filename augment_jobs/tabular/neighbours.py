@@ -88,18 +88,18 @@ class Search:
 def same_class(step: Step, X: np.ndarray, k: int, queries: np.ndarray | None = None, *,
                cls: str = "") -> np.ndarray:
     """Positions in `X` of the k nearest rows of X to each query row (rows `queries` of X, or all),
-    the row itself left out: `NearestNeighbors(k + 1).fit(X).kneighbors` (exact), or faiss HNSW
+    the row itself left out: `exact_nearest` (exact: `NearestNeighbors(k + 1).fit(X).kneighbors`'s
+    neighbours, equal distances in position order), or faiss HNSW
     (`neighbours: approximate`, its recall recorded under `cls`). Answered by the fit stage's
     blocks where it planned this search (`step.searcher`)."""
     import numpy as np
-    from sklearn.neighbors import NearestNeighbors
 
     q = np.arange(len(X)) if queries is None else np.asarray(queries, dtype=np.int64)
     got = _answer(step, Search("same-class", cls, k + 1, q, X=X))
     nns = got["nns"]
     if "d" in got and len(q):
         sample = _recall_sample(step, len(q), "same-class", cls)
-        exact = NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(X[q[sample]])[0][:, k] ** 2
+        exact = exact_nearest(X, q[sample], k + 1)[0][:, k]
         _record_recall(step, "same-class", cls, k, got["d"][sample], exact, "hnsw")
     return nns[:, 1:].astype(np.int64)
 
@@ -158,13 +158,12 @@ def hnsw_graph(step: Step, X: np.ndarray) -> np.ndarray:
 def _same_class_answer(step: Step, X: np.ndarray, n: int, q: np.ndarray,
                        graph: np.ndarray | None = None) -> dict[str, np.ndarray]:
     import numpy as np
-    from sklearn.neighbors import NearestNeighbors
 
     if not len(q):  # an empty query block (a late one)
         empty = {"nns": np.zeros((0, n), dtype=np.int64)}
         return empty if step.params.neighbours == "exact" else {**empty, "d": np.zeros((0, n), dtype=np.float32)}
     if step.params.neighbours == "exact":
-        return {"nns": NearestNeighbors(n_neighbors=n).fit(X).kneighbors(X[q], return_distance=False)}
+        return {"nns": exact_nearest(X, q, n)[1]}
     graph = hnsw_graph(step, X) if graph is None else graph
     with _faiss() as faiss:
         index = faiss.deserialize_index(graph)
@@ -172,8 +171,8 @@ def _same_class_answer(step: Step, X: np.ndarray, n: int, q: np.ndarray,
         d, nns = index.search(np.ascontiguousarray(X[q], dtype=np.float32), n)
     lost = np.flatnonzero((nns < 0).any(axis=1))
     if len(lost):  # a query the graph walk left short: its exact neighbours
-        dist, nns[lost] = NearestNeighbors(n_neighbors=n).fit(X).kneighbors(X[q[lost]])
-        d[lost] = dist**2
+        dist, nns[lost] = exact_nearest(X, q[lost], n)
+        d[lost] = dist
     return {"nns": nns.astype(np.int64), "d": d}
 
 
@@ -331,6 +330,71 @@ def nearest_rows(queries: np.ndarray, chunks: Iterable[tuple[np.ndarray, np.ndar
             _merge(best_d[a:b], best_p[a:b], best_t[a:b], ii, d, pos[jj], tag[jj])
         seen += c
     return best_d, best_p, best_t
+
+
+def exact_nearest(X: np.ndarray, queries: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """`(sqdist, positions)` of the n nearest rows of X to the rows `queries` of X: the row itself,
+    then the others as `nearest_rows` ranks them (by distance summed feature by feature, then
+    position). Fast: faiss's multi-threaded float32 brute force proposes a few more
+    candidates than needed, their exact distances rank them, and a query is answered only where
+    its n-th exact distance is provably below every row faiss left out (its float32 error bounded;
+    see `_verified`). The others ask again for four times the candidates, then, if still unproven,
+    scan X in float64 (`nearest_rows`). The answer therefore never depends on faiss's threads or
+    batches, only on X."""
+    import faiss
+    import numpy as np
+
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    queries = np.asarray(queries, dtype=np.int64)
+    n = min(n, len(X))
+    d = np.full((len(queries), n), np.inf)
+    nns = np.full((len(queries), n), -1, dtype=np.int64)
+    if not len(queries) or n == 0:
+        return d, nns
+    centred = X - X.mean(axis=0)  # smaller norms, smaller float32 error
+    norms = np.einsum("ij,ij->i", centred, centred)
+    index = faiss.IndexFlatL2(X.shape[1])
+    index.add(np.ascontiguousarray(centred, dtype=np.float32))
+    todo, want = np.arange(len(queries)), n + 2
+    while len(todo) and want <= 4 * (n + 2) and want < len(X):
+        q = queries[todo]
+        approx, cand = index.search(np.ascontiguousarray(centred[q], dtype=np.float32), want)
+        rows = np.repeat(np.arange(len(q)), want)
+        exact = _sq_dist(X[q], X, rows, cand.ravel()).reshape(len(q), want)
+        order = np.lexsort((cand, exact), axis=-1)[:, :n]  # by distance, then position
+        top_d, top_p = np.take_along_axis(exact, order, 1), np.take_along_axis(cand, order, 1)
+        ok = _verified(top_d[:, -1], approx[:, -1], norms[q], X.shape[1])
+        d[todo[ok]], nns[todo[ok]] = top_d[ok], top_p[ok]
+        todo, want = todo[~ok], want * 4
+    if len(todo):  # many rows tied at the n-th distance (duplicates): the float64 scan
+        d[todo], nns[todo], _ = nearest_rows(X[queries[todo]], [(X, np.arange(len(X)), np.zeros(len(X), np.int64))], n)
+    return _self_first(queries, d, nns)
+
+
+def _self_first(queries: np.ndarray, d: np.ndarray, nns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each query row itself in column 0 (distance 0, before its duplicates at lower positions, which
+    it may have pushed out), the others in order: dropping column 0 then drops the row itself."""
+    import numpy as np
+
+    is_self = nns == queries[:, None]
+    order = np.argsort(~is_self, axis=1, kind="stable")
+    d, nns = np.take_along_axis(d, order, 1), np.take_along_axis(nns, order, 1)
+    absent = ~is_self.any(axis=1)
+    d[absent] = np.column_stack([np.zeros(absent.sum()), d[absent, :-1]])
+    nns[absent] = np.column_stack([queries[absent], nns[absent, :-1]])
+    return d, nns
+
+
+def _verified(nth: np.ndarray, last: np.ndarray, q_norms: np.ndarray, f: int) -> np.ndarray:
+    """Where no row faiss left out can be as near as the n-th exact distance `nth`: each left-out
+    row's float32 distance is at least `last` (the farthest candidate's), and differs from its true
+    distance t by at most g(|q|^2 + |x|^2) <= g(3|q|^2 + 2t) (|x|^2 <= 2|q|^2 + 2t; g: a few
+    (f + 8) float32 ulps, doubled, as in `nearest_rows`), so t >= (last - 3g|q|^2) / (1 + 2g)."""
+    import numpy as np
+
+    g = 4 * (f + 8) * float(np.finfo(np.float32).eps)
+    bound = (last.astype(np.float64) - 3 * g * q_norms) / (1 + 2 * g)
+    return nth * (1 + 1e-12) < bound
 
 
 def _sq_dist(q: np.ndarray, x: np.ndarray, ii: np.ndarray, jj: np.ndarray) -> np.ndarray:

@@ -1,7 +1,8 @@
 """The SMOTE family on the tabular engine: smote, smotenc, borderline_smote, adasyn.
 
 Neighbours and interpolation are imbalanced-learn 0.14's (its samplers are the reference the tests
-check these against): same-class neighbours as `NearestNeighbors(k + 1)` finds them, a uniform
+check these against): same-class neighbours as `NearestNeighbors(k + 1)` finds them
+(`neighbours.exact_nearest`: a duplicated row's partners are its other copies), a uniform
 (base row, neighbour) pair and a uniform step per synthetic row; SMOTE-NC's categories by majority
 vote of the base row's neighbours; Borderline-SMOTE's rows "in danger" and ADASYN's density ratios
 from the all-class search of `augment_jobs.tabular.neighbours`. Every synthetic row records its two
