@@ -294,8 +294,7 @@ def nearest_rows(queries: np.ndarray, chunks: Iterable[tuple[np.ndarray, np.ndar
     qs = q - shift
     qn = np.einsum("ij,ij->i", qs, qs)
     qs *= -2  # exact: the product below is -2x.y
-    # Bound on |approximate - exact| as a share of |q|^2 + |x|^2 (shifted): a few (f + 8) ulps, doubled.
-    gamma = 4 * (f + 8) * float(np.finfo(np.float64).eps)
+    gamma = _rounding(f, np.float64)
     q_rhs = qn * (1 - 2 * gamma)
     seen = 0
     for x, pos, tag in chunks:
@@ -355,8 +354,10 @@ def exact_nearest(X: np.ndarray, queries: np.ndarray, n: int) -> tuple[np.ndarra
     norms = np.einsum("ij,ij->i", centred, centred)
     index = faiss.IndexFlatL2(X.shape[1])
     index.add(np.ascontiguousarray(centred, dtype=np.float32))
-    todo, want = np.arange(len(queries)), n + 2
-    while len(todo) and want <= 4 * (n + 2) and want < len(X):
+    todo = np.arange(len(queries))
+    for want in (n + 2, 4 * (n + 2)):
+        if not len(todo) or want >= len(X):
+            break
         q = queries[todo]
         approx, cand = index.search(np.ascontiguousarray(centred[q], dtype=np.float32), want)
         rows = np.repeat(np.arange(len(q)), want)
@@ -365,7 +366,7 @@ def exact_nearest(X: np.ndarray, queries: np.ndarray, n: int) -> tuple[np.ndarra
         top_d, top_p = np.take_along_axis(exact, order, 1), np.take_along_axis(cand, order, 1)
         ok = _verified(top_d[:, -1], approx[:, -1], norms[q], X.shape[1])
         d[todo[ok]], nns[todo[ok]] = top_d[ok], top_p[ok]
-        todo, want = todo[~ok], want * 4
+        todo = todo[~ok]
     if len(todo):  # many rows tied at the n-th distance (duplicates): the float64 scan
         d[todo], nns[todo], _ = nearest_rows(X[queries[todo]], [(X, np.arange(len(X)), np.zeros(len(X), np.int64))], n)
     return _self_first(queries, d, nns)
@@ -388,13 +389,21 @@ def _self_first(queries: np.ndarray, d: np.ndarray, nns: np.ndarray) -> tuple[np
 def _verified(nth: np.ndarray, last: np.ndarray, q_norms: np.ndarray, f: int) -> np.ndarray:
     """Where no row faiss left out can be as near as the n-th exact distance `nth`: each left-out
     row's float32 distance is at least `last` (the farthest candidate's), and differs from its true
-    distance t by at most g(|q|^2 + |x|^2) <= g(3|q|^2 + 2t) (|x|^2 <= 2|q|^2 + 2t; g: a few
-    (f + 8) float32 ulps, doubled, as in `nearest_rows`), so t >= (last - 3g|q|^2) / (1 + 2g)."""
+    distance t by at most g(|q|^2 + |x|^2) <= g(3|q|^2 + 2t) (|x|^2 <= 2|q|^2 + 2t; g: `_rounding`
+    in float32), so t >= (last - 3g|q|^2) / (1 + 2g)."""
     import numpy as np
 
-    g = 4 * (f + 8) * float(np.finfo(np.float32).eps)
+    g = _rounding(f, np.float32)
     bound = (last.astype(np.float64) - 3 * g * q_norms) / (1 + 2 * g)
     return nth * (1 + 1e-12) < bound
+
+
+def _rounding(f: int, dtype: type) -> float:
+    """Bound on |computed - exact| of |q|^2 - 2q.x + |x|^2 over f features, as a share of
+    |q|^2 + |x|^2: a few (f + 8) ulps of `dtype`, doubled."""
+    import numpy as np
+
+    return 4 * (f + 8) * float(np.finfo(dtype).eps)
 
 
 def _sq_dist(q: np.ndarray, x: np.ndarray, ii: np.ndarray, jj: np.ndarray) -> np.ndarray:
