@@ -146,6 +146,20 @@ class Store(ABC):
             os.makedirs(os.path.dirname(local), exist_ok=True)
         return DigestingStream(self.arrow_fs()[0].open_output_stream(self.arrow_path(uri)))
 
+    @contextlib.contextmanager
+    def writing(self, uri: str) -> Iterator[Any]:
+        """A binary stream to `uri` for an object too big to build in memory first; like
+        `write_bytes`, readers see it whole or not at all (a failed write leaves no object)."""
+        out = self.arrow_fs()[0].open_output_stream(self.arrow_path(uri))
+        try:
+            yield out
+        except BaseException:
+            out.close()  # S3 completes the upload on close: remove what it made
+            with contextlib.suppress(FileNotFoundError, StorageError):
+                self.delete(uri)
+            raise
+        out.close()
+
     def digest(self, uri: str) -> tuple[str, int]:
         """(sha256 hex, size in bytes) of an object, in one streaming pass."""
         fs = self.arrow_fs()[0]
@@ -303,6 +317,20 @@ class LocalStore(Store):
             os.replace(self._write_tmp(uri, data), self._p(uri))
         except OSError as e:
             raise StorageError(f"{uri}: cannot write ({e.strerror}); check the path is writable", retryable=False) from e
+
+    @contextlib.contextmanager
+    def writing(self, uri: str) -> Iterator[Any]:
+        p = self._p(uri)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(f".{p.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            with open(tmp, "wb") as f:
+                yield f
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, p)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def put_if_absent(self, uri: str, data: bytes) -> bool:
         try:

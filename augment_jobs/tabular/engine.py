@@ -470,18 +470,20 @@ def save_state(plan: RunPlan, state: State, name: str = "state.json") -> None:
     store_for(uri).write_json(uri, asdict(state))
 
 
-def save_arrays(plan: RunPlan, name: str, arrays: dict[str, np.ndarray]) -> None:
+def save_arrays(plan: RunPlan, name: str, arrays: dict[str, np.ndarray], *, narrow: bool = True) -> None:
+    """Stage arrays as one `.npz`, streamed to the store (a copy of every array in memory otherwise).
+    `narrow`: int64 row positions below 2**31 stored as int32, half the neighbours' memory in every
+    task; off where the exact dtypes matter (a fit block must merge into one process's answer)."""
     import numpy as np
 
     from augment_jobs.store import store_for
 
-    # Row positions fit int32 below 2**31 learning rows: half the neighbours' memory in every task.
-    small = {k: v.astype(np.int32) if v.dtype == np.int64 and (not v.size or np.abs(v).max() < 2**31) else v
-             for k, v in arrays.items()}
-    buf = io.BytesIO()
-    np.savez(buf, **small)
+    if narrow:
+        arrays = {k: v.astype(np.int32) if v.dtype == np.int64 and (not v.size or np.abs(v).max() < 2**31) else v
+                  for k, v in arrays.items()}
     uri = state_uri(plan, name)
-    store_for(uri).write_bytes(uri, buf.getvalue())
+    with store_for(uri).writing(uri) as out:
+        np.savez(out, **arrays)
 
 
 def load_arrays(plan: RunPlan, name: str) -> dict[str, np.ndarray]:

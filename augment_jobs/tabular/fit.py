@@ -17,7 +17,6 @@ answer depends on that row alone (`neighbours.Search`). So the fit runs in three
 from __future__ import annotations
 
 import copy
-import io
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -166,15 +165,12 @@ def _uri(plan: RunPlan, name: str) -> str:
 
 
 def _save(plan: RunPlan, name: str, arrays: dict[str, np.ndarray]) -> None:
-    import numpy as np
+    from augment_jobs.tabular.engine import save_arrays
 
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)  # exact dtypes: the merged answer must equal one process's
-    _store(plan).write_bytes(_uri(plan, name), buf.getvalue())
+    save_arrays(plan, name, arrays, narrow=False)  # exact dtypes: the merged answer must equal one process's
 
 
 def _load(plan: RunPlan, name: str) -> dict[str, np.ndarray]:
-    import numpy as np
+    from augment_jobs.tabular.engine import load_arrays
 
-    with np.load(io.BytesIO(_store(plan).read_bytes(_uri(plan, name))), allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+    return load_arrays(plan, name)

@@ -433,12 +433,11 @@ def _check_ids(cfg: DatasetConfig, parts: list[Part], schema: pa.Schema) -> int 
         raise InputError(f"{parts[0].uri}: id column {col!r} not found; columns: {schema.names}")
     ids = _column(parts, col)
     keys = ids.astype(str) if ids.dtype == object else ids
-    uniq, first, n = np.unique(keys, return_index=True, return_counts=True)
+    uniq, n = np.unique(keys, return_counts=True)
     if (n > 1).any():
         raise InputError(
             f"{parts[0].uri.rsplit('/', 1)[0]}: id column {col!r} has duplicate value {str(uniq[n > 1][0])!r}; ids must be unique"
         )
-    del first
     if pa.types.is_integer(schema.field(col).type):
         real = ids[~_is_null(ids)]
         return int(real.max()) if len(real) else 0
@@ -458,18 +457,29 @@ def _fresh_starts(cfg: DatasetConfig, parts: list[Part], schema: pa.Schema) -> d
 
 def _whole_floats(parts: list[Part], schema: pa.Schema, features: list[str]) -> list[str]:
     """Float features holding only whole numbers (ints made float by a NaN): their synthetic values
-    are rounded, as int columns' are. One column in memory at a time."""
+    are rounded, as int columns' are. Read in batches (a whole column of a 50M-row source is 400 MB,
+    and its checks as much again), and a column leaves at its first fraction, so a table of measured
+    floats costs one batch."""
     import numpy as np
     import pyarrow as pa
 
-    out = []
-    for name in features:
-        if pa.types.is_floating(schema.field(name).type):
-            v = _column(parts, name).astype(float)
-            v = v[np.isfinite(v)]
-            if len(v) and bool(np.all(v == np.round(v))):
-                out.append(name)
-    return out
+    left = [n for n in features if pa.types.is_floating(schema.field(n).type)]
+    finite = dict.fromkeys(left, False)  # a column of NaNs only is not whole
+    for p in parts:
+        if not left:
+            break
+        if not p.rows:
+            continue
+        for batch in open_parquet(p.read_uri).iter_batches(batch_size=1 << 16, columns=left):
+            for name in list(left):
+                v = batch.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
+                v = v[np.isfinite(v)]
+                finite[name] = finite[name] or bool(len(v))
+                if not bool(np.all(v == np.round(v))):
+                    left.remove(name)
+            if not left:
+                break
+    return [n for n in left if finite[n]]
 
 
 def _output_schema(schema: pa.Schema, split: bool = False) -> str:

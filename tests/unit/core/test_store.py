@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import multiprocessing
 import os
@@ -55,6 +56,24 @@ def test_list_move_delete(root: str) -> None:
     assert store.list(join(root, "x") + "/") == []
     with pytest.raises(FileNotFoundError):
         store.read_bytes(join(root, "x/2.bin"))
+
+
+def test_streamed_write_appears_whole_or_not_at_all(root: str) -> None:
+    import numpy as np
+
+    store = store_for(root)
+    uri = join(root, "state", "arrays.npz")
+    big = np.arange(3_000_000, dtype=np.int64)  # written in chunks, never whole in memory as bytes
+    with store.writing(uri) as out:
+        np.savez(out, big=big, small=np.array([1.5]))
+    with np.load(io.BytesIO(store.read_bytes(uri))) as z:
+        assert np.array_equal(z["big"], big) and z["small"].tolist() == [1.5]
+    failed = join(root, "state", "failed.npz")
+    with pytest.raises(RuntimeError, match="disk gone"), store.writing(failed) as out:
+        out.write(b"partial")
+        raise RuntimeError("disk gone")
+    assert not store.exists(failed)
+    assert [o.uri.rsplit("/", 1)[-1] for o in store.list(join(root, "state") + "/")] == ["arrays.npz"]
 
 
 def test_etags_follow_content(root: str) -> None:
