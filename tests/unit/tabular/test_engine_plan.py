@@ -77,3 +77,28 @@ def test_targets_from_class_sizes_equal_imbalanced_learns(strategy: Any) -> None
     want = class_targets(strategy, y, method="smote", label="label")
     got = by_class_sizes(values, counts, strategy, lambda yy: class_targets(strategy, yy, method="smote", label="label"))
     assert got == want
+
+
+def test_whole_number_floats_are_found_batch_by_batch_over_parts(tmp_path: Any) -> None:
+    """`_whole_floats` reads in batches and drops a column at its first fraction: a fraction late in
+    the second part's second batch still counts, a NaN-only column is not whole, ints are not asked."""
+    import pyarrow.parquet as pq
+
+    from augment_jobs.tabular.engine import Part
+    from augment_jobs.tabular.plan import _whole_floats
+
+    n = 100_000  # two batches of 65,536 rows per part
+    late = np.arange(n, dtype=float)
+    late[-3] += 0.5
+    parts, offset = [], 0
+    for i, frac in enumerate([np.arange(n, dtype=float), late]):
+        t = pa.table({"whole": np.where(np.arange(n) % 7 == 0, np.nan, np.arange(n, dtype=float)),
+                      "late": frac, "nan": np.full(n, np.nan), "f32": np.arange(n, dtype=np.float32) * 2,
+                      "real": np.linspace(0, 1, n), "count": np.arange(n)})
+        path = str(tmp_path / f"p{i}.parquet")
+        pq.write_table(t, path)
+        parts.append(Part(path, n, offset))
+        offset += n
+    schema = pq.read_schema(parts[0].uri)
+    assert _whole_floats(parts, schema, schema.names) == ["whole", "f32"]
+    assert _whole_floats(parts[:1], schema, schema.names) == ["whole", "late", "f32"]
