@@ -67,6 +67,7 @@ class Copy:
     method: str
     mask: np.ndarray | None = None  # H x W class ids, moved with the pixels
     keypoints: np.ndarray | None = None  # k x 3 [x, y, visible]
+    planes: np.ndarray | None = None  # the pixels as C x H x W (what the gate figures read)
 
 
 class ImageHandler(SampleHandler):
@@ -209,25 +210,35 @@ class ImageHandler(SampleHandler):
                     )
                     out = spec(batch, params, ctxs[step])
                     px = out.images.permute(0, 2, 3, 1).contiguous().numpy()
+                    planes = out.images.contiguous().numpy()
                     for n, (i, j) in enumerate(part):
                         copies[i].append(Copy(step, j, px[n], out.boxes[n], list(out.box_labels[n]), out.params[n],
                                               out.seeds[n], spec.name, (out.masks or [None] * len(part))[n],
-                                              (out.keypoints or [None] * len(part))[n]))
+                                              (out.keypoints or [None] * len(part))[n], planes[n]))
         timing["augment_s"] += time.perf_counter() - t0
 
         t0 = time.perf_counter()
         quality = {step: getattr(params, "jpeg_quality", 95) for step, _, params in steps}
 
-        def enc_original(d: Decoded) -> bytes:
-            return d.raw.data if d.passthrough and d.raw.data is not None else encode(d.pixels, _out_ext(d), 95)
+        def enc_original(d: Decoded) -> tuple[bytes, bytes | None]:
+            image = d.raw.data if d.passthrough and d.raw.data is not None else encode(d.pixels, _out_ext(d), 95)
+            mask = d.mask_png if d.mask is None or d.mask_png is not None else encode(d.mask, "png", 0)
+            return image, mask
 
-        orig_bytes = list(pool.map(enc_original, ok))
-        orig_masks = list(pool.map(lambda d: None if d.mask is None else encode(d.mask, "png", 0), ok))
+        def enc_copy(i: int, c: Copy) -> tuple[bytes, bytes | None]:
+            return (encode(c.pixels, _out_ext(ok[i]), quality[c.step]),
+                    None if c.mask is None else encode(c.mask, "png", 0))
+
+        # The encoders (libjpeg-turbo, zlib) run without the GIL on the pool while this thread
+        # computes the gate figures: numpy's many short calls hold the GIL, and on the pool they
+        # only queue behind each other (two threads were no faster than one).
         flat = [(i, c) for i, cs in enumerate(copies) for c in cs]
-        copy_bytes = list(pool.map(lambda ic: encode(ic[1].pixels, _out_ext(ok[ic[0]]), quality[ic[1].step]), flat))
-        copy_masks = list(pool.map(lambda ic: None if ic[1].mask is None else encode(ic[1].mask, "png", 0), flat))
-        orig_figs = list(pool.map(lambda d: pixel_figures(d.pixels, d.mask), ok))
-        copy_figs = list(pool.map(lambda ic: pixel_figures(ic[1].pixels, ic[1].mask), flat))
+        orig_enc = [pool.submit(enc_original, d) for d in ok]
+        copy_enc = [pool.submit(enc_copy, i, c) for i, c in flat]
+        orig_figs = [pixel_figures(np.ascontiguousarray(d.pixels.transpose(2, 0, 1)), d.mask) for d in ok]
+        copy_figs = [pixel_figures(c.planes, c.mask) for _, c in flat]
+        orig_coded = [f.result() for f in orig_enc]  # (image bytes, mask bytes or None)
+        copy_coded = [f.result() for f in copy_enc]
         timing["encode_s"] += time.perf_counter() - t0
 
         ci = 0
@@ -240,7 +251,7 @@ class ImageHandler(SampleHandler):
                    "keypoints": [[float(v) for v in k] for k in raw.keypoints],
                    "source_key": raw.source_key, "source_uri": raw.source_uri, "synthetic": False,
                    "_source_ids": [raw.source_key], "method": None, "params": {}, "seed": None, "width": w, "height": h}
-            path = writer.write(key, _members(ext, orig_bytes[i], rec, orig_masks[i]))
+            path = writer.write(key, _members(ext, orig_coded[i][0], rec, orig_coded[i][1]))
             src_row = meta_row(key, rec, orig_figs[i], path)
             meta.append(src_row)
             n = counts[raw.label]
@@ -254,7 +265,7 @@ class ImageHandler(SampleHandler):
                         "source_key": raw.source_key, "source_uri": raw.source_uri,
                         "synthetic": True, "method": c.method, "params": c.params, "seed": c.seed, "width": w, "height": h,
                         **_mixed_lineage(raw.label, raw.source_key, c.params, labels)}
-                path = writer.write(ckey, _members(ext, copy_bytes[ci], crec, copy_masks[ci]))
+                path = writer.write(ckey, _members(ext, copy_coded[ci][0], crec, copy_coded[ci][1]))
                 meta.append(meta_row(ckey, crec, copy_figs[ci], path, src_row))
                 ci += 1
                 n["after"] += 1

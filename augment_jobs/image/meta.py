@@ -27,34 +27,63 @@ _FIELDS = [
 META_COLUMNS = [n for n, _ in _FIELDS]
 
 
-def sharpness(px: np.ndarray) -> float:
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+# The figures read channel planes ([C, H, W] uint8, as the augmented batch comes out): a plane op
+# is contiguous and SIMD, where interleaved H x W x 3 pixels cost numpy 2-7x more per figure.
+def sharpness(planes: np.ndarray) -> float:
     """Variance of the Laplacian of the luma: falls with blur and with pixelation (flat blocks)."""
-    g = px.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32) if px.ndim == 3 else px.astype(np.float32)
+    if planes.shape[0] == 3:
+        g = planes[0] * _LUMA[0]
+        g += planes[1] * _LUMA[1]
+        g += planes[2] * _LUMA[2]
+    else:
+        g = planes[0].astype(np.float32)
     if min(g.shape) < 3:
         return 0.0
-    lap = 4 * g[1:-1, 1:-1] - g[:-2, 1:-1] - g[2:, 1:-1] - g[1:-1, :-2] - g[1:-1, 2:]
+    lap = g[1:-1, 1:-1] * 4
+    for side in (g[:-2, 1:-1], g[2:, 1:-1], g[1:-1, :-2], g[1:-1, 2:]):
+        lap -= side
     return float(lap.var())
 
 
-def clip_share(px: np.ndarray) -> float:
+def clip_share(planes: np.ndarray, lo: int = 0, hi: int = 255) -> float:
     """Share of pixels clipped to black or white: every channel at 0, or every channel at 255 (one
-    channel at its limit is ordinary in a saturated colour or a bright sky)."""
-    if px.ndim == 2:
-        px = px[..., None]
-    # channel by channel: numpy's reductions over a last axis of 3 are slow
-    black, white = px[..., 0] == 0, px[..., 0] == 255
-    for c in range(1, px.shape[-1]):
-        black &= px[..., c] == 0
-        white &= px[..., c] == 255
-    return float(np.count_nonzero(black | white) / max(black.size, 1))
+    channel at its limit is ordinary in a saturated colour or a bright sky). `lo`/`hi`: the
+    planes' min and max, when known (a plane with no 0 has no black pixel)."""
+    n = 0
+    if lo == 0:
+        black = planes[0].copy()
+        for c in planes[1:]:
+            black |= c
+        n += planes[0].size - np.count_nonzero(black)
+    if hi == 255:
+        white = planes[0].copy()
+        for c in planes[1:]:
+            white &= c
+        n += np.count_nonzero(white == 255)
+    return float(n / max(planes[0].size, 1))
 
 
-def pixel_figures(px: np.ndarray, mask: np.ndarray | None = None) -> dict[str, Any]:
-    """The per-image figures of the metadata (computed in the handler's thread pool)."""
-    sub = px[::2, ::2].astype(np.float32)  # mean/std on a 1-in-4 pixel grid: same answer, 4x cheaper
-    classes = None if mask is None else json.dumps(np.flatnonzero(np.bincount(mask.ravel(), minlength=1)).tolist())
-    return {"pixel_mean": float(sub.mean()), "pixel_std": float(sub.std()), "pixel_min": int(px.min()),
-            "pixel_max": int(px.max()), "clip_share": clip_share(px), "sharpness": sharpness(px),
+def class_ids(mask: np.ndarray) -> list[int]:
+    """The class ids present in a uint8 mask, ascending."""
+    if not mask.size:
+        return []
+    top = int(mask.max())
+    if top < 16:  # the usual few classes: one compare each, no 8-byte-per-pixel bincount copy
+        return [c for c in range(top + 1) if c == top or (mask == c).any()]
+    return np.flatnonzero(np.bincount(mask.ravel(), minlength=1)).tolist()
+
+
+def pixel_figures(planes: np.ndarray, mask: np.ndarray | None = None) -> dict[str, Any]:
+    """The per-image figures of the metadata, from [C, H, W] uint8 planes (computed in the
+    handler's thread pool)."""
+    sub = planes[:, ::2, ::2].astype(np.float32)  # mean/std on a 1-in-4 pixel grid: same answer, 4x cheaper
+    lo, hi = int(planes.min()), int(planes.max())
+    classes = None if mask is None else json.dumps(class_ids(mask))
+    return {"pixel_mean": float(sub.mean()), "pixel_std": float(sub.std()), "pixel_min": lo,
+            "pixel_max": hi, "clip_share": clip_share(planes, lo, hi), "sharpness": sharpness(planes),
             "mask_classes": classes}
 
 

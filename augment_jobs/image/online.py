@@ -23,6 +23,7 @@ import numpy as np
 
 from augment_jobs.errors import ConfigError
 from augment_jobs.image.engine import apply, draw
+from augment_jobs.image.torch_data import TensorViews
 from augment_jobs.rng import rng_for
 
 if TYPE_CHECKING:
@@ -107,13 +108,16 @@ class OnlineAugment:
         out = dict(item)
         dev = images.device if isinstance(images, torch.Tensor) else images[0].device
         out["image"] = torch.stack(out_img) if isinstance(images, torch.Tensor) else out_img
+        # as the collated batch held them: one flat tensor of views, so that a batch leaving a
+        # DataLoader worker is one shared-memory block, not one per sample
+        views = TensorViews if n > 1 else list
         if "boxes" in item:
-            out["boxes"] = [torch.from_numpy(b) for b in out_boxes]
+            out["boxes"] = views([torch.from_numpy(b) for b in out_boxes])
             out["box_labels"] = out_labels
         if item.get("mask") is not None:
             ms = [None if m is None else torch.from_numpy(m).to(dev) for m in out_masks]
             out["mask"] = torch.stack(ms) if isinstance(item["mask"], torch.Tensor) else ms
         if "keypoints" in item:
-            out["keypoints"] = [torch.from_numpy(k.astype(np.float32)) for k in out_kps]
+            out["keypoints"] = views([torch.from_numpy(k.astype(np.float32)) for k in out_kps])
         out["augment_params"] = params
         return out

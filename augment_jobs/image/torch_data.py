@@ -29,6 +29,7 @@ import torch
 from PIL import Image
 from torch.utils.data import IterableDataset, get_worker_info
 
+from augment_jobs.image.io import decode_rgb
 from augment_jobs.modality import SampleCodec
 from augment_jobs.rng import derive_seed
 from augment_jobs.samples import iter_tar, member_key
@@ -52,8 +53,7 @@ def decode_sample(key: str, parts: dict[str, bytes], columns: tuple[str, ...] = 
         img = next((parts[e] for e in ("jpg", "jpeg", "png") if e in parts), None)
         if img is None:
             raise ValueError(f"sample {key!r} has no jpg/png member")
-        im = Image.open(io.BytesIO(img))
-        arr = np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
+        arr = decode_rgb(img)
         # one copy into channels-first contiguous memory: batches then stack with a plain memcpy
         out["image"] = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
     if "mask" in columns:
