@@ -746,7 +746,7 @@ def _resized_partner(p: Partner, hh: int, ww: int) -> tuple[torch.Tensor, np.nda
         t = F.interpolate(t[None], size=(hh, ww), mode="bilinear", align_corners=False)[0]
         boxes = boxes * np.array([ww / pw, hh / ph, ww / pw, hh / ph])
         if mask is not None:
-            m = F.interpolate(torch.from_numpy(mask)[None, None].float(), size=(hh, ww), mode="nearest")
+            m = F.interpolate(torch.from_numpy(mask.astype(np.float32))[None, None], size=(hh, ww), mode="nearest")
             mask = m[0, 0].to(torch.uint8).numpy()
     return t, boxes, list(p.box_labels), mask
 
