@@ -320,7 +320,9 @@ def privacy(
         elif base_source != "holdout" and len(b_rows):  # leave-one-out over distinct train rows
             pos = _sample(len(distinct), min(base_quota[cls], len(distinct)), seed, f"base\x1f{cls}")
             bd = _baseline_dcr(tree, distinct[pos], pos)
-        if len(b_rows):
+        if len(b_rows) and not len(bd):  # one distinct train row: nothing to leave one out against
+            info["note"] = "one distinct train row: no leave-one-out baseline for this class"
+        elif len(b_rows):
             base_dcr.append(bd)
             info["baseline_sampled"] = len(pos)
             info["dcr_baseline_median"] = round(float(np.median(bd)), 6)

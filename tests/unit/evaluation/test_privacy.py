@@ -134,3 +134,21 @@ def test_duplicate_real_rows_do_not_blind_the_threshold_and_copies_count_as_clos
     assert r["close_threshold"] > 0  # from distinct rows: duplicates are not each other's neighbours
     assert r["close_share"] >= 40 / len(synthetic)
     assert all(c["train_distinct"] < c["train"] for c in r["per_class"].values() if c["train"] > 100)
+
+
+def test_a_class_with_one_distinct_train_row_has_no_baseline_and_no_nan(cancer) -> None:
+    import json
+    import warnings
+
+    data = cancer.drop(columns=["_id"])
+    lone = pd.concat([data.iloc[[0]]] * 3).assign(target="lone")  # one real row, three times
+    train = pd.concat([data, lone], ignore_index=True)
+    synthetic = pd.concat([data.iloc[:4], lone.iloc[:1]], ignore_index=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # numpy's "Mean of empty slice" was one
+        out = privacy(train, synthetic, None, label="target")
+    info = out["per_class"]["lone"]
+    assert info["train_distinct"] == 1 and "dcr_baseline_median" not in info
+    assert "no leave-one-out baseline" in info["note"]
+    assert out["close_threshold"] is not None  # the other classes still give the baseline
+    assert "NaN" not in json.dumps(out)
