@@ -149,8 +149,8 @@ def artifacts(g: GateInput) -> list[CheckResult]:
             if (set(json.loads(had or "[]")) - {0}) - set(json.loads(have))]
     share = len(lost) / len(masked) if len(masked) else 0.0
     ok = share <= lim.max_mask_class_loss_share
-    out.append(CheckResult("image.mask_classes", ok,
-                           f"{len(lost)} of {len(masked)} masked copies lost a class ({share:.1%}; limit "
-                           f"quality.artifacts.max_mask_class_loss_share = {lim.max_mask_class_loss_share:.1%})"
-                           + ("" if ok else f": {lost[:5]}"), observed=share))
+    detail = (f"{len(lost)} of {len(masked)} masked copies lost a class ({share:.1%}; limit "
+              f"quality.artifacts.max_mask_class_loss_share = {lim.max_mask_class_loss_share:.1%})"
+              + ("" if ok else f": {lost[:5]}")) if len(masked) else "no copy has a mask: nothing to compare"
+    out.append(CheckResult("image.mask_classes", ok, detail, observed=share))
     return out

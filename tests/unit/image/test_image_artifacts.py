@@ -47,6 +47,7 @@ def test_defaults_pass_on_real_photos(tmp_path: Path) -> None:
     got = checks(cfg, tmp_path)
     assert set(got) == {"image.clipping", "image.sharpness", "image.near_constant", "image.mask_classes"}
     assert all(c.passed for c in got.values()), got
+    assert got["image.mask_classes"].detail == "no copy has a mask: nothing to compare"  # not "0 of 0"
 
 
 def test_clipping_fails_above_the_limit(tmp_path: Path) -> None:
