@@ -222,7 +222,7 @@ class ImageHandler(SampleHandler):
 
         def enc_original(d: Decoded) -> tuple[bytes, bytes | None]:
             image = d.raw.data if d.passthrough and d.raw.data is not None else encode(d.pixels, _out_ext(d), 95)
-            mask = d.mask_png if d.mask is None or d.mask_png is not None else encode(d.mask, "png", 0)
+            mask = encode(d.mask, "png", 0) if d.mask is not None and d.mask_png is None else d.mask_png
             return image, mask
 
         def enc_copy(i: int, c: Copy) -> tuple[bytes, bytes | None]:

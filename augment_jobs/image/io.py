@@ -193,8 +193,7 @@ def decode_rgb(data: bytes) -> np.ndarray:
         arr = _turbo_rgb(data)
         if arr is not None:
             return arr
-    im = Image.open(io.BytesIO(data))
-    return np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
+    return to_rgb8(Image.open(io.BytesIO(data)))
 
 
 def _orientation(im: Any) -> int:

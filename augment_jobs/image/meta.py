@@ -78,7 +78,7 @@ def class_ids(mask: np.ndarray) -> list[int]:
 
 def pixel_figures(planes: np.ndarray, mask: np.ndarray | None = None) -> dict[str, Any]:
     """The per-image figures of the metadata, from [C, H, W] uint8 planes (computed in the
-    handler's thread pool)."""
+    shard's thread while the pool encodes)."""
     sub = planes[:, ::2, ::2].astype(np.float32)  # mean/std on a 1-in-4 pixel grid: same answer, 4x cheaper
     lo, hi = int(planes.min()), int(planes.max())
     classes = None if mask is None else json.dumps(class_ids(mask))
