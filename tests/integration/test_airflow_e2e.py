@@ -214,6 +214,9 @@ def airflow_cluster(
             # worker slot stays busy that long after the task succeeded (GX/MLflow tasks exit slowly)
             "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
             "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
+            # This cluster's own queue keys: a suite running beside this one (another checkout on
+            # this machine) uses the same Redis database, and its worker once took this one's task.
+            "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX": f"augment-test-{secrets.token_hex(6)}:",
             "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + airflow_db,
             "AUGMENT_STORE": str(store),
             "AUGMENT_CONFIGS": str(tmp_path / "configs"),
@@ -318,9 +321,6 @@ def test_local_executor_rest_trigger_backfill_and_failing_gate(tmp_path: Path) -
 
 
 def test_celery_executor_runs_the_dag_on_a_real_worker(tmp_path: Path) -> None:
-    import redis
-
-    redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB).flushdb()
     with airflow_cluster(tmp_path, "CeleryExecutor") as (cluster, store):
         cluster.wait_for_dag("augment__tiny_tickets")
         cluster.api("PATCH", "/api/v2/dags/augment__tiny_tickets", {"is_paused": False})
@@ -339,9 +339,6 @@ def test_celery_executor_runs_the_dag_on_a_real_worker(tmp_path: Path) -> None:
 def test_celery_two_workers_share_a_multi_part_tabular_run(tmp_path: Path) -> None:
     """Streamed SMOTE over 3 Parquet parts, 150 rows per task: 4 mapped augment tasks spread over two
     single-slot workers publish the same bytes as one `augment run` of the same config."""
-    import redis
-
-    redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB).flushdb()
     ds, dag_id = DATES[0], "augment__cancer"
     config = write_tabular(tmp_path, rows_per_task=150)
     with airflow_cluster(tmp_path, "CeleryExecutor", workers=2, concurrency=1) as (cluster, store):
